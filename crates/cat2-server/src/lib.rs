@@ -1,0 +1,1 @@
+//! cat2-server
