@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod dtype;
+pub mod error;
 pub mod filter;
 pub mod indices;
 pub mod selection;
+pub use error::{Error, Result};

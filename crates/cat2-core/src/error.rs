@@ -1,0 +1,68 @@
+//! The one error type of cat2-core.
+//!
+//! Variants are grouped by what the caller should do about them (the server
+//! maps each group to one HTTP status in a single place), and each carries the
+//! message a user needs to fix the request.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while resolving, opening or reading a dataset.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A `slice_` parameter that does not parse or does not fit the dataset.
+    /// Displayed as Caterva2 does: `slice_ is not a slice: <reason>`.
+    #[error("slice_ is not a slice: {reason}")]
+    BadSlice { input: String, reason: String },
+
+    /// An index or slice outside the dataset (NumPy's wording).
+    #[error("{0}")]
+    OutOfBounds(String),
+
+    /// A malformed or unsupported `indices` parameter; the text is the whole message.
+    #[error("{0}")]
+    BadIndices(String),
+
+    /// A malformed or unsupported `filter` expression.
+    #[error("{0}")]
+    BadFilter(String),
+
+    /// Any other request the dataset cannot answer; the text is the whole message.
+    #[error("{0}")]
+    BadRequest(String),
+
+    /// A logical path that names nothing.
+    #[error("{path} not found")]
+    NotFound { path: String },
+
+    /// A root that needs a logged-in user.
+    #[error("Unauthorized")]
+    Unauthorized,
+
+    /// The C library refused or failed.
+    #[error(transparent)]
+    Blosc(#[from] cat2_blosc2::Error),
+
+    /// A filesystem operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with cat2-core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the operation and the path it concerned.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
