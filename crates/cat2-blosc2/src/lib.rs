@@ -1,4 +1,23 @@
-//! cat2-blosc2 (being written)
-#[derive(Debug, thiserror::Error)]
-#[error("blosc2 {op} failed with code {code}")]
-pub struct Error { pub op: &'static str, pub code: i32 }
+//! cat2-blosc2: a small safe wrapper over C-Blosc2.
+//!
+//! Main types: [`SChunk`] (a super-chunk: compressed chunks + metadata) and
+//! [`NdArray`] (a b2nd array on top of one), plus [`Chunks`] for working with
+//! single compressed chunks in parallel.
+//!
+//! Design choice: the dtype is an opaque NumPy dtype string, exactly as
+//! python-blosc2 stores it, so structured, unicode and void dtypes round-trip
+//! without this crate having to understand them (cat2-core does that).
+//! All `unsafe` lives in `raw/`, one file per C object.
+
+mod chunks;
+pub mod cparams;
+mod error;
+mod ndarray;
+mod raw;
+mod schunk;
+
+pub use chunks::{chunk_sizes, special_chunk, Compressor, Decompressor, Special};
+pub use cparams::CParams;
+pub use error::{Error, Result};
+pub use ndarray::{ArraySpec, NdArray, MAX_DIM};
+pub use schunk::{decode_msgpack, encode_msgpack, SChunk};

@@ -1,0 +1,192 @@
+//! b2nd arrays: an n-dimensional shape, chunk and block grid and a NumPy
+//! dtype string on top of a super-chunk.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::raw::ndarray::{Fill, RawNdArray};
+use crate::raw::schunk::RawSChunk;
+use crate::{CParams, SChunk};
+
+/// Most dimensions a b2nd array can have (`B2ND_MAX_DIM`).
+pub const MAX_DIM: usize = 16;
+
+/// Everything needed to create an array.
+#[derive(Debug, Clone)]
+pub struct ArraySpec {
+    pub shape: Vec<i64>,
+    pub chunks: Vec<i32>,
+    pub blocks: Vec<i32>,
+    /// NumPy dtype string as stored in the b2nd metalayer (`"<u2"`, a descr repr...).
+    pub dtype: String,
+    pub cparams: CParams,
+    /// Where to create the array on disk; `None` keeps it in memory.
+    pub urlpath: Option<PathBuf>,
+}
+
+/// A b2nd array. `Send` but not `Sync`, like [`SChunk`].
+pub struct NdArray {
+    // Field order matters: the borrowed super-chunk view is dropped before
+    // the array that owns it.
+    schunk: SChunk,
+    raw: RawNdArray,
+}
+
+impl NdArray {
+    fn wrap(mut raw: RawNdArray) -> Result<NdArray> {
+        let schunk = SChunk {
+            raw: raw.schunk()?,
+        };
+        Ok(NdArray { schunk, raw })
+    }
+
+    /// Opens a `.b2nd` file. Fails if the frame has no `b2nd` metalayer.
+    pub fn open(path: &Path) -> Result<NdArray> {
+        Self::wrap(RawNdArray::open(path)?)
+    }
+
+    /// Reads an NDArray contiguous frame held in memory (copied).
+    pub fn from_cframe(frame: &[u8]) -> Result<NdArray> {
+        Self::wrap(RawNdArray::from_cframe(frame)?)
+    }
+
+    /// A new array holding `data` (C order, exactly shape × itemsize bytes).
+    pub fn from_buffer(spec: &ArraySpec, data: &[u8]) -> Result<NdArray> {
+        Self::wrap(RawNdArray::create(spec, Fill::Buffer(data))?)
+    }
+
+    /// A new array of zeros (stored as special zero chunks).
+    pub fn zeros(spec: &ArraySpec) -> Result<NdArray> {
+        Self::wrap(RawNdArray::create(spec, Fill::Zeros)?)
+    }
+
+    /// A new array whose chunks are all uninitialised specials, to be filled later.
+    pub fn uninit(spec: &ArraySpec) -> Result<NdArray> {
+        Self::wrap(RawNdArray::create(spec, Fill::Uninit)?)
+    }
+
+    pub fn ndim(&self) -> usize {
+        self.raw.ndim()
+    }
+    pub fn shape(&self) -> Vec<i64> {
+        self.raw.shape()
+    }
+    pub fn chunks(&self) -> Vec<i32> {
+        self.raw.chunks()
+    }
+    pub fn blocks(&self) -> Vec<i32> {
+        self.raw.blocks()
+    }
+    /// The dtype string exactly as stored.
+    pub fn dtype(&self) -> String {
+        self.raw.dtype()
+    }
+    /// Bytes per item.
+    pub fn itemsize(&self) -> usize {
+        self.schunk.typesize()
+    }
+    /// The underlying super-chunk (metadata, vlmeta, raw chunks).
+    pub fn schunk(&self) -> &SChunk {
+        &self.schunk
+    }
+    pub fn schunk_mut(&mut self) -> &mut SChunk {
+        &mut self.schunk
+    }
+
+    fn check_box(&self, start: &[i64], stop: &[i64]) -> Result<usize> {
+        let shape = self.shape();
+        if start.len() != shape.len() || stop.len() != shape.len() {
+            return Err(Error::Invalid(format!(
+                "a box over shape {shape:?} needs {} coordinates",
+                shape.len()
+            )));
+        }
+        let mut n: usize = 1;
+        for ((&a, &b), &s) in start.iter().zip(stop).zip(&shape) {
+            if a < 0 || b > s || a > b {
+                return Err(Error::Invalid(format!(
+                    "box {start:?}..{stop:?} is outside shape {shape:?}"
+                )));
+            }
+            n = n.saturating_mul((b - a) as usize);
+        }
+        Ok(n.saturating_mul(self.itemsize()))
+    }
+
+    /// Reads the box `[start, stop)` in C order into `out`, which must be
+    /// exactly the box's size in bytes.
+    pub fn read_box(&self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
+        let need = self.check_box(start, stop)?;
+        if out.len() != need {
+            return Err(Error::Invalid(format!(
+                "buffer of {} bytes for a box of {need}",
+                out.len()
+            )));
+        }
+        if need == 0 {
+            return Ok(());
+        }
+        if self.ndim() == 0 {
+            // b2nd's slice reader needs at least one dimension: a 0-d array
+            // is its first item.
+            let mut buf = Vec::new();
+            self.schunk.decompress_chunk(0, &mut buf)?;
+            let item = buf.get(..need).ok_or_else(|| {
+                Error::Invalid("the chunk of a 0-d array holds no item".into())
+            })?;
+            out.copy_from_slice(item);
+            return Ok(());
+        }
+        self.raw.read_box(start, stop, out)
+    }
+
+    /// Writes `data` (C order) into the box `[start, stop)`.
+    pub fn write_box(&mut self, start: &[i64], stop: &[i64], data: &[u8]) -> Result<()> {
+        let need = self.check_box(start, stop)?;
+        if data.len() != need {
+            return Err(Error::Invalid(format!(
+                "{} bytes for a box of {need}",
+                data.len()
+            )));
+        }
+        if need == 0 {
+            return Ok(());
+        }
+        self.raw.write_box(start, stop, data)
+    }
+
+    /// Every item, in C order.
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let shape = self.shape();
+        let n: usize = shape.iter().map(|&d| d.max(0) as usize).product::<usize>() * self.itemsize();
+        let mut out = vec![0u8; n];
+        self.read_box(&vec![0; shape.len()], &shape, &mut out)?;
+        Ok(out)
+    }
+
+    /// Grows or shrinks the array; new items are zero.
+    pub fn resize(&mut self, new_shape: &[i64]) -> Result<()> {
+        if new_shape.len() != self.ndim() || new_shape.iter().any(|&d| d < 0) {
+            return Err(Error::Invalid(format!(
+                "cannot resize shape {:?} to {new_shape:?}",
+                self.shape()
+            )));
+        }
+        self.raw.resize(new_shape)?;
+        // Resizing may replace the super-chunk's internals; refresh the view.
+        self.schunk = SChunk {
+            raw: RawSChunk::borrowed_from(&mut self.raw)?,
+        };
+        Ok(())
+    }
+
+    /// The array serialised as a contiguous frame (with all metadata).
+    pub fn to_cframe(&self) -> Result<Vec<u8>> {
+        self.raw.to_cframe()
+    }
+
+    /// Writes the array as a frame file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.raw.save(path)
+    }
+}

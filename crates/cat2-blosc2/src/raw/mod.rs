@@ -1,0 +1,117 @@
+//! The only place that calls C-Blosc2.
+//!
+//! Every C object gets one owning newtype (`RawSChunk`, `RawNdArray`,
+//! `RawCtx`) whose `Drop` frees it; no raw pointer leaves this module, and
+//! every status code goes through [`check`].
+
+pub(crate) mod chunk;
+pub(crate) mod ndarray;
+pub(crate) mod schunk;
+
+use std::ffi::{c_char, c_void, CString};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use blosc2_rs_sys as ffi;
+
+use crate::error::{Error, Result};
+
+extern "C" {
+    // C-Blosc2 hands out buffers from `malloc` (vlmeta contents, cframes with
+    // `needs_free`); they must go back to the same allocator.
+    fn free(ptr: *mut c_void);
+}
+
+/// Initialises C-Blosc2 exactly once per process. Called by every
+/// constructor, so callers never have to.
+pub(crate) fn init() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        // SAFETY: blosc2_init has no preconditions; OnceLock makes it run once.
+        unsafe { ffi::blosc2_init() }
+    });
+}
+
+/// Turns a C-Blosc2 status code into a `Result`, keeping non-negative values.
+pub(crate) fn check<T: Into<i64> + Copy>(rc: T, op: &'static str) -> Result<i64> {
+    let v: i64 = rc.into();
+    if v < 0 {
+        Err(Error::Blosc {
+            op,
+            code: i32::try_from(v).unwrap_or(-1),
+        })
+    } else {
+        Ok(v)
+    }
+}
+
+/// Frees a buffer that C-Blosc2 allocated with `malloc`.
+///
+/// # Safety
+/// `ptr` must come from C-Blosc2's allocator and not be used afterwards.
+pub(crate) unsafe fn c_free<T>(ptr: *mut T) {
+    if !ptr.is_null() {
+        // SAFETY: guaranteed by the caller.
+        unsafe { free(ptr.cast()) }
+    }
+}
+
+/// A path as a C string; paths with interior NUL bytes are refused.
+pub(crate) fn c_path(path: &Path) -> Result<CString> {
+    let s = path
+        .to_str()
+        .ok_or_else(|| Error::Invalid(format!("path is not UTF-8: {}", path.display())))?;
+    CString::new(s).map_err(|_| Error::Invalid(format!("path contains a NUL byte: {s}")))
+}
+
+/// A name (metalayer, vlmeta key, dtype) as a C string.
+pub(crate) fn c_name(name: &str) -> Result<CString> {
+    CString::new(name).map_err(|_| Error::Invalid(format!("name contains a NUL byte: {name:?}")))
+}
+
+/// Copies a NUL-terminated C string owned by C-Blosc2.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string that stays valid
+/// for the duration of the call.
+pub(crate) unsafe fn string_from_c(ptr: *const c_char) -> String {
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::ffi::CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub(crate) fn to_c_cparams(cp: &crate::CParams) -> ffi::blosc2_cparams {
+    ffi::blosc2_cparams {
+        compcode: cp.codec,
+        compcode_meta: cp.codec_meta,
+        clevel: cp.clevel,
+        use_dict: cp.use_dict as i32,
+        typesize: cp.typesize,
+        nthreads: cp.nthreads.max(1),
+        blocksize: cp.blocksize,
+        splitmode: cp.splitmode,
+        schunk: std::ptr::null_mut(),
+        filters: cp.filters,
+        filters_meta: cp.filters_meta,
+        prefilter: None,
+        preparams: std::ptr::null_mut(),
+        tuner_params: std::ptr::null_mut(),
+        tuner_id: cp.tuner,
+        instr_codec: false,
+        codec_params: std::ptr::null_mut(),
+        filter_params: [std::ptr::null_mut(); 6],
+    }
+}
+
+pub(crate) fn dparams(nthreads: i16) -> ffi::blosc2_dparams {
+    ffi::blosc2_dparams {
+        nthreads: nthreads.max(1),
+        schunk: std::ptr::null_mut(),
+        postfilter: None,
+        postparams: std::ptr::null_mut(),
+    }
+}

@@ -1,0 +1,240 @@
+//! `b2nd_array_t`: the n-dimensional array on top of a super-chunk.
+
+use std::path::Path;
+use std::ptr::NonNull;
+
+use blosc2_rs_sys as ffi;
+
+use super::schunk::RawSChunk;
+use super::{c_free, c_name, c_path, check, dparams, init, string_from_c, to_c_cparams};
+use crate::error::{Error, Result};
+use crate::{ArraySpec, MAX_DIM};
+
+/// An owned b2nd array.
+pub(crate) struct RawNdArray(NonNull<ffi::b2nd_array_t>);
+
+// SAFETY: like its super-chunk, a b2nd array has no thread-affine state; its
+// chunk cache makes reads mutate it, so it is Send but not Sync.
+unsafe impl Send for RawNdArray {}
+
+impl Drop for RawNdArray {
+    fn drop(&mut self) {
+        // SAFETY: we own the array (and its super-chunk) and free it once.
+        unsafe { ffi::b2nd_free(self.0.as_ptr()) };
+    }
+}
+
+/// An owned b2nd creation context.
+struct RawNdCtx(NonNull<ffi::b2nd_context_t>);
+
+impl Drop for RawNdCtx {
+    fn drop(&mut self) {
+        // SAFETY: we own the context; b2nd_free_ctx leaves any schunk alone.
+        unsafe { ffi::b2nd_free_ctx(self.0.as_ptr()) };
+    }
+}
+
+impl RawNdCtx {
+    fn new(spec: &ArraySpec) -> Result<Self> {
+        init();
+        let ndim = spec.shape.len();
+        if ndim > MAX_DIM || spec.chunks.len() != ndim || spec.blocks.len() != ndim {
+            return Err(Error::Invalid(format!(
+                "shape {:?}, chunks {:?} and blocks {:?} must have the same length (at most {MAX_DIM})",
+                spec.shape, spec.chunks, spec.blocks
+            )));
+        }
+        let dtype = c_name(&spec.dtype)?;
+        let mut cp = to_c_cparams(&spec.cparams);
+        let mut dp = dparams(spec.cparams.nthreads);
+        let urlpath = match &spec.urlpath {
+            Some(p) => Some(c_path(p)?),
+            None => None,
+        };
+        let mut storage = ffi::blosc2_storage {
+            contiguous: true,
+            urlpath: urlpath
+                .as_ref()
+                .map_or(std::ptr::null_mut(), |c| c.as_ptr() as *mut _),
+            cparams: &mut cp,
+            dparams: &mut dp,
+            io: std::ptr::null_mut(),
+        };
+        // SAFETY: every pointer is valid for the call and the arrays hold ndim
+        // entries; b2nd_create_ctx copies what it keeps (storage, params, dtype).
+        let ptr = unsafe {
+            ffi::b2nd_create_ctx(
+                &mut storage,
+                ndim as i8,
+                spec.shape.as_ptr(),
+                spec.chunks.as_ptr(),
+                spec.blocks.as_ptr(),
+                dtype.as_ptr(),
+                ffi::DTYPE_NUMPY_FORMAT as i8,
+                std::ptr::null(),
+                0,
+            )
+        };
+        NonNull::new(ptr).map(RawNdCtx).ok_or(Error::Null {
+            op: "b2nd_create_ctx",
+            what: "array description",
+        })
+    }
+}
+
+/// How to fill a new array.
+pub(crate) enum Fill<'a> {
+    Zeros,
+    Uninit,
+    Buffer(&'a [u8]),
+}
+
+impl RawNdArray {
+    fn wrap(rc: i32, arr: *mut ffi::b2nd_array_t, op: &'static str) -> Result<Self> {
+        check(rc, op)?;
+        let mut a = NonNull::new(arr).map(RawNdArray).ok_or(Error::Null {
+            op,
+            what: "array",
+        })?;
+        a.schunk()?
+            .set_decompression_threads(crate::cparams::default_nthreads())?;
+        Ok(a)
+    }
+
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        init();
+        let cpath = c_path(path)?;
+        let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
+        // SAFETY: cpath is NUL-terminated; arr is an out-pointer.
+        let rc = unsafe { ffi::b2nd_open(cpath.as_ptr(), &mut arr) };
+        Self::wrap(rc, arr, "b2nd_open")
+    }
+
+    pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
+        init();
+        let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
+        // SAFETY: with copy=true the frame is copied before the call returns
+        // and never written to.
+        let rc = unsafe {
+            ffi::b2nd_from_cframe(frame.as_ptr() as *mut u8, frame.len() as i64, true, &mut arr)
+        };
+        Self::wrap(rc, arr, "b2nd_from_cframe")
+    }
+
+    pub(crate) fn create(spec: &ArraySpec, fill: Fill<'_>) -> Result<Self> {
+        let ctx = RawNdCtx::new(spec)?;
+        let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
+        // SAFETY: ctx is live; for Buffer the size is passed along and checked
+        // by C against the array's item count.
+        let (rc, op) = unsafe {
+            match fill {
+                Fill::Zeros => (ffi::b2nd_zeros(ctx.0.as_ptr(), &mut arr), "b2nd_zeros"),
+                Fill::Uninit => (ffi::b2nd_uninit(ctx.0.as_ptr(), &mut arr), "b2nd_uninit"),
+                Fill::Buffer(buf) => (
+                    ffi::b2nd_from_cbuffer(ctx.0.as_ptr(), &mut arr, buf.as_ptr().cast(), buf.len() as i64),
+                    "b2nd_from_cbuffer",
+                ),
+            }
+        };
+        Self::wrap(rc, arr, op)
+    }
+
+    fn arr(&self) -> &ffi::b2nd_array_t {
+        // SAFETY: the pointer is live while self is.
+        unsafe { self.0.as_ref() }
+    }
+
+    pub(crate) fn schunk(&mut self) -> Result<RawSChunk> {
+        RawSChunk::borrowed(self.arr().sc)
+    }
+
+    pub(crate) fn ndim(&self) -> usize {
+        (self.arr().ndim.max(0) as usize).min(MAX_DIM)
+    }
+    pub(crate) fn shape(&self) -> Vec<i64> {
+        self.arr().shape[..self.ndim()].to_vec()
+    }
+    pub(crate) fn chunks(&self) -> Vec<i32> {
+        self.arr().chunkshape[..self.ndim()].to_vec()
+    }
+    pub(crate) fn blocks(&self) -> Vec<i32> {
+        self.arr().blockshape[..self.ndim()].to_vec()
+    }
+    pub(crate) fn dtype(&self) -> String {
+        // SAFETY: dtype is a NUL-terminated string owned by the array.
+        unsafe { string_from_c(self.arr().dtype) }
+    }
+
+    /// Reads the box `[start, stop)` into `out` (C order, exactly sized).
+    pub(crate) fn read_box(&self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
+        let shape: Vec<i64> = start.iter().zip(stop).map(|(a, b)| b - a).collect();
+        // SAFETY: start/stop/shape hold ndim entries (checked by the caller),
+        // and `out` is exactly prod(shape)*itemsize bytes long.
+        let rc = unsafe {
+            ffi::b2nd_get_slice_cbuffer(
+                self.0.as_ptr(),
+                start.as_ptr(),
+                stop.as_ptr(),
+                out.as_mut_ptr().cast(),
+                shape.as_ptr(),
+                out.len() as i64,
+            )
+        };
+        check(rc, "b2nd_get_slice_cbuffer").map(drop)
+    }
+
+    /// Writes `data` (C order) into the box `[start, stop)`.
+    pub(crate) fn write_box(&mut self, start: &[i64], stop: &[i64], data: &[u8]) -> Result<()> {
+        let shape: Vec<i64> = start.iter().zip(stop).map(|(a, b)| b - a).collect();
+        // SAFETY: as read_box; C only reads from `data`.
+        let rc = unsafe {
+            ffi::b2nd_set_slice_cbuffer(
+                data.as_ptr().cast(),
+                shape.as_ptr(),
+                data.len() as i64,
+                start.as_ptr(),
+                stop.as_ptr(),
+                self.0.as_ptr(),
+            )
+        };
+        check(rc, "b2nd_set_slice_cbuffer").map(drop)
+    }
+
+    /// Grows or shrinks the array (new items are zero).
+    pub(crate) fn resize(&mut self, new_shape: &[i64]) -> Result<()> {
+        // SAFETY: new_shape holds ndim entries (checked by the caller); a NULL
+        // start means "at the end" of each dimension.
+        let rc = unsafe { ffi::b2nd_resize(self.0.as_ptr(), new_shape.as_ptr(), std::ptr::null()) };
+        check(rc, "b2nd_resize").map(drop)
+    }
+
+    pub(crate) fn to_cframe(&self) -> Result<Vec<u8>> {
+        let mut buf: *mut u8 = std::ptr::null_mut();
+        let mut len: i64 = 0;
+        let mut needs_free = false;
+        // SAFETY: on success `buf` points to `len` bytes, ours to free when
+        // needs_free is set.
+        unsafe {
+            let rc = ffi::b2nd_to_cframe(self.0.as_ptr(), &mut buf, &mut len, &mut needs_free);
+            check(rc, "b2nd_to_cframe")?;
+            if buf.is_null() {
+                return Err(Error::Null {
+                    op: "b2nd_to_cframe",
+                    what: "frame",
+                });
+            }
+            let out = std::slice::from_raw_parts(buf, len.max(0) as usize).to_vec();
+            if needs_free {
+                c_free(buf);
+            }
+            Ok(out)
+        }
+    }
+
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
+        let cpath = c_path(path)?;
+        // SAFETY: cpath is NUL-terminated; b2nd_save only reads it.
+        let rc = unsafe { ffi::b2nd_save(self.0.as_ptr(), cpath.as_ptr() as *mut _) };
+        check(rc, "b2nd_save").map(drop)
+    }
+}

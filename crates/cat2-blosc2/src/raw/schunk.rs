@@ -1,0 +1,410 @@
+//! `blosc2_schunk`: the super-chunk, owned or borrowed from a b2nd array.
+
+use std::ffi::c_char;
+use std::path::Path;
+use std::ptr::NonNull;
+
+use blosc2_rs_sys as ffi;
+
+use super::{c_free, c_name, c_path, check, dparams, init, string_from_c, to_c_cparams};
+use crate::error::{Error, Result};
+use crate::CParams;
+
+/// A super-chunk handle. `owned` handles free the super-chunk on drop;
+/// borrowed ones point into a `RawNdArray` that outlives them.
+pub(crate) struct RawSChunk {
+    ptr: NonNull<ffi::blosc2_schunk>,
+    owned: bool,
+}
+
+// SAFETY: C-Blosc2 keeps no thread-affine state in a super-chunk (file access
+// goes through its own open/close callbacks per call), so a handle may move
+// between threads. It is not Sync: reads mutate internal caches, so it must
+// never be used from two threads at once.
+unsafe impl Send for RawSChunk {}
+
+impl Drop for RawSChunk {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: we own the super-chunk and free it exactly once.
+            unsafe { ffi::blosc2_schunk_free(self.ptr.as_ptr()) };
+        }
+    }
+}
+
+impl RawSChunk {
+    /// Borrows the super-chunk of an array; the caller keeps the array alive
+    /// at least as long as the returned handle.
+    pub(crate) fn borrowed(ptr: *mut ffi::blosc2_schunk) -> Result<Self> {
+        NonNull::new(ptr)
+            .map(|ptr| RawSChunk { ptr, owned: false })
+            .ok_or(Error::Null {
+                op: "b2nd array",
+                what: "super-chunk",
+            })
+    }
+
+    fn owned(ptr: *mut ffi::blosc2_schunk, op: &'static str) -> Result<Self> {
+        let mut sc = NonNull::new(ptr)
+            .map(|ptr| RawSChunk { ptr, owned: true })
+            .ok_or(Error::Null {
+                op,
+                what: "frame",
+            })?;
+        sc.set_decompression_threads(crate::cparams::default_nthreads())?;
+        Ok(sc)
+    }
+
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        init();
+        let cpath = c_path(path)?;
+        // SAFETY: cpath is a valid NUL-terminated string for the call.
+        let ptr = unsafe { ffi::blosc2_schunk_open(cpath.as_ptr()) };
+        Self::owned(ptr, "blosc2_schunk_open")
+    }
+
+    pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
+        init();
+        // SAFETY: with copy=true C-Blosc2 copies the buffer before returning,
+        // so the borrow only needs to last for the call; it never writes to it.
+        let ptr = unsafe {
+            ffi::blosc2_schunk_from_buffer(frame.as_ptr() as *mut u8, frame.len() as i64, true)
+        };
+        Self::owned(ptr, "blosc2_schunk_from_buffer")
+    }
+
+    /// A new, empty, contiguous in-memory super-chunk.
+    pub(crate) fn new_in_memory(cparams: &CParams) -> Result<Self> {
+        init();
+        let mut cp = to_c_cparams(cparams);
+        let mut dp = dparams(cparams.nthreads);
+        let mut storage = ffi::blosc2_storage {
+            contiguous: true,
+            urlpath: std::ptr::null_mut(),
+            cparams: &mut cp,
+            dparams: &mut dp,
+            io: std::ptr::null_mut(),
+        };
+        // SAFETY: storage and the params it points to are valid for the call;
+        // blosc2_schunk_new copies them.
+        let ptr = unsafe { ffi::blosc2_schunk_new(&mut storage) };
+        Self::owned(ptr, "blosc2_schunk_new")
+    }
+
+    /// Replaces the decompression context so reads use `nthreads` threads.
+    pub(crate) fn set_decompression_threads(&mut self, nthreads: i16) -> Result<()> {
+        let sc = self.ptr.as_ptr();
+        let mut dp = dparams(nthreads);
+        dp.schunk = sc.cast();
+        // SAFETY: sc is a live super-chunk; its dctx was created by C-Blosc2
+        // and is replaced by a fresh one, as python-blosc2 does.
+        unsafe {
+            let new = ffi::blosc2_create_dctx(dp);
+            if new.is_null() {
+                return Err(Error::Null {
+                    op: "blosc2_create_dctx",
+                    what: "context",
+                });
+            }
+            if !(*sc).dctx.is_null() {
+                ffi::blosc2_free_ctx((*sc).dctx);
+            }
+            (*sc).dctx = new;
+            if !(*sc).storage.is_null() && !(*(*sc).storage).dparams.is_null() {
+                (*(*(*sc).storage).dparams).nthreads = dp.nthreads;
+            }
+        }
+        Ok(())
+    }
+
+    fn sc(&self) -> &ffi::blosc2_schunk {
+        // SAFETY: the pointer is live for as long as self (owned, or borrowed
+        // from an array the caller keeps alive).
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn typesize(&self) -> i32 {
+        self.sc().typesize
+    }
+    pub(crate) fn chunksize(&self) -> i32 {
+        self.sc().chunksize
+    }
+    pub(crate) fn blocksize(&self) -> i32 {
+        self.sc().blocksize
+    }
+    pub(crate) fn nchunks(&self) -> i64 {
+        self.sc().nchunks
+    }
+    pub(crate) fn nbytes(&self) -> i64 {
+        self.sc().nbytes
+    }
+    pub(crate) fn cbytes(&self) -> i64 {
+        self.sc().cbytes
+    }
+    pub(crate) fn contiguous(&self) -> bool {
+        let sc = self.sc();
+        // SAFETY: storage, when set, is owned by the live super-chunk.
+        !sc.storage.is_null() && unsafe { (*sc.storage).contiguous }
+    }
+
+    pub(crate) fn cparams(&self) -> CParams {
+        let sc = self.sc();
+        let (use_dict, nthreads) = if sc.storage.is_null() {
+            (false, 1)
+        } else {
+            // SAFETY: storage and its cparams, when set, are owned by the live super-chunk.
+            unsafe {
+                let cp = (*sc.storage).cparams;
+                if cp.is_null() {
+                    (false, 1)
+                } else {
+                    ((*cp).use_dict != 0, (*cp).nthreads)
+                }
+            }
+        };
+        CParams {
+            codec: sc.compcode,
+            codec_meta: sc.compcode_meta,
+            clevel: sc.clevel,
+            filters: sc.filters,
+            filters_meta: sc.filters_meta,
+            typesize: sc.typesize,
+            blocksize: sc.blocksize,
+            nthreads,
+            splitmode: sc.splitmode as i32,
+            use_dict,
+            tuner: sc.tuner_id,
+        }
+    }
+
+    /// Fixed metalayers as (name, content).
+    pub(crate) fn metalayers(&self) -> Vec<(String, Vec<u8>)> {
+        let sc = self.sc();
+        let n = (sc.nmetalayers as usize).min(sc.metalayers.len());
+        let mut out = Vec::with_capacity(n);
+        for &meta in &sc.metalayers[..n] {
+            if meta.is_null() {
+                continue;
+            }
+            // SAFETY: non-null metalayer entries are owned by the super-chunk,
+            // with a NUL-terminated name and content_len bytes of content.
+            unsafe {
+                let name = string_from_c((*meta).name);
+                let len = (*meta).content_len.max(0) as usize;
+                let content = if (*meta).content.is_null() {
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts((*meta).content, len).to_vec()
+                };
+                out.push((name, content));
+            }
+        }
+        out
+    }
+
+    pub(crate) fn add_metalayer(&mut self, name: &str, content: &[u8]) -> Result<()> {
+        let cname = c_name(name)?;
+        // SAFETY: the name is NUL-terminated; C copies the content.
+        let rc = unsafe {
+            ffi::blosc2_meta_add(
+                self.ptr.as_ptr(),
+                cname.as_ptr(),
+                content.as_ptr() as *mut u8,
+                content.len() as i32,
+            )
+        };
+        check(rc, "blosc2_meta_add").map(drop)
+    }
+
+    pub(crate) fn vlmeta_names(&self) -> Result<Vec<String>> {
+        let n = self.sc().nvlmetalayers.max(0) as usize;
+        let mut names: Vec<*mut c_char> = vec![std::ptr::null_mut(); n];
+        // SAFETY: the array has room for nvlmetalayers pointers, which is how
+        // many C writes; they point to names owned by the super-chunk.
+        let rc = unsafe { ffi::blosc2_vlmeta_get_names(self.ptr.as_ptr(), names.as_mut_ptr()) };
+        let got = (check(rc, "blosc2_vlmeta_get_names")? as usize).min(n);
+        // SAFETY: the first `got` entries were set to valid C strings.
+        Ok(names[..got]
+            .iter()
+            .map(|&p| unsafe { string_from_c(p) })
+            .collect())
+    }
+
+    pub(crate) fn vlmeta_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let cname = c_name(name)?;
+        // SAFETY: the name is NUL-terminated.
+        let exists = unsafe { ffi::blosc2_vlmeta_exists(self.ptr.as_ptr(), cname.as_ptr()) };
+        if exists < 0 {
+            return Ok(None);
+        }
+        let mut content: *mut u8 = std::ptr::null_mut();
+        let mut len: i32 = 0;
+        // SAFETY: out-pointers are valid; on success C mallocs `content`
+        // (len bytes), which we copy and free.
+        unsafe {
+            let rc = ffi::blosc2_vlmeta_get(self.ptr.as_ptr(), cname.as_ptr(), &mut content, &mut len);
+            check(rc, "blosc2_vlmeta_get")?;
+            let out = if content.is_null() {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(content, len.max(0) as usize).to_vec()
+            };
+            c_free(content);
+            Ok(Some(out))
+        }
+    }
+
+    pub(crate) fn vlmeta_set(&mut self, name: &str, content: &[u8], cparams: &CParams) -> Result<()> {
+        let cname = c_name(name)?;
+        let mut cp = to_c_cparams(cparams);
+        // SAFETY: the name is NUL-terminated; C compresses a copy of content.
+        unsafe {
+            let exists = ffi::blosc2_vlmeta_exists(self.ptr.as_ptr(), cname.as_ptr());
+            let rc = if exists >= 0 {
+                ffi::blosc2_vlmeta_update(
+                    self.ptr.as_ptr(),
+                    cname.as_ptr(),
+                    content.as_ptr() as *mut u8,
+                    content.len() as i32,
+                    &mut cp,
+                )
+            } else {
+                ffi::blosc2_vlmeta_add(
+                    self.ptr.as_ptr(),
+                    cname.as_ptr(),
+                    content.as_ptr() as *mut u8,
+                    content.len() as i32,
+                    &mut cp,
+                )
+            };
+            check(rc, "blosc2_vlmeta_add").map(drop)
+        }
+    }
+
+    fn check_nchunk(&self, nchunk: i64) -> Result<()> {
+        if nchunk < 0 || nchunk >= self.nchunks() {
+            return Err(Error::Invalid(format!(
+                "chunk {nchunk} does not exist: there are {} chunks",
+                self.nchunks()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A copy of chunk `nchunk` as stored (compressed).
+    pub(crate) fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
+        self.check_nchunk(nchunk)?;
+        let mut chunk: *mut u8 = std::ptr::null_mut();
+        let mut needs_free = false;
+        // SAFETY: nchunk is in range; on success `chunk` points to cbytes
+        // bytes, owned by C when needs_free is false, by us otherwise.
+        unsafe {
+            let rc = ffi::blosc2_schunk_get_chunk(self.ptr.as_ptr(), nchunk, &mut chunk, &mut needs_free);
+            let n = check(rc, "blosc2_schunk_get_chunk")? as usize;
+            if chunk.is_null() {
+                return Err(Error::Null {
+                    op: "blosc2_schunk_get_chunk",
+                    what: "chunk",
+                });
+            }
+            let out = std::slice::from_raw_parts(chunk, n).to_vec();
+            if needs_free {
+                c_free(chunk);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Decompresses chunk `nchunk` into `out` (resized to its nbytes).
+    pub(crate) fn decompress_chunk(&self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
+        self.check_nchunk(nchunk)?;
+        let chunk = self.chunk(nchunk)?;
+        let (nbytes, _, _) = super::chunk::sizes(&chunk)?;
+        out.clear();
+        out.reserve(nbytes as usize);
+        // SAFETY: nchunk is in range and `out` has room for the chunk's
+        // nbytes; C returns how many bytes it wrote.
+        let rc = unsafe {
+            ffi::blosc2_schunk_decompress_chunk(
+                self.ptr.as_ptr(),
+                nchunk,
+                out.as_mut_ptr().cast(),
+                nbytes,
+            )
+        };
+        let n = check(rc, "blosc2_schunk_decompress_chunk")? as usize;
+        // SAFETY: C initialised exactly n <= capacity bytes.
+        unsafe { out.set_len(n.min(nbytes as usize)) };
+        Ok(())
+    }
+
+    /// Items `[start, stop)` (in typesize units) as bytes.
+    pub(crate) fn slice(&self, start: i64, stop: i64) -> Result<Vec<u8>> {
+        let typesize = self.typesize().max(1) as usize;
+        let n = (stop - start).max(0) as usize * typesize;
+        let mut out: Vec<u8> = Vec::with_capacity(n);
+        if n == 0 {
+            return Ok(out);
+        }
+        // SAFETY: the range was validated by the caller against nbytes;
+        // the buffer has room for exactly (stop-start)*typesize bytes.
+        let rc = unsafe {
+            ffi::blosc2_schunk_get_slice_buffer(self.ptr.as_ptr(), start, stop, out.as_mut_ptr().cast())
+        };
+        check(rc, "blosc2_schunk_get_slice_buffer")?;
+        // SAFETY: on success C filled the whole requested range.
+        unsafe { out.set_len(n) };
+        Ok(out)
+    }
+
+    pub(crate) fn append_buffer(&mut self, data: &[u8]) -> Result<i64> {
+        let n = i32::try_from(data.len())
+            .map_err(|_| Error::Invalid("a chunk cannot exceed 2 GB".into()))?;
+        // SAFETY: data is valid for n bytes; C compresses a copy.
+        let rc = unsafe { ffi::blosc2_schunk_append_buffer(self.ptr.as_ptr(), data.as_ptr().cast(), n) };
+        check(rc, "blosc2_schunk_append_buffer")
+    }
+
+    pub(crate) fn append_chunk(&mut self, chunk: &[u8]) -> Result<i64> {
+        let (_, cbytes, _) = super::chunk::sizes(chunk)?;
+        if cbytes as usize != chunk.len() {
+            return Err(Error::Invalid(format!(
+                "chunk declares {cbytes} compressed bytes but has {}",
+                chunk.len()
+            )));
+        }
+        // SAFETY: the chunk is a complete Blosc2 chunk (its header's cbytes
+        // matches its length); with copy=true C keeps its own copy.
+        let rc = unsafe { ffi::blosc2_schunk_append_chunk(self.ptr.as_ptr(), chunk.as_ptr() as *mut u8, true) };
+        check(rc, "blosc2_schunk_append_chunk")
+    }
+
+    pub(crate) fn to_cframe(&self) -> Result<Vec<u8>> {
+        let mut buf: *mut u8 = std::ptr::null_mut();
+        let mut needs_free = false;
+        // SAFETY: on success `buf` points to `len` bytes, owned by us when
+        // needs_free is set, by the super-chunk otherwise.
+        unsafe {
+            let rc = ffi::blosc2_schunk_to_buffer(self.ptr.as_ptr(), &mut buf, &mut needs_free);
+            let len = check(rc, "blosc2_schunk_to_buffer")? as usize;
+            if buf.is_null() {
+                return Err(Error::Null {
+                    op: "blosc2_schunk_to_buffer",
+                    what: "frame",
+                });
+            }
+            let out = std::slice::from_raw_parts(buf, len).to_vec();
+            if needs_free {
+                c_free(buf);
+            }
+            Ok(out)
+        }
+    }
+}
+
+impl RawSChunk {
+    /// Borrows the (possibly new) super-chunk of an array.
+    pub(crate) fn borrowed_from(arr: &mut super::ndarray::RawNdArray) -> Result<Self> {
+        arr.schunk()
+    }
+}

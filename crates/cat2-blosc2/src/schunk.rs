@@ -1,0 +1,187 @@
+//! Super-chunks: a sequence of independently compressed chunks, plus
+//! metalayers and variable-length metadata ("vlmeta").
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::raw::schunk::RawSChunk;
+use crate::CParams;
+
+/// A Blosc2 super-chunk, opened from a file or a contiguous frame, or new in memory.
+///
+/// `Send` but not `Sync`: reads go through C caches, so one handle serves
+/// one thread at a time (open another handle for parallel work).
+pub struct SChunk {
+    pub(crate) raw: RawSChunk,
+}
+
+impl SChunk {
+    /// Opens a frame file (`.b2frame`, `.b2`, or the super-chunk of a `.b2nd`).
+    pub fn open(path: &Path) -> Result<SChunk> {
+        RawSChunk::open(path).map(|raw| SChunk { raw })
+    }
+
+    /// Reads a contiguous frame held in memory (the bytes are copied).
+    pub fn from_cframe(frame: &[u8]) -> Result<SChunk> {
+        RawSChunk::from_cframe(frame).map(|raw| SChunk { raw })
+    }
+
+    /// An empty in-memory super-chunk; chunks are `chunksize` bytes when filled
+    /// through [`SChunk::append_buffer`].
+    pub fn new(cparams: &CParams) -> Result<SChunk> {
+        RawSChunk::new_in_memory(cparams).map(|raw| SChunk { raw })
+    }
+
+    /// Compresses `data` into a new super-chunk cut into chunks of at most
+    /// `chunksize` bytes — how Caterva2 stores regular files.
+    pub fn from_bytes(data: &[u8], chunksize: usize, cparams: &CParams) -> Result<SChunk> {
+        let mut sc = SChunk::new(cparams)?;
+        if chunksize == 0 {
+            return Err(Error::Invalid("chunksize must be positive".into()));
+        }
+        for piece in data.chunks(chunksize) {
+            sc.append_buffer(piece)?;
+        }
+        Ok(sc)
+    }
+
+    pub fn typesize(&self) -> usize {
+        self.raw.typesize().max(1) as usize
+    }
+    /// Uncompressed bytes of a full chunk.
+    pub fn chunksize(&self) -> i64 {
+        self.raw.chunksize() as i64
+    }
+    pub fn blocksize(&self) -> i64 {
+        self.raw.blocksize() as i64
+    }
+    pub fn nchunks(&self) -> i64 {
+        self.raw.nchunks()
+    }
+    /// Uncompressed bytes of all chunks.
+    pub fn nbytes(&self) -> i64 {
+        self.raw.nbytes()
+    }
+    /// Compressed bytes of all chunks.
+    pub fn cbytes(&self) -> i64 {
+        self.raw.cbytes()
+    }
+    pub fn contiguous(&self) -> bool {
+        self.raw.contiguous()
+    }
+    pub fn cparams(&self) -> CParams {
+        self.raw.cparams()
+    }
+
+    /// Fixed metalayers (name, raw msgpack content), in storage order.
+    pub fn metalayers(&self) -> Vec<(String, Vec<u8>)> {
+        self.raw.metalayers()
+    }
+
+    /// The content of one fixed metalayer.
+    pub fn metalayer(&self, name: &str) -> Option<Vec<u8>> {
+        self.raw
+            .metalayers()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c)
+    }
+
+    pub fn add_metalayer(&mut self, name: &str, content: &[u8]) -> Result<()> {
+        self.raw.add_metalayer(name, content)
+    }
+
+    /// Names of the variable-length metalayers, in storage order.
+    pub fn vlmeta_names(&self) -> Result<Vec<String>> {
+        self.raw.vlmeta_names()
+    }
+
+    /// The raw (msgpack) content of one vlmeta entry.
+    pub fn vlmeta_raw(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.raw.vlmeta_get(name)
+    }
+
+    /// Every vlmeta entry, msgpack-decoded. Entries that are not valid
+    /// msgpack come back as binary values rather than failing the whole read.
+    pub fn vlmeta(&self) -> Result<Vec<(String, rmpv::Value)>> {
+        let mut out = Vec::new();
+        for name in self.vlmeta_names()? {
+            if let Some(raw) = self.vlmeta_raw(&name)? {
+                out.push((name, decode_msgpack(&raw)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds or replaces a vlmeta entry with raw msgpack content.
+    pub fn set_vlmeta_raw(&mut self, name: &str, content: &[u8]) -> Result<()> {
+        let cparams = CParams::zstd_shuffle(1);
+        self.raw.vlmeta_set(name, content, &cparams)
+    }
+
+    /// Adds or replaces a vlmeta entry, msgpack-encoding the value.
+    pub fn set_vlmeta(&mut self, name: &str, value: &rmpv::Value) -> Result<()> {
+        self.set_vlmeta_raw(name, &encode_msgpack(value))
+    }
+
+    /// Chunk `nchunk` exactly as stored (compressed, with its header).
+    pub fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
+        self.raw.chunk(nchunk)
+    }
+
+    /// Chunk `nchunk` decompressed into `out`.
+    pub fn decompress_chunk(&self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
+        self.raw.decompress_chunk(nchunk, out)
+    }
+
+    /// Items `[start, stop)` (typesize units), bounds checked.
+    pub fn slice(&self, start: i64, stop: i64) -> Result<Vec<u8>> {
+        let nitems = self.nbytes() / self.typesize() as i64;
+        if start < 0 || stop > nitems || start > stop {
+            return Err(Error::Invalid(format!(
+                "items {start}..{stop} are outside 0..{nitems}"
+            )));
+        }
+        self.raw.slice(start, stop)
+    }
+
+    /// All the bytes, decompressed.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.nbytes().max(0) as usize);
+        let mut buf = Vec::new();
+        for n in 0..self.nchunks() {
+            self.decompress_chunk(n, &mut buf)?;
+            out.extend_from_slice(&buf);
+        }
+        Ok(out)
+    }
+
+    /// Compresses and appends one chunk of data.
+    pub fn append_buffer(&mut self, data: &[u8]) -> Result<i64> {
+        self.raw.append_buffer(data)
+    }
+
+    /// Appends an already compressed chunk (copied).
+    pub fn append_chunk(&mut self, chunk: &[u8]) -> Result<i64> {
+        self.raw.append_chunk(chunk)
+    }
+
+    /// The whole super-chunk serialised as a contiguous frame.
+    pub fn to_cframe(&self) -> Result<Vec<u8>> {
+        self.raw.to_cframe()
+    }
+}
+
+/// Decodes one msgpack value; undecodable bytes become a binary value.
+pub fn decode_msgpack(raw: &[u8]) -> rmpv::Value {
+    let mut cur = raw;
+    rmpv::decode::read_value(&mut cur).unwrap_or_else(|_| rmpv::Value::Binary(raw.to_vec()))
+}
+
+/// Encodes one msgpack value.
+pub fn encode_msgpack(value: &rmpv::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = rmpv::encode::write_value(&mut out, value);
+    out
+}

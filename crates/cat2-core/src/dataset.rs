@@ -1,0 +1,209 @@
+//! Opening stored datasets and describing them (`/api/info`).
+
+use std::fs;
+use std::path::Path;
+
+use cat2_blosc2::{NdArray, SChunk};
+use cat2_proto::{ArrayInfo, FileInfo, GroupInfo, Info, SChunkInfo, UnreadableInfo};
+use serde_json::Map;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::listing::dir_usage;
+use crate::meta::{cparams_json, iso_mtime, msgpack_to_json};
+use crate::path::suffix;
+use crate::store::{Entry, Located};
+
+/// What kind of thing a stored file is, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// `.b2nd`: an n-dimensional array.
+    Array,
+    /// `.b2frame` or an explicit `.b2`: a super-chunk.
+    Frame,
+    /// A regular file stored as `<name>.b2`.
+    Blob,
+    /// `.h5` / `.hdf5`.
+    Hdf5,
+    /// `.b2z`: a zip store of Blosc2 containers.
+    Store,
+}
+
+impl FileKind {
+    pub fn of(loc: &Located) -> Option<FileKind> {
+        match loc.entry {
+            Entry::Blob => Some(FileKind::Blob),
+            Entry::Dataset => Some(match suffix(loc.logical.name()) {
+                ".b2nd" => FileKind::Array,
+                ".b2frame" | ".b2" => FileKind::Frame,
+                ".h5" | ".hdf5" => FileKind::Hdf5,
+                _ => FileKind::Store,
+            }),
+            Entry::Dir | Entry::Missing => None,
+        }
+    }
+}
+
+/// An opened dataset.
+pub enum Dataset {
+    Array(NdArray),
+    Frame(SChunk),
+}
+
+/// Arrays that do not hold their own data: they are described by metadata
+/// and computed from elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// An unfolded HDF5 dataset (`vlmeta._ftype == "hdf5"`).
+    Hdf5Proxy,
+    /// A stored lazy expression or UDF.
+    LazyExpr,
+}
+
+/// Detects proxies and lazy expressions, which every endpoint must treat
+/// differently from plain arrays.
+pub fn derived_kind(arr: &NdArray) -> Option<Derived> {
+    let sc = arr.schunk();
+    let metas = sc.metalayers();
+    if metas.iter().any(|(n, _)| n == "b2o" || n == "LazyArray") {
+        return Some(Derived::LazyExpr);
+    }
+    if let Ok(Some(raw)) = sc.vlmeta_raw("_ftype") {
+        if let rmpv::Value::String(s) = cat2_blosc2::decode_msgpack(&raw) {
+            if s.as_str() == Some("hdf5") {
+                return Some(Derived::Hdf5Proxy);
+            }
+        }
+    }
+    None
+}
+
+/// Opens the array or super-chunk stored at `path`.
+pub fn open_array(path: &Path) -> Result<NdArray> {
+    NdArray::open(path).map_err(|e| {
+        Error::BadRequest(format!(
+            "{} is not a readable Blosc2 array: {e}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    })
+}
+
+pub fn open_frame(path: &Path) -> Result<SChunk> {
+    SChunk::open(path).map_err(|e| {
+        Error::BadRequest(format!(
+            "{} is not a readable Blosc2 frame: {e}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    })
+}
+
+/// The dtype as `/api/info` shows it: Python's `str(numpy.dtype)`.
+pub fn display_dtype(stored: &str) -> String {
+    DType::parse(stored).map_or_else(|_| stored.to_string(), |d| d.numpy_str())
+}
+
+fn not_found(loc: &Located) -> Error {
+    Error::NotFound {
+        path: loc.logical.to_string(),
+    }
+}
+
+/// Describes what a located path names (`GET /api/info`).
+pub fn info(loc: &Located) -> Result<Info> {
+    let meta = || fs::metadata(&loc.fs).map_err(|_| not_found(loc));
+    match loc.entry {
+        Entry::Missing => Err(not_found(loc)),
+        Entry::Dir => {
+            let m = fs::metadata(&loc.fs).ok();
+            let (size, nfiles) = dir_usage(&loc.fs)?;
+            Ok(Info::Group(GroupInfo {
+                kind: "group".into(),
+                mtime: m.as_ref().and_then(iso_mtime),
+                size,
+                nfiles,
+            }))
+        }
+        Entry::Blob | Entry::Dataset => {
+            let m = meta()?;
+            let mtime = iso_mtime(&m);
+            let unreadable = || {
+                Info::Unreadable(UnreadableInfo {
+                    mtime: mtime.clone(),
+                    error: "Unrecognized format".into(),
+                })
+            };
+            match FileKind::of(loc) {
+                Some(FileKind::Array) => match NdArray::open(&loc.fs) {
+                    Ok(arr) => {
+                        if let Some(d) = derived_kind(&arr) {
+                            return Err(derived_unsupported(loc, d));
+                        }
+                        array_info(&arr, &loc.fs, mtime)
+                    }
+                    Err(_) => Ok(unreadable()),
+                },
+                Some(FileKind::Frame) | Some(FileKind::Blob) => match SChunk::open(&loc.fs) {
+                    Ok(sc) => Ok(Info::SChunk(schunk_info(&sc, &loc.fs, mtime.clone())?)),
+                    Err(_) => Ok(unreadable()),
+                },
+                Some(FileKind::Hdf5) | Some(FileKind::Store) | None => Ok(Info::File(FileInfo {
+                    mtime,
+                    size: m.len(),
+                })),
+            }
+        }
+    }
+}
+
+/// The error for arrays whose data lives elsewhere, until they are served.
+pub fn derived_unsupported(loc: &Located, d: Derived) -> Error {
+    let what = match d {
+        Derived::Hdf5Proxy => "an unfolded HDF5 proxy",
+        Derived::LazyExpr => "a stored lazy expression",
+    };
+    Error::BadRequest(format!(
+        "{} is {what}, which this server cannot serve yet",
+        loc.logical
+    ))
+}
+
+/// Metadata of a plain stored array.
+pub fn array_info(arr: &NdArray, path: &Path, mtime: Option<String>) -> Result<Info> {
+    Ok(Info::Array(ArrayInfo {
+        shape: arr.shape(),
+        chunks: arr.chunks().into_iter().map(i64::from).collect(),
+        blocks: arr.blocks().into_iter().map(i64::from).collect(),
+        dtype: display_dtype(&arr.dtype()),
+        schunk: schunk_info(arr.schunk(), path, None)?,
+        mtime,
+        accept_ranges: Some("bytes".into()),
+    }))
+}
+
+/// Metadata of a super-chunk; `mtime` is set only when it is the top level.
+pub fn schunk_info(sc: &SChunk, path: &Path, mtime: Option<String>) -> Result<SChunkInfo> {
+    let mut vlmeta = Map::new();
+    for (k, v) in sc.vlmeta()? {
+        vlmeta.insert(k, msgpack_to_json(&v));
+    }
+    let nbytes = sc.nbytes();
+    let cbytes = sc.cbytes();
+    let typesize = sc.typesize() as i64;
+    Ok(SChunkInfo {
+        cbytes,
+        chunkshape: sc.chunksize() / typesize.max(1),
+        chunksize: sc.chunksize(),
+        contiguous: sc.contiguous(),
+        cparams: cparams_json(&sc.cparams()),
+        cratio: if cbytes > 0 {
+            nbytes as f64 / cbytes as f64
+        } else {
+            0.0
+        },
+        nbytes,
+        urlpath: Some(path.to_string_lossy().into_owned()),
+        vlmeta,
+        nchunks: sc.nchunks(),
+        mtime,
+    })
+}
