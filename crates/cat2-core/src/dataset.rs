@@ -35,7 +35,8 @@ impl FileKind {
             Entry::Blob => Some(FileKind::Blob),
             Entry::Dataset => Some(match suffix(loc.logical.name()) {
                 ".b2nd" => FileKind::Array,
-                ".b2frame" | ".b2" => FileKind::Frame,
+                ".b2frame" => FileKind::Frame,
+                ".b2" => FileKind::Blob,
                 ".h5" | ".hdf5" => FileKind::Hdf5,
                 _ => FileKind::Store,
             }),
@@ -206,4 +207,34 @@ pub fn schunk_info(sc: &SChunk, path: &Path, mtime: Option<String>) -> Result<SC
         nchunks: sc.nchunks(),
         mtime,
     })
+}
+
+/// Opens what a located path names as a Blosc2 dataset.
+///
+/// Directories, HDF5 files and zip stores are not Blosc2 datasets and get a
+/// 400 that says what they are.
+pub fn open(loc: &Located) -> Result<Dataset> {
+    match FileKind::of(loc) {
+        None if loc.entry == Entry::Dir => Err(Error::BadRequest(format!(
+            "{} is a directory, not a dataset",
+            loc.logical
+        ))),
+        None => Err(not_found(loc)),
+        Some(FileKind::Array) => {
+            let arr = open_array(&loc.fs)?;
+            if let Some(d) = derived_kind(&arr) {
+                return Err(derived_unsupported(loc, d));
+            }
+            Ok(Dataset::Array(arr))
+        }
+        Some(FileKind::Frame) | Some(FileKind::Blob) => Ok(Dataset::Frame(open_frame(&loc.fs)?)),
+        Some(FileKind::Hdf5) => Err(Error::BadRequest(format!(
+            "{} is an HDF5 file, not a Blosc2 dataset",
+            loc.logical
+        ))),
+        Some(FileKind::Store) => Err(Error::BadRequest(format!(
+            "{} is a Blosc2 zip store, which this server cannot open yet",
+            loc.logical
+        ))),
+    }
 }

@@ -15,6 +15,8 @@ pub mod blob;
 pub mod dataset;
 pub mod dtype;
 pub mod error;
+pub mod examples;
+pub mod fetch;
 pub mod filter;
 pub mod indices;
 pub mod listing;

@@ -1,1 +1,96 @@
-//! cat2-server
+//! cat2-server: the Caterva2-compatible HTTP API.
+//!
+//! [`app`] builds the axum `Router` (tests drive it without a socket);
+//! [`serve`] binds it. Handlers live in `api/`, one module per route group,
+//! and stay thin: extract checked inputs (`extract`), run library code on the
+//! blocking pool (`blocking`), map errors once (`error`).
+//!
+//! Design choice: no caches and no index. Every request looks at the state
+//! directory, so files that other processes (the reference server, a copy
+//! tool, the upstream test-suite) put there are served at once.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod blocking;
+pub mod config;
+mod cors;
+pub mod error;
+pub mod extract;
+
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::Router;
+use cat2_core::StateDir;
+
+pub use config::Config;
+use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub state_dir: Arc<StateDir>,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> cat2_core::Result<Self> {
+        let state_dir = StateDir::open(&config.statedir)?;
+        Ok(AppState {
+            state_dir: Arc::new(state_dir),
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    api::routes()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(cors::cors))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(_uri: Uri) -> impl IntoResponse {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed(_method: Method) -> impl IntoResponse {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}
+
+/// Binds `config.listen` and serves until SIGTERM or Ctrl-C.
+pub async fn serve(state: AppState) -> std::io::Result<()> {
+    let listen = state.config.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, statedir = %state.state_dir.path().display(), "serving");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,1 +1,116 @@
-fn main() {}
+//! `cat2rs`: the command line. Glue only: parse arguments, build the
+//! library objects, run, and print errors with their causes.
+
+mod conf;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cat2rs", version, about = "A Caterva2-compatible server for Blosc2 and HDF5 datasets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (same flags as `cat2-server`).
+    Serve {
+        /// TOML configuration file with a [server] table.
+        #[arg(long)]
+        conf: Option<PathBuf>,
+        /// State directory (datasets, users).
+        #[arg(long)]
+        statedir: Option<PathBuf>,
+        /// Address to bind, HOST:PORT.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Log level: debug, info, warning, error.
+        #[arg(long)]
+        loglevel: Option<String>,
+    },
+    /// Write the example datasets into @public/examples of a state directory.
+    Examples {
+        #[arg(long, default_value = "_caterva2/state")]
+        statedir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cat2rs: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            conf,
+            statedir,
+            listen,
+            loglevel,
+        } => {
+            conf::load_dotenv();
+            let mut config = conf::load(conf.as_deref())?;
+            if let Some(d) = statedir {
+                config.statedir = d;
+            }
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            if let Some(l) = loglevel {
+                config.loglevel = l;
+            }
+            init_logging(&config.loglevel);
+            if config.login && std::env::var("CATERVA2_SECRET").map_or(true, |s| s.is_empty()) {
+                anyhow::bail!(
+                    "login is enabled, so the CATERVA2_SECRET environment variable (or a .env file) must hold the session signing secret; set it, or set `login = false` in the [server] table"
+                );
+            }
+            let state = cat2_server::AppState::new(config.clone())
+                .with_context(|| format!("opening state dir {}", config.statedir.display()))?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime
+                .block_on(cat2_server::serve(state))
+                .with_context(|| format!("serving on {}", config.listen))
+        }
+        Command::Examples { statedir } => {
+            let sd = cat2_core::StateDir::open(&statedir)
+                .with_context(|| format!("opening state dir {}", statedir.display()))?;
+            let written = cat2_core::examples::write_examples(&sd.path().join("public/examples"))
+                .context("writing the example datasets")?;
+            for p in written {
+                println!("{}", p.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let level = match level.to_ascii_lowercase().as_str() {
+        "warning" | "warn" => "warn",
+        "critical" | "error" => "error",
+        "debug" => "debug",
+        "trace" => "trace",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAT2RS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,419 @@
+//! `/api/fetch`: turning `slice_`, `indices`, `field` and `filter` into the
+//! bytes of a Blosc2 frame, or deciding that the stored file itself is the
+//! answer.
+//!
+//! Data is read through [`BoxReader`] so the selection logic never touches
+//! C-Blosc2 directly and only the chunks a selection touches are decompressed.
+
+use cat2_blosc2::{ArraySpec, CParams, NdArray, SChunk};
+
+use crate::dataset::{self, Dataset, FileKind};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::filter::RowFilter;
+use crate::indices::{parse_indices, read_indices};
+use crate::selection::{parse_slice, read_selection, BoxReader, Selection, SliceItem};
+use crate::store::Located;
+
+/// The parameters of a fetch (query string or JSON body).
+#[derive(Debug, Clone, Default)]
+pub struct FetchRequest {
+    pub slice: Option<String>,
+    pub indices: Option<String>,
+    pub filter: Option<String>,
+    pub field: Option<String>,
+}
+
+/// What to answer.
+#[derive(Debug)]
+pub enum FetchOutput {
+    /// The stored file, byte for byte (ranges allowed).
+    Verbatim,
+    /// A freshly built frame (NDArray or SChunk).
+    Frame(Vec<u8>),
+}
+
+const NOT_A_DATASET: &str = "The fetch API only supports datasets (.b2nd, .b2frame, .b2z); use the download API if you only want to download the file";
+
+/// Computes the answer of a fetch on a located path.
+pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
+    if req.indices.is_some()
+        && (req.slice.is_some() || req.filter.is_some() || req.field.is_some())
+    {
+        return Err(Error::BadRequest(
+            "indices cannot be combined with slice_, filter or field".into(),
+        ));
+    }
+    if req.field.is_some() && req.filter.is_some() {
+        return Err(Error::BadRequest(
+            "Cannot handle both field and filter parameters at the same time".into(),
+        ));
+    }
+    match FileKind::of(loc) {
+        Some(FileKind::Array) | Some(FileKind::Frame) => {}
+        None if loc.entry == crate::Entry::Missing => {
+            return Err(Error::NotFound {
+                path: loc.logical.to_string(),
+            })
+        }
+        _ => return Err(Error::BadRequest(NOT_A_DATASET.into())),
+    }
+    match dataset::open(loc)? {
+        Dataset::Array(arr) => fetch_array(&arr, req),
+        Dataset::Frame(sc) => fetch_frame(&sc, req),
+    }
+}
+
+/// Reads boxes of a stored array.
+pub struct ArrayReader<'a> {
+    arr: &'a NdArray,
+    shape: Vec<i64>,
+    chunks: Vec<i64>,
+    itemsize: usize,
+}
+
+impl<'a> ArrayReader<'a> {
+    pub fn new(arr: &'a NdArray) -> Self {
+        ArrayReader {
+            shape: arr.shape(),
+            chunks: arr.chunks().into_iter().map(i64::from).collect(),
+            itemsize: arr.itemsize(),
+            arr,
+        }
+    }
+}
+
+impl BoxReader for ArrayReader<'_> {
+    fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+    fn chunk_shape(&self) -> &[i64] {
+        &self.chunks
+    }
+    fn itemsize(&self) -> usize {
+        self.itemsize
+    }
+    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
+        Ok(self.arr.read_box(start, stop, out)?)
+    }
+}
+
+fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<FetchOutput> {
+    let stored_dtype = arr.dtype();
+    let dtype = DType::parse(&stored_dtype)?;
+    let shape = arr.shape();
+    let src_chunks: Vec<i64> = arr.chunks().into_iter().map(i64::from).collect();
+    let src_blocks: Vec<i64> = arr.blocks().into_iter().map(i64::from).collect();
+    let mut reader = ArrayReader::new(arr);
+
+    if let Some(ind) = &req.indices {
+        let idx = parse_indices(ind, &shape)?;
+        let data = read_indices(&mut reader, &idx)?;
+        let out_shape = idx.out_shape();
+        return build_array_frame(&data, &out_shape, &dtype, None).map(FetchOutput::Frame);
+    }
+
+    if let Some(expr) = &req.filter {
+        if dtype.fields().is_none() {
+            return Err(Error::BadRequest(
+                "Filtering/sorting is not supported for this dataset type".into(),
+            ));
+        }
+        let filter = RowFilter::parse(expr, &dtype)?;
+        let all = arr.to_vec()?;
+        let keep = filter.select(&all);
+        let itemsize = dtype.itemsize();
+        let mut rows = Vec::new();
+        for (rec, ok) in all.chunks_exact(itemsize.max(1)).zip(keep) {
+            if ok {
+                rows.extend_from_slice(rec);
+            }
+        }
+        let n = (rows.len() / itemsize.max(1)) as i64;
+        let (data, out_shape) = match req.slice.as_deref().map(parse_slice).transpose()?.flatten()
+        {
+            None => (rows, vec![n]),
+            Some(spec) => {
+                let sel = spec.resolve(&[n])?;
+                let mut mem = MemReader::new(&rows, vec![n], itemsize);
+                (read_selection(&mut mem, &sel)?, sel.out_shape())
+            }
+        };
+        return build_array_frame(&data, &out_shape, &dtype, None).map(FetchOutput::Frame);
+    }
+
+    let spec = match &req.slice {
+        Some(s) => parse_slice(s)?,
+        None => None,
+    };
+    let sel = match &spec {
+        None => Selection::full(&shape),
+        Some(spec) => spec.resolve(&shape)?,
+    };
+    let whole = match &spec {
+        None => true,
+        Some(spec) => spec.is_tuple && sel.is_full(&shape),
+    };
+    if whole && req.field.is_none() {
+        return Ok(FetchOutput::Verbatim);
+    }
+    let data = read_selection(&mut reader, &sel)?;
+    let out_shape = sel.out_shape();
+    // Keep the source's chunk and block sizes along the dimensions that stay,
+    // so a slice compresses like the array it came from.
+    let kept: Vec<usize> = sel
+        .dims
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.keep_dim)
+        .map(|(i, _)| i)
+        .collect();
+    let geometry = Geometry {
+        chunks: kept.iter().map(|&i| src_chunks[i]).collect(),
+        blocks: kept.iter().map(|&i| src_blocks[i]).collect(),
+    };
+    match &req.field {
+        None => build_array_frame(&data, &out_shape, &dtype, Some(geometry)).map(FetchOutput::Frame),
+        Some(name) => {
+            let (fdata, fshape, fdtype) = project_field(&data, &out_shape, &dtype, name)?;
+            let geometry = (fshape.len() == out_shape.len()).then_some(geometry);
+            build_array_frame(&fdata, &fshape, &fdtype, geometry).map(FetchOutput::Frame)
+        }
+    }
+}
+
+/// Extracts one field of every record; sub-array fields add dimensions.
+fn project_field(
+    data: &[u8],
+    shape: &[i64],
+    dtype: &DType,
+    name: &str,
+) -> Result<(Vec<u8>, Vec<i64>, DType)> {
+    let Some(fields) = dtype.fields() else {
+        return Err(Error::BadRequest(format!(
+            "field {name:?} was asked for, but the dataset has no fields"
+        )));
+    };
+    let field = fields.iter().find(|f| f.name == name).ok_or_else(|| {
+        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        Error::BadRequest(format!("no field named {name:?}; the fields are {names:?}"))
+    })?;
+    let itemsize = dtype.itemsize().max(1);
+    let fsize = field.dtype.itemsize();
+    let mut out = Vec::with_capacity(data.len() / itemsize * fsize);
+    for rec in data.chunks_exact(itemsize) {
+        let bytes = rec.get(field.offset..field.offset + fsize).ok_or_else(|| {
+            Error::BadRequest(format!("field {name:?} lies outside its record"))
+        })?;
+        out.extend_from_slice(bytes);
+    }
+    let mut out_shape = shape.to_vec();
+    let mut out_dtype = field.dtype.clone();
+    if let Some((base, sub)) = field.dtype.subarray() {
+        out_shape.extend(sub.iter().map(|&d| d as i64));
+        out_dtype = base.clone();
+    }
+    Ok((out, out_shape, out_dtype))
+}
+
+/// Chunk and block shapes for a result.
+#[derive(Debug, Clone)]
+pub struct Geometry {
+    pub chunks: Vec<i64>,
+    pub blocks: Vec<i64>,
+}
+
+/// Bytes a result chunk aims at: big enough to compress well, small enough to
+/// stream.
+const TARGET_CHUNK_BYTES: i64 = 8 << 20;
+/// Bytes a block aims at: about what fits in a core's L2 cache.
+const TARGET_BLOCK_BYTES: i64 = 256 << 10;
+
+/// Halves the leading dimensions of `shape` until it holds at most `target` bytes.
+fn shrink_to(shape: &[i64], itemsize: i64, target: i64) -> Vec<i64> {
+    let mut s: Vec<i64> = shape.iter().map(|&d| d.max(1)).collect();
+    loop {
+        let bytes = s.iter().product::<i64>().saturating_mul(itemsize.max(1));
+        if bytes <= target {
+            break;
+        }
+        match s.iter_mut().find(|d| **d > 1) {
+            Some(d) => *d = (*d + 1) / 2,
+            None => break,
+        }
+    }
+    s
+}
+
+/// Automatic geometry for a result of `shape`.
+pub fn auto_geometry(shape: &[i64], itemsize: usize) -> Geometry {
+    let chunks = shrink_to(shape, itemsize as i64, TARGET_CHUNK_BYTES);
+    let blocks = shrink_to(&chunks, itemsize as i64, TARGET_BLOCK_BYTES);
+    Geometry { chunks, blocks }
+}
+
+/// Makes a geometry valid for `shape`: chunks no bigger than the shape,
+/// blocks no bigger than the chunks, nothing below 1 (0 for empty dims).
+fn fit_geometry(shape: &[i64], itemsize: usize, g: Option<Geometry>) -> (Vec<i32>, Vec<i32>) {
+    let g = match g {
+        Some(g) if g.chunks.len() == shape.len() && g.blocks.len() == shape.len() => g,
+        _ => auto_geometry(shape, itemsize),
+    };
+    let clamp = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+    let mut chunks = Vec::with_capacity(shape.len());
+    let mut blocks = Vec::with_capacity(shape.len());
+    let empty = shape.iter().any(|&d| d == 0);
+    for i in 0..shape.len() {
+        if empty {
+            chunks.push(clamp(shape[i]));
+            blocks.push(clamp(shape[i]));
+            continue;
+        }
+        let c = g.chunks[i].clamp(1, shape[i].max(1));
+        let b = g.blocks[i].clamp(1, c);
+        chunks.push(clamp(c));
+        blocks.push(clamp(b));
+    }
+    (chunks, blocks)
+}
+
+/// Compresses C-ordered items into an NDArray frame.
+pub fn build_array_frame(
+    data: &[u8],
+    shape: &[i64],
+    dtype: &DType,
+    geometry: Option<Geometry>,
+) -> Result<Vec<u8>> {
+    let itemsize = dtype.itemsize();
+    let (chunks, blocks) = fit_geometry(shape, itemsize, geometry);
+    let spec = ArraySpec {
+        shape: shape.to_vec(),
+        chunks,
+        blocks,
+        dtype: dtype.descr_str(),
+        cparams: CParams::zstd_shuffle(itemsize),
+        urlpath: None,
+    };
+    let arr = NdArray::from_buffer(&spec, data)?;
+    Ok(arr.to_cframe()?)
+}
+
+fn fetch_frame(sc: &SChunk, req: &FetchRequest) -> Result<FetchOutput> {
+    if req.indices.is_some() || req.field.is_some() || req.filter.is_some() {
+        return Err(Error::BadRequest(
+            "indices, field and filter need an array (.b2nd); this is a super-chunk (.b2frame)"
+                .into(),
+        ));
+    }
+    let Some(spec) = req.slice.as_deref().map(parse_slice).transpose()?.flatten() else {
+        return Ok(FetchOutput::Verbatim);
+    };
+    let typesize = sc.typesize() as i64;
+    let nitems = sc.nbytes() / typesize.max(1);
+    let bad = |reason: &str| Error::BadSlice {
+        input: req.slice.clone().unwrap_or_default(),
+        reason: reason.to_string(),
+    };
+    let [item] = spec.items.as_slice() else {
+        return Err(bad("a super-chunk is sliced with a single integer or slice"));
+    };
+    let (start, stop) = match *item {
+        SliceItem::Index(i) => {
+            let j = if i < 0 { i + nitems } else { i };
+            if j < 0 || j >= nitems {
+                return Err(Error::OutOfBounds(format!(
+                    "index {i} is out of bounds for axis 0 with size {nitems}"
+                )));
+            }
+            (j, j + 1)
+        }
+        SliceItem::Range { start, stop, step } => {
+            if step.is_some_and(|s| s != 1) {
+                return Err(bad("super-chunks can only be sliced with step 1"));
+            }
+            let norm = |v: i64| if v < 0 { (v + nitems).max(0) } else { v.min(nitems) };
+            let a = start.map_or(0, norm);
+            let b = stop.map_or(nitems, norm);
+            (a, b.max(a))
+        }
+        SliceItem::Ellipsis => (0, nitems),
+    };
+    if spec.is_tuple && start == 0 && stop == nitems {
+        return Ok(FetchOutput::Verbatim);
+    }
+    let data = sc.slice(start, stop)?;
+    let mut cparams = CParams::zstd_shuffle(typesize as usize);
+    cparams.typesize = sc.typesize() as i32;
+    let chunkbytes = (sc.chunksize().max(typesize)) as usize;
+    let out = SChunk::from_bytes(&data, chunkbytes, &cparams)?;
+    Ok(FetchOutput::Frame(out.to_cframe()?))
+}
+
+/// A `BoxReader` over C-ordered items in memory.
+pub struct MemReader<'a> {
+    data: &'a [u8],
+    shape: Vec<i64>,
+    itemsize: usize,
+}
+
+impl<'a> MemReader<'a> {
+    pub fn new(data: &'a [u8], shape: Vec<i64>, itemsize: usize) -> Self {
+        MemReader {
+            data,
+            shape,
+            itemsize,
+        }
+    }
+}
+
+impl BoxReader for MemReader<'_> {
+    fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+    fn chunk_shape(&self) -> &[i64] {
+        &self.shape
+    }
+    fn itemsize(&self) -> usize {
+        self.itemsize
+    }
+    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
+        let nd = self.shape.len();
+        if nd == 0 {
+            out.copy_from_slice(&self.data[..self.itemsize]);
+            return Ok(());
+        }
+        // Copy row by row along the last dimension.
+        let row = ((stop[nd - 1] - start[nd - 1]) as usize) * self.itemsize;
+        let mut strides = vec![self.itemsize as i64; nd];
+        for i in (0..nd - 1).rev() {
+            strides[i] = strides[i + 1] * self.shape[i + 1];
+        }
+        let counts: Vec<i64> = start.iter().zip(stop).map(|(a, b)| b - a).collect();
+        if counts.iter().any(|&c| c == 0) {
+            return Ok(());
+        }
+        let mut idx = vec![0i64; nd - 1];
+        let mut off = 0usize;
+        loop {
+            let mut src = start[nd - 1] * strides[nd - 1];
+            for i in 0..nd - 1 {
+                src += (start[i] + idx[i]) * strides[i];
+            }
+            let src = src as usize;
+            out[off..off + row].copy_from_slice(&self.data[src..src + row]);
+            off += row;
+            let mut d = nd - 1;
+            loop {
+                if d == 0 {
+                    return Ok(());
+                }
+                d -= 1;
+                idx[d] += 1;
+                if idx[d] < counts[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Browsing: roots, listings and metadata.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use cat2_core::dataset;
+use cat2_core::listing;
+
+use crate::blocking::blocking;
+use crate::error::ApiResult;
+use crate::extract::{CallerId, DatasetPath};
+use crate::AppState;
+
+/// `GET /api/roots`: `@public` for everyone, the private roots once logged in.
+pub async fn get_roots(caller: CallerId) -> Json<Value> {
+    let mut roots = Map::new();
+    let mut add = |name: &str| {
+        roots.insert(name.into(), json!({ "name": name }));
+    };
+    add("@public");
+    if caller.user_id.is_some() {
+        add("@personal");
+        add("@shared");
+    }
+    Json(Value::Object(roots))
+}
+
+/// `GET /api/list/{path}`: every file below a directory, recursively.
+pub async fn get_list(
+    State(app): State<AppState>,
+    caller: CallerId,
+    DatasetPath(path): DatasetPath,
+) -> ApiResult<Json<Vec<String>>> {
+    let sd = app.state_dir.clone();
+    let names = blocking(move || {
+        let loc = sd.locate(&path, caller.as_caller())?;
+        listing::list(&loc)
+    })
+    .await?;
+    Ok(Json(names))
+}
+
+/// `GET /api/info/{path}`: metadata of an array, super-chunk, file or group.
+pub async fn get_info(
+    State(app): State<AppState>,
+    caller: CallerId,
+    DatasetPath(path): DatasetPath,
+) -> ApiResult<Response> {
+    let sd = app.state_dir.clone();
+    let (info, etag) = blocking(move || {
+        let loc = sd.locate(&path, caller.as_caller())?;
+        let info = dataset::info(&loc)?;
+        let etag = match loc.entry {
+            cat2_core::Entry::Dataset | cat2_core::Entry::Blob => std::fs::metadata(&loc.fs)
+                .ok()
+                .map(|m| cat2_core::meta::etag(&loc.fs, &m)),
+            _ => None,
+        };
+        Ok::<_, cat2_core::Error>((info, etag))
+    })
+    .await?;
+    let mut resp = Json(info).into_response();
+    if let Some(v) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+/// `GET /api/service-worker-heartbeat`: liveness for the browser's worker.
+pub async fn get_heartbeat() -> &'static str {
+    "ok"
+}

@@ -1,0 +1,75 @@
+//! Server configuration: the `[server]` table of Caterva2's TOML file, with
+//! the reference's defaults, overridable from the command line.
+
+use std::path::PathBuf;
+
+/// Settings of a running server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `host:port` to bind.
+    pub listen: String,
+    /// Public base URL (links, reset e-mails, `/api/peer`).
+    pub urlbase: String,
+    pub statedir: PathBuf,
+    pub loglevel: String,
+    /// Users and sessions enabled (needs `CATERVA2_SECRET`).
+    pub login: bool,
+    /// Self-registration enabled.
+    pub register: bool,
+    pub maxusers: Option<u64>,
+    /// Disk quota over the state dir, in bytes.
+    pub quota: Option<u64>,
+    pub demo: bool,
+    pub publish_root: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "localhost:8000".into(),
+            urlbase: "http://localhost:8000".into(),
+            statedir: PathBuf::from("_caterva2/state"),
+            loglevel: "warning".into(),
+            login: true,
+            register: false,
+            maxusers: None,
+            quota: None,
+            demo: false,
+            publish_root: None,
+        }
+    }
+}
+
+/// Parses a size such as `"10G"`, `"500"`, `"1.5M"` (units K/M/G/T, base 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 500, 1.5M or 10G"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("{s:?} is not a size such as 500, 1.5M or 10G"));
+    }
+    Ok((v * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("500").unwrap(), 500);
+        assert_eq!(parse_size("1.5M").unwrap(), 1_572_864);
+        assert_eq!(parse_size("10G").unwrap(), 10 << 30);
+        assert_eq!(parse_size("2t").unwrap(), 2 << 40);
+        assert!(parse_size("lots").is_err());
+    }
+}

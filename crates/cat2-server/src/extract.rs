@@ -1,0 +1,99 @@
+//! Extractors: everything that arrives over the wire is parsed once here
+//! into checked types (a [`DsPath`], the calling user, query parameters) and
+//! bad input becomes Caterva2's 4xx answers.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path, RawQuery};
+use axum::http::request::Parts;
+use cat2_core::DsPath;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The `{path}` of `/api/<verb>/{path}`, percent-decoded and checked.
+pub struct DatasetPath(pub DsPath);
+
+impl FromRequestParts<AppState> for DatasetPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(raw): Path<String> = Path::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))?;
+        Ok(DatasetPath(DsPath::parse(&raw)?))
+    }
+}
+
+/// Who is calling. Users and sessions arrive with authentication; until a
+/// valid session is presented the caller is anonymous.
+#[derive(Debug, Clone, Default)]
+pub struct CallerId {
+    pub user_id: Option<String>,
+}
+
+impl CallerId {
+    pub fn as_caller(&self) -> cat2_core::Caller<'_> {
+        cat2_core::Caller {
+            user_id: self.user_id.as_deref(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for CallerId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        Ok(CallerId::default())
+    }
+}
+
+/// Query parameters as a map (last value wins), for handlers that validate
+/// them FastAPI-style.
+pub struct QueryMap(pub HashMap<String, String>);
+
+impl FromRequestParts<AppState> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let RawQuery(q) = RawQuery::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let map = q
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect::<HashMap<_, _>>()
+            })
+            .unwrap_or_default();
+        Ok(QueryMap(map))
+    }
+}
+
+impl QueryMap {
+    /// A required integer query parameter, with FastAPI's 422 answers.
+    pub fn required_int(&self, name: &str) -> Result<i64, ApiError> {
+        let Some(raw) = self.0.get(name) else {
+            return Err(ApiError::validation(
+                "missing",
+                &["query", name],
+                "Field required",
+                Value::Null,
+            ));
+        };
+        raw.trim().parse::<i64>().map_err(|_| {
+            ApiError::validation(
+                "int_parsing",
+                &["query", name],
+                "Input should be a valid integer, unable to parse string as an integer",
+                Value::String(raw.clone()),
+            )
+        })
+    }
+
+    /// An optional string parameter; empty counts as absent.
+    pub fn opt(&self, name: &str) -> Option<String> {
+        self.0.get(name).filter(|s| !s.is_empty()).cloned()
+    }
+}

@@ -1,0 +1,111 @@
+//! Reading Caterva2's TOML configuration (`[server]` table) and `.env`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cat2_server::config::{parse_size, Config};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+struct File {
+    #[serde(default)]
+    server: ServerTable,
+}
+
+/// The keys Caterva2 reads; unknown keys (peers, client sections) are ignored.
+#[derive(Debug, Default, Deserialize)]
+struct ServerTable {
+    listen: Option<String>,
+    urlbase: Option<String>,
+    statedir: Option<PathBuf>,
+    loglevel: Option<String>,
+    login: Option<bool>,
+    register: Option<bool>,
+    maxusers: Option<u64>,
+    quota: Option<toml::Value>,
+    demo: Option<bool>,
+    publish_root: Option<String>,
+}
+
+/// Where Caterva2 looks for its configuration when `--conf` is not given.
+fn default_paths() -> Vec<PathBuf> {
+    let mut v = vec![PathBuf::from("caterva2-server.toml")];
+    if let Some(home) = std::env::var_os("HOME") {
+        v.push(Path::new(&home).join(".caterva2-server.toml"));
+    }
+    v.push(PathBuf::from("/etc/caterva2-server.toml"));
+    v
+}
+
+/// Loads the configuration; a missing file means all defaults, as in Caterva2.
+pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
+    let path = match conf {
+        Some(p) => Some(p.to_path_buf()).filter(|p| p.exists()),
+        None => default_paths().into_iter().find(|p| p.exists()),
+    };
+    let mut config = Config::default();
+    let Some(path) = path else {
+        return Ok(config);
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let file: File =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let s = file.server;
+    if let Some(v) = s.listen {
+        config.urlbase = format!("http://{v}");
+        config.listen = v;
+    }
+    if let Some(v) = s.urlbase {
+        config.urlbase = v;
+    }
+    if let Some(v) = s.statedir {
+        config.statedir = v;
+    }
+    if let Some(v) = s.loglevel {
+        config.loglevel = v;
+    }
+    if let Some(v) = s.login {
+        config.login = v;
+    }
+    if let Some(v) = s.register {
+        config.register = v;
+    }
+    config.maxusers = s.maxusers.filter(|&n| n > 0);
+    config.quota = match s.quota {
+        None => None,
+        Some(toml::Value::Integer(n)) => Some(u64::try_from(n).context("quota must be positive")?),
+        Some(toml::Value::String(s)) => {
+            Some(parse_size(&s).map_err(anyhow::Error::msg).context("reading quota")?)
+        }
+        Some(other) => anyhow::bail!("quota must be a size such as \"10G\", not {other}"),
+    };
+    if let Some(v) = s.demo {
+        config.demo = v;
+    }
+    config.publish_root = s.publish_root;
+    Ok(config)
+}
+
+/// Loads `KEY=VALUE` lines from `./.env` into the environment without
+/// overriding variables that are already set (python-dotenv's behaviour).
+pub fn load_dotenv() {
+    let Ok(text) = std::fs::read_to_string(".env") else {
+        return;
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let k = k.trim();
+        let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+        if !k.is_empty() && std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+}
