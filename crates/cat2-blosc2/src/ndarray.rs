@@ -34,9 +34,7 @@ pub struct NdArray {
 
 impl NdArray {
     fn wrap(mut raw: RawNdArray) -> Result<NdArray> {
-        let schunk = SChunk {
-            raw: raw.schunk()?,
-        };
+        let schunk = SChunk { raw: raw.schunk()? };
         Ok(NdArray { schunk, raw })
     }
 
@@ -131,9 +129,9 @@ impl NdArray {
             // is its first item.
             let mut buf = Vec::new();
             self.schunk.decompress_chunk(0, &mut buf)?;
-            let item = buf.get(..need).ok_or_else(|| {
-                Error::Invalid("the chunk of a 0-d array holds no item".into())
-            })?;
+            let item = buf
+                .get(..need)
+                .ok_or_else(|| Error::Invalid("the chunk of a 0-d array holds no item".into()))?;
             out.copy_from_slice(item);
             return Ok(());
         }
@@ -158,7 +156,8 @@ impl NdArray {
     /// Every item, in C order.
     pub fn to_vec(&self) -> Result<Vec<u8>> {
         let shape = self.shape();
-        let n: usize = shape.iter().map(|&d| d.max(0) as usize).product::<usize>() * self.itemsize();
+        let n: usize =
+            shape.iter().map(|&d| d.max(0) as usize).product::<usize>() * self.itemsize();
         let mut out = vec![0u8; n];
         self.read_box(&vec![0; shape.len()], &shape, &mut out)?;
         Ok(out)

@@ -22,8 +22,7 @@ pub fn compress_blob(data: &[u8]) -> Result<Vec<u8>> {
 
 /// Decompresses a whole `.b2` file.
 pub fn read_blob(path: &Path) -> Result<Vec<u8>> {
-    let sc = SChunk::open(path).map_err(|e| {
-        Error::BadRequest(format!("{} is not a Blosc2 frame: {e}", path.display()))
-    })?;
+    let sc = SChunk::open(path)
+        .map_err(|e| Error::BadRequest(format!("{} is not a Blosc2 frame: {e}", path.display())))?;
     Ok(sc.to_bytes()?)
 }

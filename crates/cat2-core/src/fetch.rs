@@ -37,8 +37,7 @@ const NOT_A_DATASET: &str = "The fetch API only supports datasets (.b2nd, .b2fra
 
 /// Computes the answer of a fetch on a located path.
 pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
-    if req.indices.is_some()
-        && (req.slice.is_some() || req.filter.is_some() || req.field.is_some())
+    if req.indices.is_some() && (req.slice.is_some() || req.filter.is_some() || req.field.is_some())
     {
         return Err(Error::BadRequest(
             "indices cannot be combined with slice_, filter or field".into(),
@@ -130,8 +129,7 @@ fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<FetchOutput> {
             }
         }
         let n = (rows.len() / itemsize.max(1)) as i64;
-        let (data, out_shape) = match req.slice.as_deref().map(parse_slice).transpose()?.flatten()
-        {
+        let (data, out_shape) = match req.slice.as_deref().map(parse_slice).transpose()?.flatten() {
             None => (rows, vec![n]),
             Some(spec) => {
                 let sel = spec.resolve(&[n])?;
@@ -173,7 +171,9 @@ fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<FetchOutput> {
         blocks: kept.iter().map(|&i| src_blocks[i]).collect(),
     };
     match &req.field {
-        None => build_array_frame(&data, &out_shape, &dtype, Some(geometry)).map(FetchOutput::Frame),
+        None => {
+            build_array_frame(&data, &out_shape, &dtype, Some(geometry)).map(FetchOutput::Frame)
+        }
         Some(name) => {
             let (fdata, fshape, fdtype) = project_field(&data, &out_shape, &dtype, name)?;
             let geometry = (fshape.len() == out_shape.len()).then_some(geometry);
@@ -202,9 +202,9 @@ fn project_field(
     let fsize = field.dtype.itemsize();
     let mut out = Vec::with_capacity(data.len() / itemsize * fsize);
     for rec in data.chunks_exact(itemsize) {
-        let bytes = rec.get(field.offset..field.offset + fsize).ok_or_else(|| {
-            Error::BadRequest(format!("field {name:?} lies outside its record"))
-        })?;
+        let bytes = rec
+            .get(field.offset..field.offset + fsize)
+            .ok_or_else(|| Error::BadRequest(format!("field {name:?} lies outside its record")))?;
         out.extend_from_slice(bytes);
     }
     let mut out_shape = shape.to_vec();
@@ -262,15 +262,15 @@ fn fit_geometry(shape: &[i64], itemsize: usize, g: Option<Geometry>) -> (Vec<i32
     let clamp = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
     let mut chunks = Vec::with_capacity(shape.len());
     let mut blocks = Vec::with_capacity(shape.len());
-    let empty = shape.iter().any(|&d| d == 0);
-    for i in 0..shape.len() {
+    let empty = shape.contains(&0);
+    for ((&size, &gc), &gb) in shape.iter().zip(&g.chunks).zip(&g.blocks) {
         if empty {
-            chunks.push(clamp(shape[i]));
-            blocks.push(clamp(shape[i]));
+            chunks.push(clamp(size));
+            blocks.push(clamp(size));
             continue;
         }
-        let c = g.chunks[i].clamp(1, shape[i].max(1));
-        let b = g.blocks[i].clamp(1, c);
+        let c = gc.clamp(1, size.max(1));
+        let b = gb.clamp(1, c);
         chunks.push(clamp(c));
         blocks.push(clamp(b));
     }
@@ -315,7 +315,9 @@ fn fetch_frame(sc: &SChunk, req: &FetchRequest) -> Result<FetchOutput> {
         reason: reason.to_string(),
     };
     let [item] = spec.items.as_slice() else {
-        return Err(bad("a super-chunk is sliced with a single integer or slice"));
+        return Err(bad(
+            "a super-chunk is sliced with a single integer or slice",
+        ));
     };
     let (start, stop) = match *item {
         SliceItem::Index(i) => {
@@ -331,7 +333,13 @@ fn fetch_frame(sc: &SChunk, req: &FetchRequest) -> Result<FetchOutput> {
             if step.is_some_and(|s| s != 1) {
                 return Err(bad("super-chunks can only be sliced with step 1"));
             }
-            let norm = |v: i64| if v < 0 { (v + nitems).max(0) } else { v.min(nitems) };
+            let norm = |v: i64| {
+                if v < 0 {
+                    (v + nitems).max(0)
+                } else {
+                    v.min(nitems)
+                }
+            };
             let a = start.map_or(0, norm);
             let b = stop.map_or(nitems, norm);
             (a, b.max(a))
@@ -389,7 +397,7 @@ impl BoxReader for MemReader<'_> {
             strides[i] = strides[i + 1] * self.shape[i + 1];
         }
         let counts: Vec<i64> = start.iter().zip(stop).map(|(a, b)| b - a).collect();
-        if counts.iter().any(|&c| c == 0) {
+        if counts.contains(&0) {
             return Ok(());
         }
         let mut idx = vec![0i64; nd - 1];

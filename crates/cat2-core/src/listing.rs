@@ -116,13 +116,19 @@ mod tests {
         let loc = sd
             .locate(&DsPath::parse("@public").unwrap(), Caller::default())
             .unwrap();
-        assert_eq!(list(&loc).unwrap(), ["README.md", "a.b2frame", "dir1/b.b2nd"]);
+        assert_eq!(
+            list(&loc).unwrap(),
+            ["README.md", "a.b2frame", "dir1/b.b2nd"]
+        );
         let sub = sd
             .locate(&DsPath::parse("@public/dir1").unwrap(), Caller::default())
             .unwrap();
         assert_eq!(list(&sub).unwrap(), ["b.b2nd"]);
         let file = sd
-            .locate(&DsPath::parse("@public/dir1/b.b2nd").unwrap(), Caller::default())
+            .locate(
+                &DsPath::parse("@public/dir1/b.b2nd").unwrap(),
+                Caller::default(),
+            )
             .unwrap();
         assert_eq!(list(&file).unwrap(), ["b.b2nd"]);
         assert_eq!(dir_usage(&public).unwrap(), (3, 3));

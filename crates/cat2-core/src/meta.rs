@@ -43,7 +43,10 @@ pub fn etag(path: &Path, meta: &Metadata) -> String {
         .ok()
         .and_then(|b| b.get(8..16).map(|s| s.to_vec()))
         .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .map_or_else(|| "u".to_string(), |b| format!("{:x}", u64::from_le_bytes(b)));
+        .map_or_else(
+            || "u".to_string(),
+            |b| format!("{:x}", u64::from_le_bytes(b)),
+        );
     format!("\"{gen}-{:x}-{:x}\"", meta.len(), mtime_ns(meta))
 }
 

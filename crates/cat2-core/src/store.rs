@@ -151,7 +151,8 @@ pub fn write_atomic(dst: &Path, data: &[u8]) -> Result<()> {
     let tmp = parent.join(format!("{TEMP_PREFIX}{}", random_hex32()));
     let result = (|| {
         let mut f = fs::File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
-        f.write_all(data).map_err(|e| Error::io("writing", &tmp, e))?;
+        f.write_all(data)
+            .map_err(|e| Error::io("writing", &tmp, e))?;
         f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
         fs::rename(&tmp, dst).map_err(|e| Error::io("renaming into", dst, e))
     })();
@@ -195,7 +196,10 @@ mod tests {
             assert!(sd.path().join(sub).is_dir(), "{sub}");
         }
         assert_eq!(fs::read_to_string(sd.path().join("db.json")).unwrap(), "{}");
-        assert_eq!(fs::read_to_string(sd.path().join("peer_id")).unwrap().len(), 32);
+        assert_eq!(
+            fs::read_to_string(sd.path().join("peer_id")).unwrap().len(),
+            32
+        );
     }
 
     #[test]
@@ -204,8 +208,14 @@ mod tests {
         let sd = StateDir::open(tmp.path()).unwrap();
         let anon = Caller::default();
         assert!(sd.root_dir(Root::Public, anon).is_ok());
-        assert!(matches!(sd.root_dir(Root::Shared, anon), Err(Error::Unauthorized)));
-        assert!(matches!(sd.root_dir(Root::Personal, anon), Err(Error::Unauthorized)));
+        assert!(matches!(
+            sd.root_dir(Root::Shared, anon),
+            Err(Error::Unauthorized)
+        ));
+        assert!(matches!(
+            sd.root_dir(Root::Personal, anon),
+            Err(Error::Unauthorized)
+        ));
     }
 
     #[test]
@@ -232,7 +242,9 @@ mod tests {
         let c = Caller::default();
         let d = sd.locate(&DsPath::parse("@public/d").unwrap(), c).unwrap();
         assert_eq!(d.entry, Entry::Dir);
-        let m = sd.locate(&DsPath::parse("@public/x.b2nd").unwrap(), c).unwrap();
+        let m = sd
+            .locate(&DsPath::parse("@public/x.b2nd").unwrap(), c)
+            .unwrap();
         assert_eq!(m.entry, Entry::Missing);
     }
 }

@@ -47,8 +47,8 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
     let Some(path) = path else {
         return Ok(config);
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let file: File =
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let s = file.server;
@@ -75,9 +75,11 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
     config.quota = match s.quota {
         None => None,
         Some(toml::Value::Integer(n)) => Some(u64::try_from(n).context("quota must be positive")?),
-        Some(toml::Value::String(s)) => {
-            Some(parse_size(&s).map_err(anyhow::Error::msg).context("reading quota")?)
-        }
+        Some(toml::Value::String(s)) => Some(
+            parse_size(&s)
+                .map_err(anyhow::Error::msg)
+                .context("reading quota")?,
+        ),
         Some(other) => anyhow::bail!("quota must be a size such as \"10G\", not {other}"),
     };
     if let Some(v) = s.demo {

@@ -10,7 +10,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cat2rs", version, about = "A Caterva2-compatible server for Blosc2 and HDF5 datasets")]
+#[command(
+    name = "cat2rs",
+    version,
+    about = "A Caterva2-compatible server for Blosc2 and HDF5 datasets"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -22,7 +22,12 @@ pub(crate) fn sizes(chunk: &[u8]) -> Result<(i32, i32, i32)> {
     // SAFETY: the buffer holds at least the minimal header, which is all that
     // blosc2_cbuffer_sizes reads; the out-pointers are valid locals.
     let rc = unsafe {
-        ffi::blosc2_cbuffer_sizes(chunk.as_ptr().cast(), &mut nbytes, &mut cbytes, &mut blocksize)
+        ffi::blosc2_cbuffer_sizes(
+            chunk.as_ptr().cast(),
+            &mut nbytes,
+            &mut cbytes,
+            &mut blocksize,
+        )
     };
     check(rc, "blosc2_cbuffer_sizes")?;
     Ok((nbytes, cbytes, blocksize))
@@ -112,7 +117,9 @@ impl RawCtx {
         };
         let n = check(rc, "blosc2_compress_ctx")? as usize;
         if n == 0 {
-            return Err(Error::Invalid("compressed chunk did not fit its buffer".into()));
+            return Err(Error::Invalid(
+                "compressed chunk did not fit its buffer".into(),
+            ));
         }
         // SAFETY: C initialised exactly n <= capacity bytes.
         unsafe { out.set_len(n) };

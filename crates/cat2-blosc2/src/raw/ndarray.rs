@@ -24,13 +24,19 @@ impl Drop for RawNdArray {
     }
 }
 
-/// An owned b2nd creation context.
-struct RawNdCtx(NonNull<ffi::b2nd_context_t>);
+/// An owned b2nd creation context. b2nd_create_ctx copies the storage
+/// struct and the cparams but keeps *pointers* to the dparams and the
+/// urlpath, so those live here, boxed, for as long as the context.
+struct RawNdCtx {
+    ptr: NonNull<ffi::b2nd_context_t>,
+    _dparams: Box<ffi::blosc2_dparams>,
+    _urlpath: Option<std::ffi::CString>,
+}
 
 impl Drop for RawNdCtx {
     fn drop(&mut self) {
         // SAFETY: we own the context; b2nd_free_ctx leaves any schunk alone.
-        unsafe { ffi::b2nd_free_ctx(self.0.as_ptr()) };
+        unsafe { ffi::b2nd_free_ctx(self.ptr.as_ptr()) };
     }
 }
 
@@ -46,25 +52,26 @@ impl RawNdCtx {
         }
         let dtype = c_name(&spec.dtype)?;
         let mut cp = to_c_cparams(&spec.cparams);
-        let mut dp = dparams(spec.cparams.nthreads);
+        let mut dp = Box::new(dparams(spec.cparams.nthreads));
         let urlpath = match &spec.urlpath {
             Some(p) => Some(c_path(p)?),
             None => None,
         };
-        let mut storage = ffi::blosc2_storage {
+        let storage = ffi::blosc2_storage {
             contiguous: true,
             urlpath: urlpath
                 .as_ref()
                 .map_or(std::ptr::null_mut(), |c| c.as_ptr() as *mut _),
             cparams: &mut cp,
-            dparams: &mut dp,
+            dparams: &mut *dp,
             io: std::ptr::null_mut(),
         };
         // SAFETY: every pointer is valid for the call and the arrays hold ndim
-        // entries; b2nd_create_ctx copies what it keeps (storage, params, dtype).
+        // entries; b2nd_create_ctx copies the storage, cparams and dtype, and
+        // the dparams and urlpath it points to are kept alive in the context.
         let ptr = unsafe {
             ffi::b2nd_create_ctx(
-                &mut storage,
+                &storage,
                 ndim as i8,
                 spec.shape.as_ptr(),
                 spec.chunks.as_ptr(),
@@ -75,9 +82,14 @@ impl RawNdCtx {
                 0,
             )
         };
-        NonNull::new(ptr).map(RawNdCtx).ok_or(Error::Null {
+        let ptr = NonNull::new(ptr).ok_or(Error::Null {
             op: "b2nd_create_ctx",
             what: "array description",
+        })?;
+        Ok(RawNdCtx {
+            ptr,
+            _dparams: dp,
+            _urlpath: urlpath,
         })
     }
 }
@@ -92,10 +104,9 @@ pub(crate) enum Fill<'a> {
 impl RawNdArray {
     fn wrap(rc: i32, arr: *mut ffi::b2nd_array_t, op: &'static str) -> Result<Self> {
         check(rc, op)?;
-        let mut a = NonNull::new(arr).map(RawNdArray).ok_or(Error::Null {
-            op,
-            what: "array",
-        })?;
+        let mut a = NonNull::new(arr)
+            .map(RawNdArray)
+            .ok_or(Error::Null { op, what: "array" })?;
         a.schunk()?
             .set_decompression_threads(crate::cparams::default_nthreads())?;
         Ok(a)
@@ -116,7 +127,12 @@ impl RawNdArray {
         // SAFETY: with copy=true the frame is copied before the call returns
         // and never written to.
         let rc = unsafe {
-            ffi::b2nd_from_cframe(frame.as_ptr() as *mut u8, frame.len() as i64, true, &mut arr)
+            ffi::b2nd_from_cframe(
+                frame.as_ptr() as *mut u8,
+                frame.len() as i64,
+                true,
+                &mut arr,
+            )
         };
         Self::wrap(rc, arr, "b2nd_from_cframe")
     }
@@ -128,10 +144,15 @@ impl RawNdArray {
         // by C against the array's item count.
         let (rc, op) = unsafe {
             match fill {
-                Fill::Zeros => (ffi::b2nd_zeros(ctx.0.as_ptr(), &mut arr), "b2nd_zeros"),
-                Fill::Uninit => (ffi::b2nd_uninit(ctx.0.as_ptr(), &mut arr), "b2nd_uninit"),
+                Fill::Zeros => (ffi::b2nd_zeros(ctx.ptr.as_ptr(), &mut arr), "b2nd_zeros"),
+                Fill::Uninit => (ffi::b2nd_uninit(ctx.ptr.as_ptr(), &mut arr), "b2nd_uninit"),
                 Fill::Buffer(buf) => (
-                    ffi::b2nd_from_cbuffer(ctx.0.as_ptr(), &mut arr, buf.as_ptr().cast(), buf.len() as i64),
+                    ffi::b2nd_from_cbuffer(
+                        ctx.ptr.as_ptr(),
+                        &mut arr,
+                        buf.as_ptr().cast(),
+                        buf.len() as i64,
+                    ),
                     "b2nd_from_cbuffer",
                 ),
             }

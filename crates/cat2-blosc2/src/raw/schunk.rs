@@ -47,10 +47,7 @@ impl RawSChunk {
     fn owned(ptr: *mut ffi::blosc2_schunk, op: &'static str) -> Result<Self> {
         let mut sc = NonNull::new(ptr)
             .map(|ptr| RawSChunk { ptr, owned: true })
-            .ok_or(Error::Null {
-                op,
-                what: "frame",
-            })?;
+            .ok_or(Error::Null { op, what: "frame" })?;
         sc.set_decompression_threads(crate::cparams::default_nthreads())?;
         Ok(sc)
     }
@@ -242,7 +239,8 @@ impl RawSChunk {
         // SAFETY: out-pointers are valid; on success C mallocs `content`
         // (len bytes), which we copy and free.
         unsafe {
-            let rc = ffi::blosc2_vlmeta_get(self.ptr.as_ptr(), cname.as_ptr(), &mut content, &mut len);
+            let rc =
+                ffi::blosc2_vlmeta_get(self.ptr.as_ptr(), cname.as_ptr(), &mut content, &mut len);
             check(rc, "blosc2_vlmeta_get")?;
             let out = if content.is_null() {
                 Vec::new()
@@ -254,7 +252,12 @@ impl RawSChunk {
         }
     }
 
-    pub(crate) fn vlmeta_set(&mut self, name: &str, content: &[u8], cparams: &CParams) -> Result<()> {
+    pub(crate) fn vlmeta_set(
+        &mut self,
+        name: &str,
+        content: &[u8],
+        cparams: &CParams,
+    ) -> Result<()> {
         let cname = c_name(name)?;
         let mut cp = to_c_cparams(cparams);
         // SAFETY: the name is NUL-terminated; C compresses a copy of content.
@@ -299,7 +302,12 @@ impl RawSChunk {
         // SAFETY: nchunk is in range; on success `chunk` points to cbytes
         // bytes, owned by C when needs_free is false, by us otherwise.
         unsafe {
-            let rc = ffi::blosc2_schunk_get_chunk(self.ptr.as_ptr(), nchunk, &mut chunk, &mut needs_free);
+            let rc = ffi::blosc2_schunk_get_chunk(
+                self.ptr.as_ptr(),
+                nchunk,
+                &mut chunk,
+                &mut needs_free,
+            );
             let n = check(rc, "blosc2_schunk_get_chunk")? as usize;
             if chunk.is_null() {
                 return Err(Error::Null {
@@ -349,7 +357,12 @@ impl RawSChunk {
         // SAFETY: the range was validated by the caller against nbytes;
         // the buffer has room for exactly (stop-start)*typesize bytes.
         let rc = unsafe {
-            ffi::blosc2_schunk_get_slice_buffer(self.ptr.as_ptr(), start, stop, out.as_mut_ptr().cast())
+            ffi::blosc2_schunk_get_slice_buffer(
+                self.ptr.as_ptr(),
+                start,
+                stop,
+                out.as_mut_ptr().cast(),
+            )
         };
         check(rc, "blosc2_schunk_get_slice_buffer")?;
         // SAFETY: on success C filled the whole requested range.
@@ -361,7 +374,8 @@ impl RawSChunk {
         let n = i32::try_from(data.len())
             .map_err(|_| Error::Invalid("a chunk cannot exceed 2 GB".into()))?;
         // SAFETY: data is valid for n bytes; C compresses a copy.
-        let rc = unsafe { ffi::blosc2_schunk_append_buffer(self.ptr.as_ptr(), data.as_ptr().cast(), n) };
+        let rc =
+            unsafe { ffi::blosc2_schunk_append_buffer(self.ptr.as_ptr(), data.as_ptr().cast(), n) };
         check(rc, "blosc2_schunk_append_buffer")
     }
 
@@ -375,7 +389,9 @@ impl RawSChunk {
         }
         // SAFETY: the chunk is a complete Blosc2 chunk (its header's cbytes
         // matches its length); with copy=true C keeps its own copy.
-        let rc = unsafe { ffi::blosc2_schunk_append_chunk(self.ptr.as_ptr(), chunk.as_ptr() as *mut u8, true) };
+        let rc = unsafe {
+            ffi::blosc2_schunk_append_chunk(self.ptr.as_ptr(), chunk.as_ptr() as *mut u8, true)
+        };
         check(rc, "blosc2_schunk_append_chunk")
     }
 

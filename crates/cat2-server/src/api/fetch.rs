@@ -51,7 +51,10 @@ pub async fn post_fetch(
     if body.len() > MAX_POST_BODY {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is {} bytes where at most {MAX_POST_BODY} are read", body.len()),
+            format!(
+                "the request body is {} bytes where at most {MAX_POST_BODY} are read",
+                body.len()
+            ),
         ));
     }
     let params: FetchParams = parse_json_body(&body)?;

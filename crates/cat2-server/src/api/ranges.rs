@@ -153,10 +153,22 @@ mod tests {
 
     #[test]
     fn single_and_suffix_ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), RangeRequest::Spans(vec![(0, 9)]));
-        assert_eq!(parse_range("bytes=90-", 100), RangeRequest::Spans(vec![(90, 99)]));
-        assert_eq!(parse_range("bytes=-5", 100), RangeRequest::Spans(vec![(95, 99)]));
-        assert_eq!(parse_range("bytes=50-500", 100), RangeRequest::Spans(vec![(50, 99)]));
+        assert_eq!(
+            parse_range("bytes=0-9", 100),
+            RangeRequest::Spans(vec![(0, 9)])
+        );
+        assert_eq!(
+            parse_range("bytes=90-", 100),
+            RangeRequest::Spans(vec![(90, 99)])
+        );
+        assert_eq!(
+            parse_range("bytes=-5", 100),
+            RangeRequest::Spans(vec![(95, 99)])
+        );
+        assert_eq!(
+            parse_range("bytes=50-500", 100),
+            RangeRequest::Spans(vec![(50, 99)])
+        );
     }
 
     #[test]
@@ -169,7 +181,10 @@ mod tests {
 
     #[test]
     fn unsatisfiable_and_malformed() {
-        assert_eq!(parse_range("bytes=200-300", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            parse_range("bytes=200-300", 100),
+            RangeRequest::Unsatisfiable
+        );
         assert_eq!(parse_range("items=0-1", 100), RangeRequest::Whole);
         assert_eq!(parse_range("bytes=5-1", 100), RangeRequest::Whole);
         assert_eq!(parse_range("bytes=abc", 100), RangeRequest::Whole);
