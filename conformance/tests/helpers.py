@@ -146,7 +146,7 @@ def fancy_keys(shape):
 
 
 STEP_KEYS_1D = ["::2", "1::3", "::7", "2:9:2", "-5::2"]
-STEP_KEYS_ND = ["::2", "::2, 1::3", "1, ::2", ":, ::2"]
+STEP_KEYS_ND = ["::2", "::2, 1::3", ":, ::2", "1:, 0:5:2"]
 
 
 def step_keys(shape):

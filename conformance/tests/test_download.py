@@ -23,8 +23,9 @@ def test_download_regular_file(client, fixture, tmp_path):
 
 @pytest.mark.parametrize("fixture", DATASETS, ids=[f.id for f in DATASETS])
 def test_download_dataset(client, server, fixture, tmp_path):
-    local = client.download(fixture.logical, tmp_path)
-    assert local.name == fixture.path.rsplit("/", 1)[-1]
+    name = fixture.path.rsplit("/", 1)[-1]
+    local = client.download(fixture.logical, tmp_path / name)
+    assert local.name == name
     assert local.read_bytes() == server.local(fixture).read_bytes()
     blosc2.open(str(local))  # opens as a Blosc2 container
 

@@ -76,6 +76,17 @@ def test_step_slice_raw(http, server, fixture, key):
     assert_same_array(got[()] if got.ndim == 0 else got[:], expected, fixture)
 
 
+@pytest.mark.reference_bug("not yet in protocol.md: an integer item together with a stepped slice, "
+                           "e.g. `1, ::2` on 2-D, is refused with 400 'too many indices' by the reference")
+@pytest.mark.parametrize("key", ["1, ::2", "::2, -1", "0, 1:5:2"])
+def test_step_with_int_raw(http, server, key):
+    fixture = make_fixtures.by_id()["public/dims/2d.b2nd"]
+    r = http.get(f"/api/fetch/{fixture.logical}", params={"slice_": key})
+    assert r.status_code == 200, r.text
+    got = blosc2.ndarray_from_cframe(r.content)
+    assert_same_array(got[:], open_local(server, fixture)[np_key(key)], fixture)
+
+
 @pytest.mark.parametrize("text", ["0:10", " 2 : 7 ", "5", "-1", "3:", ":4", "0:0", "2:0", "-3:-1"])
 def test_slice_string_forms_raw(http, server, text):
     fixture = make_fixtures.by_id()["public/dims/1d.b2nd"]

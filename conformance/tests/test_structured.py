@@ -50,7 +50,7 @@ def test_filter_via_getitem(client, server, fixture, expr):
     assert_same_array(got[:], local[_mask(local, expr)])
 
 
-@pytest.mark.parametrize("fixture, expr", FILTER_PARAMS)
+@pytest.mark.parametrize("fixture, expr", [p for p in FILTER_PARAMS if "b < 0" not in p.values[1]])
 def test_filter_then_slice_raw(http, server, fixture, expr):
     local = open_local(server, fixture)[()]
     r = http.get(f"/api/fetch/{fixture.logical}", params={"filter": expr, "slice_": "1:4"})
@@ -71,3 +71,13 @@ def test_structured_slices_whole_rows(client, server):
     local = open_local(server, fixture)
     assert_same_array(client.get(fixture.logical)[2:5, 3], local[2:5, 3])
     assert np.asarray(client.get(fixture.logical)[1:2, 4:6]).dtype.names == ("a", "b")
+
+
+@pytest.mark.reference_bug("not yet in protocol.md: slice_ applied to an empty filter result is a 500 "
+                           "in the reference")
+def test_empty_filter_then_slice_raw(http, server):
+    fixture = next(f for f in STRUCTS if f.id == "public/struct/fields-1d.b2nd")
+    local = open_local(server, fixture)[()]
+    r = http.get(f"/api/fetch/{fixture.logical}", params={"filter": "(a >= 0) & (b < 0)", "slice_": "1:4"})
+    assert r.status_code == 200, r.text
+    assert_same_array(blosc2.ndarray_from_cframe(r.content)[:], local[:0])
