@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# System packages cat2rs needs to build on Debian: cmake and libclang for
+# C-Blosc2 (blosc2-rs-sys runs cmake and bindgen), python3-venv for the tests.
+# Installs only what is missing; needs root (or sudo) when something is.
+set -euo pipefail
+need=()
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+# bindgen needs libclang.so somewhere the loader or clang-sys can find it.
+if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q libclang; then
+    need+=(libclang-dev)
+fi
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "install-deps: apt-get install ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q "${need[@]}"
+fi

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of cat2rs on a fresh Debian machine, installing what it
+# needs: Debian packages (cmake, libclang-dev, python3-venv), a Python venv
+# with the official Caterva2 client and its test suite (.venv), then
+#   1. Rust unit and integration tests (cargo test), lints (clippy, fmt),
+#   2. our integration suite: the official client against a real `cat2rs serve`,
+#   3. the upstream Caterva2 test suite against `cat2rs serve` (conformance),
+#      failing if a test that passed before (conformance/expected-pass) fails.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+start=$(date +%s)
+step() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
+
+step "system packages"
+scripts/install-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo build -p cat2rs
+cargo test --workspace
+
+step "python venv (official client, reference test suite)"
+python=$(conformance/setup-venv.sh | tail -n 1)
+export CAT2RS_BIN="$repo/target/debug/cat2rs"
+export CAT2RS_PYTHON="$python"
+
+step "integration suite: official client against cat2rs serve"
+"$python" -m pytest -q -p no:cacheprovider conformance/tests
+
+step "conformance: upstream Caterva2 suite against cat2rs serve"
+"$python" conformance/run-upstream.py --check
+
+step "all tests passed in $(( $(date +%s) - start ))s"
