@@ -166,6 +166,12 @@ impl SChunk {
         self.raw.append_chunk(chunk)
     }
 
+    /// Replaces chunk `nchunk` with an already compressed chunk (copied). The
+    /// chunk must hold exactly the bytes the slot stands for.
+    pub fn update_chunk(&mut self, nchunk: i64, chunk: &[u8]) -> Result<()> {
+        self.raw.update_chunk(nchunk, chunk)
+    }
+
     /// The whole super-chunk serialised as a contiguous frame.
     pub fn to_cframe(&self) -> Result<Vec<u8>> {
         self.raw.to_cframe()

@@ -155,6 +155,11 @@ fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<FetchOutput> {
     if whole && req.field.is_none() {
         return Ok(FetchOutput::Verbatim);
     }
+    if req.field.is_none() {
+        if let Some(frame) = passthrough(arr, &sel)? {
+            return Ok(FetchOutput::Frame(frame));
+        }
+    }
     let data = read_selection(&mut reader, &sel)?;
     let out_shape = sel.out_shape();
     // Keep the source's chunk and block sizes along the dimensions that stay,
@@ -180,6 +185,100 @@ fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<FetchOutput> {
             build_array_frame(&fdata, &fshape, &fdtype, geometry).map(FetchOutput::Frame)
         }
     }
+}
+
+/// Serves a selection made of whole stored chunks without decompressing it.
+///
+/// When every kept dimension is selected from a chunk boundary to a chunk
+/// boundary (or the end) with step 1, and every integer-indexed dimension has
+/// chunks of 1, the result — given the source's chunk and block shapes on the
+/// kept dimensions — has exactly the source's chunk bytes: the block grid of
+/// a chunk is the same with or without the dropped size-1 dimensions. Those
+/// compressed chunks are copied as they are. This is what makes fetching a
+/// frame of a detector stack (one chunk per frame) cost a file read.
+fn passthrough(arr: &NdArray, sel: &Selection) -> Result<Option<Vec<u8>>> {
+    let shape = arr.shape();
+    let chunks: Vec<i64> = arr.chunks().into_iter().map(i64::from).collect();
+    let blocks: Vec<i64> = arr.blocks().into_iter().map(i64::from).collect();
+    if shape.is_empty() || sel.dims.len() != shape.len() {
+        return Ok(None);
+    }
+    let mut first_chunk = Vec::with_capacity(shape.len());
+    for (d, s) in sel.dims.iter().enumerate() {
+        let c = chunks[d];
+        if c <= 0 {
+            return Ok(None);
+        }
+        if !s.keep_dim {
+            if c != 1 {
+                return Ok(None);
+            }
+            first_chunk.push(s.start);
+            continue;
+        }
+        let stop = s.start + s.count;
+        if s.step != 1 || s.count == 0 || s.start % c != 0 || (stop != shape[d] && stop % c != 0) {
+            return Ok(None);
+        }
+        first_chunk.push(s.start / c);
+    }
+    let out_shape = sel.out_shape();
+    if out_shape.is_empty() {
+        return Ok(None);
+    }
+    let kept: Vec<usize> = (0..shape.len()).filter(|&d| sel.dims[d].keep_dim).collect();
+    let clamp = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+    let mut cparams = arr.schunk().cparams();
+    cparams.nthreads = cat2_blosc2::cparams::default_nthreads();
+    let spec = ArraySpec {
+        shape: out_shape.clone(),
+        chunks: kept.iter().map(|&d| clamp(chunks[d])).collect(),
+        blocks: kept.iter().map(|&d| clamp(blocks[d])).collect(),
+        dtype: arr.dtype(),
+        cparams,
+        urlpath: None,
+    };
+    let mut out = NdArray::uninit(&spec)?;
+    // Chunk grids (C order) of the source and of the result.
+    let src_grid: Vec<i64> = shape
+        .iter()
+        .zip(&chunks)
+        .map(|(s, c)| (s + c - 1) / c)
+        .collect();
+    let out_grid: Vec<i64> = kept
+        .iter()
+        .map(|&d| (out_shape_len(sel, d) + chunks[d] - 1) / chunks[d])
+        .collect();
+    let nout: i64 = out_grid.iter().product();
+    let mut coord = vec![0i64; out_grid.len()];
+    for n in 0..nout {
+        let mut src_index = 0i64;
+        let mut k = 0;
+        for d in 0..shape.len() {
+            let c = if sel.dims[d].keep_dim {
+                let v = first_chunk[d] + coord[k];
+                k += 1;
+                v
+            } else {
+                first_chunk[d]
+            };
+            src_index = src_index * src_grid[d] + c;
+        }
+        let chunk = arr.schunk().chunk(src_index)?;
+        out.schunk_mut().update_chunk(n, &chunk)?;
+        for i in (0..coord.len()).rev() {
+            coord[i] += 1;
+            if coord[i] < out_grid[i] {
+                break;
+            }
+            coord[i] = 0;
+        }
+    }
+    Ok(Some(out.to_cframe()?))
+}
+
+fn out_shape_len(sel: &Selection, d: usize) -> i64 {
+    sel.dims[d].count
 }
 
 /// Extracts one field of every record; sub-array fields add dimensions.

@@ -57,8 +57,11 @@ impl RawNdCtx {
             Some(p) => Some(c_path(p)?),
             None => None,
         };
+        // In memory, a sparse super-chunk (an array of chunk pointers) lets
+        // chunks be replaced without rewriting a frame; it is serialised
+        // into a contiguous frame only by to_cframe. On disk, a frame file.
         let storage = ffi::blosc2_storage {
-            contiguous: true,
+            contiguous: urlpath.is_some(),
             urlpath: urlpath
                 .as_ref()
                 .map_or(std::ptr::null_mut(), |c| c.as_ptr() as *mut _),

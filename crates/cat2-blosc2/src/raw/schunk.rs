@@ -395,6 +395,29 @@ impl RawSChunk {
         check(rc, "blosc2_schunk_append_chunk")
     }
 
+    /// Replaces chunk `nchunk` with an already compressed chunk (copied).
+    pub(crate) fn update_chunk(&mut self, nchunk: i64, chunk: &[u8]) -> Result<()> {
+        self.check_nchunk(nchunk)?;
+        let (_, cbytes, _) = super::chunk::sizes(chunk)?;
+        if cbytes as usize != chunk.len() {
+            return Err(Error::Invalid(format!(
+                "chunk declares {cbytes} compressed bytes but has {}",
+                chunk.len()
+            )));
+        }
+        // SAFETY: nchunk is in range and the chunk is complete (header cbytes
+        // equals its length); with copy=true C keeps its own copy.
+        let rc = unsafe {
+            ffi::blosc2_schunk_update_chunk(
+                self.ptr.as_ptr(),
+                nchunk,
+                chunk.as_ptr() as *mut u8,
+                true,
+            )
+        };
+        check(rc, "blosc2_schunk_update_chunk").map(drop)
+    }
+
     pub(crate) fn to_cframe(&self) -> Result<Vec<u8>> {
         let mut buf: *mut u8 = std::ptr::null_mut();
         let mut needs_free = false;
