@@ -21,6 +21,7 @@ conformance/SUMMARY.md.  --check compares with conformance/expected-pass/<mode>.
 import argparse
 import collections
 import datetime
+import json
 import os
 import pathlib
 import platform
@@ -156,15 +157,42 @@ def run_mode(mode, args, spec):
                 proc.wait()
             reader.join(timeout=10)
     run.wall = time.monotonic() - t0
+    for _ in range(50):
+        if not port_in_use(PORT):
+            break
+        time.sleep(0.1)
+    else:
+        print(f"run-upstream: [{mode}] WARNING: port {PORT} still answers after the run", file=sys.stderr)
 
+    (scratch / "run.json").write_text(json.dumps({
+        "wall": run.wall, "returncode": run.returncode, "timed_out": run.timed_out, "note": run.note,
+        "spec": spec}))
+    return load_results(run, scratch)
+
+
+def load_results(run, scratch):
+    junit = scratch / "junit.xml"
+    incremental = scratch / "outcomes.tsv"
     run.results = parse_junit(junit) if junit.exists() else {}
     if not run.results:
         run.results = parse_incremental(incremental)
         if run.results:
             run.note = (run.note + "; " if run.note else "") + "outcomes from the incremental log (no JUnit XML)"
-    if port_in_use(PORT):
-        print(f"run-upstream: [{mode}] WARNING: port {PORT} still answers after the run", file=sys.stderr)
     return run
+
+
+def reuse_mode(mode):
+    """The outcome of the last run of *mode*, read back from its scratch directory."""
+    run = Run(mode)
+    scratch = WORK / f"upstream-{mode}"
+    try:
+        meta = json.loads((scratch / "run.json").read_text())
+    except (OSError, ValueError):
+        run.note = "no earlier run found"
+        return run, None
+    run.wall, run.returncode, run.timed_out, run.note = (meta["wall"], meta["returncode"], meta["timed_out"],
+                                                         meta["note"])
+    return load_results(run, scratch), meta.get("spec")
 
 
 def kill_group(pgid, sig):
@@ -347,6 +375,9 @@ def main():
                     help="seconds one mode may take before pytest and its servers are killed (default 1500)")
     ap.add_argument("--test-timeout", type=float, default=180, help="pytest-timeout per test, seconds (default 180)")
     ap.add_argument("--summary", default=str(SUMMARY), help="markdown summary path ('' to skip)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="do not run pytest: report on the last run's results in .work/ (for --check, "
+                         "--update-expected, or a fresh SUMMARY.md)")
     ap.add_argument("-v", "--verbose", action="store_true", help="echo pytest's output (it is always in the log)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = ap.parse_args()
@@ -354,16 +385,21 @@ def main():
     if args.bin:
         os.environ["CAT2RS_BIN"] = args.bin
     spec = cat2rs_launch.server_spec()
-    problem = cat2rs_launch.check_available(spec)
-    if problem:
-        print(f"run-upstream: {problem}", file=sys.stderr)
-        return 2
-    print(f"run-upstream: server under test: {cat2rs_launch.describe(spec)}", file=sys.stderr)
-
     modes = MODES if args.mode == "both" else (args.mode,)
     runs = []
-    for mode in modes:
-        runs.append(run_mode(mode, args, spec))
+    if args.reuse:
+        for mode in modes:
+            run, used = reuse_mode(mode)
+            spec = used or spec
+            runs.append(run)
+    else:
+        problem = cat2rs_launch.check_available(spec)
+        if problem:
+            print(f"run-upstream: {problem}", file=sys.stderr)
+            return 2
+        print(f"run-upstream: server under test: {cat2rs_launch.describe(spec)}", file=sys.stderr)
+        for mode in modes:
+            runs.append(run_mode(mode, args, spec))
 
     print()
     print(render(runs, spec, "text"))

@@ -56,6 +56,16 @@ def _server_flags(args):
     return None
 
 
+def _die_with_parent():
+    """In the child before exec: get SIGTERM if pytest dies, so a crash leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 class _ServerPopen(_real_subprocess.Popen):
     """A Popen whose unbounded wait() cannot hang the session on a stuck server."""
 
@@ -75,6 +85,8 @@ def _popen(args, *a, **kw):
     if flags is None:
         return _real_subprocess.Popen(args, *a, **kw)
     new_args = [*cat2rs_launch.server_prefix(), *flags]
+    if sys.platform == "linux" and "preexec_fn" not in kw:
+        kw["preexec_fn"] = _die_with_parent
     proc = _ServerPopen(new_args, *a, **kw)
     _note(f"started server pid {proc.pid}: {' '.join(map(str, new_args))}")
     _started.append(proc)

@@ -59,6 +59,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xfail(reason=f"reference bug: {reason}", strict=True))
 
 
+def _die_with_parent():
+    """Runs in the child before exec: SIGTERM it if pytest dies (Linux), so no server outlives a crash."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def _free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -97,7 +108,8 @@ class Server:
         logf.flush()
         # cwd = workdir: no stray .env or caterva2-server.toml is picked up
         self.proc = subprocess.Popen(self.argv(), cwd=self.workdir, env=env, stdout=logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         logf.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
