@@ -73,3 +73,22 @@ pub async fn get_info(
 pub async fn get_heartbeat() -> &'static str {
     "ok"
 }
+
+/// `GET /api/peer`: this server's identity, for peers that mount its roots.
+pub async fn get_peer(State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    let sd = app.state_dir.clone();
+    let peer_id = blocking(move || {
+        let p = sd.path().join("peer_id");
+        std::fs::read_to_string(&p)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| cat2_core::Error::io("reading", p, e))
+    })
+    .await?;
+    Ok(Json(json!({
+        "peer_id": peer_id,
+        "name": app.config.urlbase,
+        "api_version": 1,
+        "roots": ["@public"],
+        "capabilities": { "chunk_api": "plain" },
+    })))
+}

@@ -129,7 +129,8 @@ pub async fn get_download(
         return Err(ApiError::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
             "byte ranges are served by /api/fetch, not by downloads",
-        ));
+        )
+        .with_header(header::ACCEPT_RANGES, HeaderValue::from_static("none")));
     }
     let loc = locate(&app, caller, path).await?;
     let kind = FileKind::of(&loc);

@@ -20,7 +20,7 @@ use crate::extract::{CallerId, DatasetPath, QueryMap};
 use crate::AppState;
 
 /// Longest `POST` body read: 8 MiB of indices plus room for the rest.
-const MAX_POST_BODY: usize = 9 << 20;
+pub const MAX_POST_BODY: usize = 9 << 20;
 
 pub async fn get_fetch(
     State(app): State<AppState>,

@@ -8,7 +8,8 @@ pub mod download;
 pub mod fetch;
 pub mod ranges;
 
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::AppState;
@@ -20,10 +21,34 @@ pub fn routes() -> Router<AppState> {
         .route("/api/info/{*path}", get(browse::get_info))
         .route(
             "/api/fetch/{*path}",
-            get(fetch::get_fetch).post(fetch::post_fetch),
+            get(fetch::get_fetch)
+                .post(fetch::post_fetch)
+                .layer(DefaultBodyLimit::max(fetch::MAX_POST_BODY)),
         )
-        .route("/api/chunk/{*path}", get(chunk::get_chunk))
+        .route(
+            "/api/chunk/{*path}",
+            get(chunk::get_chunk).post(writes_need_login),
+        )
         .route("/api/download/{*path}", get(download::get_download))
         .route("/api/preview/{*path}", get(download::get_preview))
         .route("/api/service-worker-heartbeat", get(browse::get_heartbeat))
+        .route("/api/peer", get(browse::get_peer))
+        // Every write needs a logged-in user; until this server has user
+        // accounts no caller can be one, so writes answer 401 like the
+        // reference does for anonymous callers.
+        .route("/api/upload/{*path}", post(writes_need_login))
+        .route("/api/append/{*path}", post(writes_need_login))
+        .route("/api/remove/{*path}", post(writes_need_login))
+        .route("/api/unfold/{*path}", post(writes_need_login))
+        .route("/api/upload_lazyarr/{*path}", post(writes_need_login))
+        .route("/api/load_from_url/{*path}", post(writes_need_login))
+        .route("/api/publish/{*path}", post(writes_need_login))
+        .route("/api/addnotebook/{*path}", post(writes_need_login))
+        .route("/api/move/", post(writes_need_login))
+        .route("/api/copy/", post(writes_need_login))
+        .route("/api/lazyexpr/", post(writes_need_login))
+}
+
+async fn writes_need_login() -> crate::error::ApiError {
+    crate::error::ApiError::unauthorized()
 }
