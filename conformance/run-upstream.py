@@ -270,7 +270,7 @@ def render(runs, spec, fmt):
     md = fmt == "md"
     if md:
         lines.append("# Upstream caterva2 test suite against the server under test\n")
-        lines.append(f"- Server: {cat2rs_launch.describe(spec)}")
+        lines.append(f"- Server: {cat2rs_launch.describe(spec)}, repo at {repo_head()}")
         lines.append(f"- Suite: caterva2 {caterva2_version()} (`caterva2/tests/`, unchanged), "
                      f"blosc2 {blosc2_version()}, Python {platform.python_version()}")
         lines.append(f"- Deselected: `-k \"{DESELECT_K}\"` (needs internet)")
@@ -327,6 +327,15 @@ def render(runs, spec, fmt):
     return "\n".join(lines) + "\n"
 
 
+def repo_head():
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def caterva2_version():
     import caterva2
 
@@ -357,7 +366,8 @@ def write_expected(run, spec):
     path = EXPECTED / f"{run.mode}.txt"
     header = [
         f"# Upstream caterva2 tests that must pass in {run.mode} mode (run-upstream --check).",
-        f"# Written by run-upstream --update-expected from a run against {cat2rs_launch.describe(spec)}",
+        f"# Written by run-upstream --update-expected from a run against {cat2rs_launch.describe(spec)}"
+        f" (repo at {repo_head()})",
         f"# on {datetime.date.today().isoformat()}: {len(passed)} tests.  One pytest node id per line.",
     ]
     path.write_text("\n".join(header + passed) + "\n")
