@@ -1,7 +1,7 @@
 //! Single compressed chunks: header sizes, special values, and per-thread
 //! compression/decompression contexts.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::raw::chunk::{self, RawCtx};
 use crate::CParams;
 
@@ -39,16 +39,115 @@ pub fn special_chunk(cparams: &CParams, nbytes: i32, uninit: bool) -> Result<Vec
 }
 
 /// A decompression context; one per thread.
+///
+/// Besides calling C-Blosc2, it decodes one thing the bundled C-Blosc2
+/// (2.21) does not know but python-blosc2 4.x writes: SHUFFLE with a
+/// non-zero `filters_meta`, which C-Blosc2 3.x reads as "shuffle groups of
+/// this many bytes" (python-blosc2 uses 4 for `<U` strings). C-Blosc2 2.21
+/// would silently unshuffle by the whole item instead and return scrambled
+/// bytes, so such chunks are decompressed with that filter switched off and
+/// unshuffled here, block by block, the way 3.x does it.
 pub struct Decompressor(RawCtx);
+
+/// Byte offsets in a Blosc2 extended chunk header (`README_CHUNK_FORMAT`).
+mod header {
+    pub const VERSION: usize = 0;
+    pub const FLAGS: usize = 2;
+    pub const TYPESIZE: usize = 3;
+    pub const BLOCKSIZE: usize = 8;
+    pub const FILTERS: usize = 16;
+    pub const FILTERS_META: usize = 24;
+    pub const BLOSC2_FLAGS: usize = 31;
+    pub const LEN: usize = 32;
+    /// Flags with both shuffle bits set mark the extended (Blosc2) header.
+    pub const EXTENDED: u8 = 0x05;
+    pub const MEMCPYED: u8 = 0x02;
+}
+
+const SHUFFLE: u8 = crate::cparams::filter::SHUFFLE;
+const TRUNC_PREC: u8 = crate::cparams::filter::TRUNC_PREC;
+
+/// The byte-group size of a SHUFFLE that C-Blosc2 2.21 would get wrong, and
+/// its filter slot, if the chunk has one.
+fn grouped_shuffle(chunk: &[u8]) -> Result<Option<(usize, usize)>> {
+    if chunk.len() < header::LEN
+        || chunk[header::FLAGS] & header::EXTENDED != header::EXTENDED
+        || chunk[header::FLAGS] & header::MEMCPYED != 0
+        || (chunk[header::BLOSC2_FLAGS] >> 4) & 7 != 0
+    {
+        return Ok(None);
+    }
+    let filters = &chunk[header::FILTERS..header::FILTERS + crate::cparams::MAX_FILTERS];
+    let metas = &chunk[header::FILTERS_META..header::FILTERS_META + crate::cparams::MAX_FILTERS];
+    let typesize = chunk[header::TYPESIZE];
+    let Some(slot) = (0..filters.len())
+        .find(|&i| filters[i] == SHUFFLE && metas[i] != 0 && metas[i] != typesize)
+    else {
+        return Ok(None);
+    };
+    // Undoing the shuffle last is right only if no filter applied before it
+    // (a lower slot) needs undoing after it; TRUNC_PREC has no inverse.
+    if let Some(other) = (0..slot).find(|&i| filters[i] != 0 && filters[i] != TRUNC_PREC) {
+        return Err(Error::Invalid(format!(
+            "chunk shuffles groups of {} bytes after filter {}, a combination this server cannot decode",
+            metas[slot], filters[other]
+        )));
+    }
+    Ok(Some((slot, metas[slot] as usize)))
+}
+
+/// Reverses a byte shuffle of `group`-byte items over one block (C-Blosc2's
+/// generic unshuffle: whole items transposed, trailing bytes kept).
+fn unshuffle_block(group: usize, src: &[u8], dst: &mut [u8]) {
+    let n = src.len() / group;
+    for i in 0..n {
+        for j in 0..group {
+            dst[i * group + j] = src[j * n + i];
+        }
+    }
+    let done = n * group;
+    dst[done..].copy_from_slice(&src[done..]);
+}
 
 impl Decompressor {
     pub fn new(nthreads: i16) -> Result<Self> {
         RawCtx::decompressor(nthreads).map(Decompressor)
     }
+
     /// Decompresses a whole chunk into `out`.
     pub fn decompress(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        self.0.decompress(chunk, out)
+        let Some((slot, group)) = grouped_shuffle(chunk)? else {
+            return self.0.decompress(chunk, out);
+        };
+        let mut patched = chunk.to_vec();
+        patched[header::FILTERS + slot] = 0;
+        let mut shuffled = Vec::new();
+        self.0.decompress(&patched, &mut shuffled)?;
+        let blocksize = i32::from_le_bytes(
+            chunk[header::BLOCKSIZE..header::BLOCKSIZE + 4]
+                .try_into()
+                .map_err(|_| Error::Invalid("truncated chunk header".into()))?,
+        );
+        if blocksize <= 0 {
+            return Err(Error::Invalid(format!(
+                "chunk declares block size {blocksize}"
+            )));
+        }
+        out.clear();
+        out.resize(shuffled.len(), 0);
+        for (src, dst) in shuffled
+            .chunks(blocksize as usize)
+            .zip(out.chunks_mut(blocksize as usize))
+        {
+            unshuffle_block(group, src, dst);
+        }
+        Ok(())
     }
+}
+
+/// The format version byte of a chunk (5 for C-Blosc2 2.x/3.x fixed blocks).
+pub fn chunk_version(chunk: &[u8]) -> Option<u8> {
+    chunk.get(header::VERSION).copied()
 }
 
 /// A compression context; one per thread.
@@ -61,5 +160,40 @@ impl Compressor {
     /// Compresses `src` into one chunk.
     pub fn compress(&mut self, src: &[u8]) -> Result<Vec<u8>> {
         self.0.compress(src)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unshuffle_inverts_a_grouped_shuffle() {
+        // 3 items of 4 bytes, plus 2 trailing bytes left as they are.
+        let plain: Vec<u8> = (0..14).collect();
+        let mut shuffled = vec![0u8; 14];
+        for i in 0..3 {
+            for j in 0..4 {
+                shuffled[j * 3 + i] = plain[i * 4 + j];
+            }
+        }
+        shuffled[12..].copy_from_slice(&plain[12..]);
+        let mut back = vec![0u8; 14];
+        unshuffle_block(4, &shuffled, &mut back);
+        assert_eq!(back, plain);
+    }
+
+    #[test]
+    fn plain_chunks_are_not_patched() {
+        let cp = CParams::zstd_shuffle(4);
+        let data: Vec<u8> = (0..4000u32).flat_map(|v| v.to_le_bytes()).collect();
+        let chunk = Compressor::new(&cp).unwrap().compress(&data).unwrap();
+        assert_eq!(grouped_shuffle(&chunk).unwrap(), None);
+        let mut out = Vec::new();
+        Decompressor::new(1)
+            .unwrap()
+            .decompress(&chunk, &mut out)
+            .unwrap();
+        assert_eq!(out, data);
     }
 }

@@ -9,6 +9,7 @@
 //! without this crate having to understand them (cat2-core does that).
 //! All `unsafe` lives in `raw/`, one file per C object.
 
+mod boxread;
 mod chunks;
 pub mod cparams;
 mod error;
@@ -16,7 +17,7 @@ mod ndarray;
 mod raw;
 mod schunk;
 
-pub use chunks::{chunk_sizes, special_chunk, Compressor, Decompressor, Special};
+pub use chunks::{chunk_sizes, chunk_version, special_chunk, Compressor, Decompressor, Special};
 pub use cparams::CParams;
 pub use error::{Error, Result};
 pub use ndarray::{ArraySpec, NdArray, MAX_DIM};

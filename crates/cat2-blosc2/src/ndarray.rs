@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::boxread::{self, Geometry};
 use crate::error::{Error, Result};
 use crate::raw::ndarray::{Fill, RawNdArray};
 use crate::raw::schunk::RawSChunk;
@@ -34,7 +35,7 @@ pub struct NdArray {
 
 impl NdArray {
     fn wrap(mut raw: RawNdArray) -> Result<NdArray> {
-        let schunk = SChunk { raw: raw.schunk()? };
+        let schunk = SChunk::wrap(raw.schunk()?);
         Ok(NdArray { schunk, raw })
     }
 
@@ -135,7 +136,24 @@ impl NdArray {
             out.copy_from_slice(item);
             return Ok(());
         }
-        self.raw.read_box(start, stop, out)
+        let shape = self.shape();
+        let chunks: Vec<i64> = self.chunks().into_iter().map(i64::from).collect();
+        let blocks: Vec<i64> = self.blocks().into_iter().map(i64::from).collect();
+        if chunks.iter().chain(&blocks).any(|&c| c <= 0) {
+            return Err(Error::Invalid(format!(
+                "array with chunks {chunks:?} and blocks {blocks:?} cannot be read"
+            )));
+        }
+        let geo = Geometry {
+            shape: &shape,
+            chunks: &chunks,
+            blocks: &blocks,
+            itemsize: self.itemsize(),
+        };
+        let sc = &self.schunk;
+        sc.with_decompressor(|single| {
+            boxread::read_box(&geo, start, stop, out, single, |n| sc.chunk(n))
+        })
     }
 
     /// Writes `data` (C order) into the box `[start, stop)`.
@@ -173,9 +191,7 @@ impl NdArray {
         }
         self.raw.resize(new_shape)?;
         // Resizing may replace the super-chunk's internals; refresh the view.
-        self.schunk = SChunk {
-            raw: RawSChunk::borrowed_from(&mut self.raw)?,
-        };
+        self.schunk = SChunk::wrap(RawSChunk::borrowed_from(&mut self.raw)?);
         Ok(())
     }
 

@@ -3,9 +3,12 @@
 
 use std::path::Path;
 
+use std::cell::RefCell;
+
 use crate::error::{Error, Result};
 use crate::raw::schunk::RawSChunk;
 use crate::CParams;
+use crate::Decompressor;
 
 /// A Blosc2 super-chunk, opened from a file or a contiguous frame, or new in memory.
 ///
@@ -13,23 +16,46 @@ use crate::CParams;
 /// one thread at a time (open another handle for parallel work).
 pub struct SChunk {
     pub(crate) raw: RawSChunk,
+    /// A multi-threaded decompression context, made on first use.
+    dctx: RefCell<Option<Decompressor>>,
 }
 
 impl SChunk {
+    pub(crate) fn wrap(raw: RawSChunk) -> SChunk {
+        SChunk {
+            raw,
+            dctx: RefCell::new(None),
+        }
+    }
+
+    /// Runs `f` with this super-chunk's decompression context.
+    pub(crate) fn with_decompressor<T>(
+        &self,
+        f: impl FnOnce(&mut Decompressor) -> Result<T>,
+    ) -> Result<T> {
+        let mut slot = self.dctx.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Decompressor::new(crate::cparams::default_nthreads())?);
+        }
+        match slot.as_mut() {
+            Some(d) => f(d),
+            None => Err(Error::Invalid("no decompression context".into())),
+        }
+    }
     /// Opens a frame file (`.b2frame`, `.b2`, or the super-chunk of a `.b2nd`).
     pub fn open(path: &Path) -> Result<SChunk> {
-        RawSChunk::open(path).map(|raw| SChunk { raw })
+        RawSChunk::open(path).map(SChunk::wrap)
     }
 
     /// Reads a contiguous frame held in memory (the bytes are copied).
     pub fn from_cframe(frame: &[u8]) -> Result<SChunk> {
-        RawSChunk::from_cframe(frame).map(|raw| SChunk { raw })
+        RawSChunk::from_cframe(frame).map(SChunk::wrap)
     }
 
     /// An empty in-memory super-chunk; chunks are `chunksize` bytes when filled
     /// through [`SChunk::append_buffer`].
     pub fn new(cparams: &CParams) -> Result<SChunk> {
-        RawSChunk::new_in_memory(cparams).map(|raw| SChunk { raw })
+        RawSChunk::new_in_memory(cparams).map(SChunk::wrap)
     }
 
     /// Compresses `data` into a new super-chunk cut into chunks of at most
@@ -131,18 +157,42 @@ impl SChunk {
 
     /// Chunk `nchunk` decompressed into `out`.
     pub fn decompress_chunk(&self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
-        self.raw.decompress_chunk(nchunk, out)
+        let chunk = self.raw.chunk(nchunk)?;
+        self.with_decompressor(|d| d.decompress(&chunk, out))
     }
 
     /// Items `[start, stop)` (typesize units), bounds checked.
     pub fn slice(&self, start: i64, stop: i64) -> Result<Vec<u8>> {
-        let nitems = self.nbytes() / self.typesize() as i64;
+        let typesize = self.typesize() as i64;
+        let nitems = self.nbytes() / typesize;
         if start < 0 || stop > nitems || start > stop {
             return Err(Error::Invalid(format!(
                 "items {start}..{stop} are outside 0..{nitems}"
             )));
         }
-        self.raw.slice(start, stop)
+        let (first, last) = (start * typesize, stop * typesize);
+        let mut out = Vec::with_capacity((last - first) as usize);
+        let chunksize = self.chunksize().max(1);
+        let mut buf = Vec::new();
+        let mut n = first / chunksize;
+        while n * chunksize < last && n < self.nchunks() {
+            self.decompress_chunk(n, &mut buf)?;
+            let c0 = n * chunksize;
+            let a = (first.max(c0) - c0) as usize;
+            let b = ((last - c0) as usize).min(buf.len());
+            if a < b {
+                out.extend_from_slice(&buf[a..b]);
+            }
+            n += 1;
+        }
+        if out.len() as i64 != last - first {
+            return Err(Error::Invalid(format!(
+                "the super-chunk holds fewer bytes than it declares ({} of {})",
+                out.len(),
+                last - first
+            )));
+        }
+        Ok(out)
     }
 
     /// All the bytes, decompressed.

@@ -398,10 +398,14 @@ pub fn build_array_frame(
 }
 
 fn fetch_frame(sc: &SChunk, req: &FetchRequest) -> Result<FetchOutput> {
-    if req.indices.is_some() || req.field.is_some() || req.filter.is_some() {
+    if req.filter.is_some() {
         return Err(Error::BadRequest(
-            "indices, field and filter need an array (.b2nd); this is a super-chunk (.b2frame)"
-                .into(),
+            "Filtering/sorting is not supported for this dataset type".into(),
+        ));
+    }
+    if req.indices.is_some() || req.field.is_some() {
+        return Err(Error::BadRequest(
+            "indices and field need an array (.b2nd); this is a super-chunk (.b2frame)".into(),
         ));
     }
     let Some(spec) = req.slice.as_deref().map(parse_slice).transpose()?.flatten() else {

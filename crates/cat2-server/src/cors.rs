@@ -41,7 +41,18 @@ pub async fn cors(req: Request, next: Next) -> Response {
         }
         return resp;
     }
-    let mut resp: Response<Body> = next.run(req).await;
+    // The reference answers HEAD with 405 on its GET routes; axum would
+    // otherwise run the GET handler.
+    let mut resp: Response<Body> = if req.method() == Method::HEAD {
+        let mut r =
+            crate::error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+                .into_response();
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+        r
+    } else {
+        next.run(req).await
+    };
     let h = resp.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
     if has_origin {

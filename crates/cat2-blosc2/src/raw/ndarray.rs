@@ -189,24 +189,6 @@ impl RawNdArray {
         unsafe { string_from_c(self.arr().dtype) }
     }
 
-    /// Reads the box `[start, stop)` into `out` (C order, exactly sized).
-    pub(crate) fn read_box(&self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
-        let shape: Vec<i64> = start.iter().zip(stop).map(|(a, b)| b - a).collect();
-        // SAFETY: start/stop/shape hold ndim entries (checked by the caller),
-        // and `out` is exactly prod(shape)*itemsize bytes long.
-        let rc = unsafe {
-            ffi::b2nd_get_slice_cbuffer(
-                self.0.as_ptr(),
-                start.as_ptr(),
-                stop.as_ptr(),
-                out.as_mut_ptr().cast(),
-                shape.as_ptr(),
-                out.len() as i64,
-            )
-        };
-        check(rc, "b2nd_get_slice_cbuffer").map(drop)
-    }
-
     /// Writes `data` (C order) into the box `[start, stop)`.
     pub(crate) fn write_box(&mut self, start: &[i64], stop: &[i64], data: &[u8]) -> Result<()> {
         let shape: Vec<i64> = start.iter().zip(stop).map(|(a, b)| b - a).collect();

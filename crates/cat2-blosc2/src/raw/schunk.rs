@@ -323,53 +323,6 @@ impl RawSChunk {
         }
     }
 
-    /// Decompresses chunk `nchunk` into `out` (resized to its nbytes).
-    pub(crate) fn decompress_chunk(&self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
-        self.check_nchunk(nchunk)?;
-        let chunk = self.chunk(nchunk)?;
-        let (nbytes, _, _) = super::chunk::sizes(&chunk)?;
-        out.clear();
-        out.reserve(nbytes as usize);
-        // SAFETY: nchunk is in range and `out` has room for the chunk's
-        // nbytes; C returns how many bytes it wrote.
-        let rc = unsafe {
-            ffi::blosc2_schunk_decompress_chunk(
-                self.ptr.as_ptr(),
-                nchunk,
-                out.as_mut_ptr().cast(),
-                nbytes,
-            )
-        };
-        let n = check(rc, "blosc2_schunk_decompress_chunk")? as usize;
-        // SAFETY: C initialised exactly n <= capacity bytes.
-        unsafe { out.set_len(n.min(nbytes as usize)) };
-        Ok(())
-    }
-
-    /// Items `[start, stop)` (in typesize units) as bytes.
-    pub(crate) fn slice(&self, start: i64, stop: i64) -> Result<Vec<u8>> {
-        let typesize = self.typesize().max(1) as usize;
-        let n = (stop - start).max(0) as usize * typesize;
-        let mut out: Vec<u8> = Vec::with_capacity(n);
-        if n == 0 {
-            return Ok(out);
-        }
-        // SAFETY: the range was validated by the caller against nbytes;
-        // the buffer has room for exactly (stop-start)*typesize bytes.
-        let rc = unsafe {
-            ffi::blosc2_schunk_get_slice_buffer(
-                self.ptr.as_ptr(),
-                start,
-                stop,
-                out.as_mut_ptr().cast(),
-            )
-        };
-        check(rc, "blosc2_schunk_get_slice_buffer")?;
-        // SAFETY: on success C filled the whole requested range.
-        unsafe { out.set_len(n) };
-        Ok(out)
-    }
-
     pub(crate) fn append_buffer(&mut self, data: &[u8]) -> Result<i64> {
         let n = i32::try_from(data.len())
             .map_err(|_| Error::Invalid("a chunk cannot exceed 2 GB".into()))?;

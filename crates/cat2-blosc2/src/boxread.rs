@@ -1,0 +1,208 @@
+//! Reading a box of an n-dimensional array straight from its compressed
+//! chunks, in parallel.
+//!
+//! Why not `b2nd_get_slice_cbuffer`: it decompresses one chunk at a time
+//! through the array's single context, and through the bundled C-Blosc2's
+//! own filter pipeline, which misreads some chunks python-blosc2 4.x writes
+//! (see [`crate::Decompressor`]). Here the touched chunks are fetched in
+//! storage order, decompressed on rayon's pool with one context per worker,
+//! and their blocks scattered into the output.
+//!
+//! Layout of a decompressed b2nd chunk ("two-level partitioning"): the chunk
+//! shape is padded up to a multiple of the block shape (the *extended* chunk);
+//! its bytes are the blocks of that extended chunk in C order of the block
+//! grid, each block's items in C order.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::Decompressor;
+
+/// The geometry needed to place chunk bytes into a box.
+pub(crate) struct Geometry<'a> {
+    pub shape: &'a [i64],
+    pub chunks: &'a [i64],
+    pub blocks: &'a [i64],
+    pub itemsize: usize,
+}
+
+/// Chunks decompressed together; bounds the memory held at once.
+const BATCH: usize = 16;
+
+impl Geometry<'_> {
+    fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Items in one block, and blocks per extended chunk along each dimension.
+    fn block_grid(&self) -> (usize, Vec<i64>) {
+        let per_block = self.blocks.iter().product::<i64>().max(0) as usize;
+        let grid = self
+            .chunks
+            .iter()
+            .zip(self.blocks)
+            .map(|(c, b)| (c + b - 1) / b.max(&1))
+            .collect();
+        (per_block, grid)
+    }
+
+    /// Indices (C order over the chunk grid) of every chunk touching the box.
+    fn touched_chunks(&self, start: &[i64], stop: &[i64]) -> Vec<(i64, Vec<i64>)> {
+        let nd = self.ndim();
+        let grid: Vec<i64> = self
+            .shape
+            .iter()
+            .zip(self.chunks)
+            .map(|(s, c)| (s + c - 1) / c)
+            .collect();
+        let lo: Vec<i64> = (0..nd).map(|d| start[d] / self.chunks[d]).collect();
+        let hi: Vec<i64> = (0..nd)
+            .map(|d| (stop[d] - 1) / self.chunks[d] + 1)
+            .collect();
+        let mut out = Vec::new();
+        let mut c = lo.clone();
+        loop {
+            let linear = (0..nd).fold(0i64, |acc, d| acc * grid[d] + c[d]);
+            out.push((linear, c.clone()));
+            let mut d = nd;
+            loop {
+                if d == 0 {
+                    return out;
+                }
+                d -= 1;
+                c[d] += 1;
+                if c[d] < hi[d] {
+                    break;
+                }
+                c[d] = lo[d];
+            }
+        }
+    }
+
+    /// Copies the part of one decompressed chunk that lies in the box.
+    fn scatter(
+        &self,
+        coord: &[i64],
+        chunk: &[u8],
+        start: &[i64],
+        stop: &[i64],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let nd = self.ndim();
+        let isz = self.itemsize;
+        let (per_block, bgrid) = self.block_grid();
+        let nblocks: i64 = bgrid.iter().product();
+        if chunk.len() < nblocks as usize * per_block * isz {
+            return Err(Error::Invalid(format!(
+                "chunk holds {} bytes where its {nblocks} blocks need {}",
+                chunk.len(),
+                nblocks as usize * per_block * isz
+            )));
+        }
+        let mut out_strides = vec![1i64; nd];
+        let mut blk_strides = vec![1i64; nd];
+        for d in (0..nd.saturating_sub(1)).rev() {
+            out_strides[d] = out_strides[d + 1] * (stop[d + 1] - start[d + 1]);
+            blk_strides[d] = blk_strides[d + 1] * self.blocks[d + 1];
+        }
+        let origin: Vec<i64> = (0..nd).map(|d| coord[d] * self.chunks[d]).collect();
+        let mut b = vec![0i64; nd];
+        for nb in 0..nblocks as usize {
+            // This block's extent, clipped to the box (and so to the shape).
+            let mut lo = vec![0i64; nd];
+            let mut hi = vec![0i64; nd];
+            let mut empty = false;
+            for d in 0..nd {
+                let b0 = origin[d] + b[d] * self.blocks[d];
+                lo[d] = b0.max(start[d]);
+                hi[d] = (b0 + self.blocks[d]).min(stop[d]);
+                // Blocks of the padding beyond the chunk are never in the box.
+                hi[d] = hi[d].min(origin[d] + self.chunks[d]);
+                if lo[d] >= hi[d] {
+                    empty = true;
+                }
+            }
+            if !empty {
+                let block = &chunk[nb * per_block * isz..(nb + 1) * per_block * isz];
+                let row = (hi[nd - 1] - lo[nd - 1]) as usize * isz;
+                let mut i = lo.clone();
+                loop {
+                    let mut src = 0i64;
+                    let mut dst = 0i64;
+                    for d in 0..nd {
+                        let b0 = origin[d] + b[d] * self.blocks[d];
+                        src += (i[d] - b0) * blk_strides[d];
+                        dst += (i[d] - start[d]) * out_strides[d];
+                    }
+                    let (src, dst) = (src as usize * isz, dst as usize * isz);
+                    out[dst..dst + row].copy_from_slice(&block[src..src + row]);
+                    // Next row: odometer over all but the last dimension.
+                    let mut d = nd - 1;
+                    let more = loop {
+                        if d == 0 {
+                            break false;
+                        }
+                        d -= 1;
+                        i[d] += 1;
+                        if i[d] < hi[d] {
+                            break true;
+                        }
+                        i[d] = lo[d];
+                    };
+                    if !more {
+                        break;
+                    }
+                }
+            }
+            for d in (0..nd).rev() {
+                b[d] += 1;
+                if b[d] < bgrid[d] {
+                    break;
+                }
+                b[d] = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads `[start, stop)` into `out`; `fetch(n)` returns compressed chunk `n`.
+pub(crate) fn read_box(
+    geo: &Geometry<'_>,
+    start: &[i64],
+    stop: &[i64],
+    out: &mut [u8],
+    single: &mut Decompressor,
+    mut fetch: impl FnMut(i64) -> Result<Vec<u8>>,
+) -> Result<()> {
+    let touched = geo.touched_chunks(start, stop);
+    if touched.len() == 1 {
+        // One chunk: let the context's own threads split its blocks.
+        let (n, coord) = &touched[0];
+        let mut buf = Vec::new();
+        single.decompress(&fetch(*n)?, &mut buf)?;
+        return geo.scatter(coord, &buf, start, stop, out);
+    }
+    for batch in touched.chunks(BATCH) {
+        let compressed: Vec<Vec<u8>> = batch
+            .iter()
+            .map(|(n, _)| fetch(*n))
+            .collect::<Result<_>>()?;
+        let decompressed: Vec<Vec<u8>> = compressed
+            .par_iter()
+            .map_init(
+                || Decompressor::new(1),
+                |ctx, chunk| {
+                    let ctx = ctx.as_mut().map_err(|e| Error::Invalid(e.to_string()))?;
+                    let mut buf = Vec::new();
+                    ctx.decompress(chunk, &mut buf)?;
+                    Ok(buf)
+                },
+            )
+            .collect::<Result<_>>()?;
+        for ((_, coord), buf) in batch.iter().zip(&decompressed) {
+            geo.scatter(coord, buf, start, stop, out)?;
+        }
+    }
+    Ok(())
+}
