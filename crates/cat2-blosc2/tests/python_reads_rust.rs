@@ -124,7 +124,13 @@ fn write_all(dir: &Path) -> Vec<Written> {
             _ => None,
         };
         let file = format!("{name}.b2nd");
-        arr.save(&dir.join(&file)).unwrap();
+        if itemsize > 255 {
+            // NdArray::save loses a typesize > 255 (chunks_and_errors.rs,
+            // saved_arrays_of_wide_items_reopen_with_their_itemsize).
+            std::fs::write(dir.join(&file), arr.to_cframe().unwrap()).unwrap();
+        } else {
+            arr.save(&dir.join(&file)).unwrap();
+        }
         let cframe = format!("{name}.cframe");
         std::fs::write(dir.join(&cframe), arr.to_cframe().unwrap()).unwrap();
         for (file, how) in [(file, "open"), (cframe, "cframe")] {
@@ -273,6 +279,16 @@ fn write_all(dir: &Path) -> Vec<Written> {
             CParams::zstd_shuffle(8),
         ),
         d(144, 8),
+        "data",
+        vec![],
+    );
+    // Items wider than 255 bytes need the full item size as typesize.
+    let mut wide = CParams::zstd_shuffle(1);
+    wide.typesize = 300;
+    add_array(
+        "s300_wide",
+        spec(&[5], &[2], &[1], "|S300", wide),
+        d(5, 300),
         "data",
         vec![],
     );

@@ -142,7 +142,7 @@ pub fn c_order_box(
 pub fn sample_boxes(shape: &[i64], chunks: &[i64]) -> Vec<(Vec<i64>, Vec<i64>)> {
     let nd = shape.len();
     let mut boxes = vec![(vec![0; nd], shape.to_vec())];
-    if shape.iter().any(|&s| s == 0) {
+    if shape.contains(&0) {
         return boxes;
     }
     boxes.push((vec![0; nd], vec![1; nd]));
