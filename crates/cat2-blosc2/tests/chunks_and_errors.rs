@@ -62,13 +62,16 @@ fn compressed_chunks_append_to_a_superchunk() {
     let mut cctx = Compressor::new(&cp).unwrap();
     let mut sc = SChunk::new(&cp).unwrap();
     let parts = [ints(100), ints(100), ints(37)];
-    for p in &parts {
-        sc.append_chunk(&cctx.compress(p).unwrap()).unwrap();
+    let chunks: Vec<Vec<u8>> = parts.iter().map(|p| cctx.compress(p).unwrap()).collect();
+    for c in &chunks {
+        sc.append_chunk(c).unwrap();
     }
     assert_eq!(sc.nchunks(), 3);
     assert_eq!(sc.to_bytes().unwrap(), parts.concat());
-    // The stored chunk is the one that was appended, byte for byte.
-    assert_eq!(sc.chunk(2).unwrap(), cctx.compress(&parts[2]).unwrap());
+    // Stored chunks are the ones that were appended, byte for byte.
+    for (n, c) in chunks.iter().enumerate() {
+        assert_eq!(&sc.chunk(n as i64).unwrap(), c, "chunk {n}");
+    }
     // One item per typesize unit.
     assert_eq!(sc.slice(99, 101).unwrap(), parts.concat()[396..404]);
 }

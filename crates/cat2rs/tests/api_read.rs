@@ -708,6 +708,7 @@ mod fetch {
 
     #[test]
     fn fetch_post_answers_like_get() {
+        // A result of one block: compression is deterministic, so bytes can match.
         let s = TestServer::standard();
         let get = s.get_with(
             "/api/fetch/@public/dir1/ds-2d.b2nd",
