@@ -21,14 +21,15 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "python venv (official client, python-blosc2, reference test suite)"
+python=$(conformance/setup-venv.sh | tail -n 1)
+export CAT2RS_BIN="$repo/target/debug/cat2rs"
+# Lets the Rust round-trip tests check that python-blosc2 reads what we write.
+export CAT2RS_PYTHON="$python"
+
 step "cargo test"
 cargo build -p cat2rs
 cargo test --workspace
-
-step "python venv (official client, reference test suite)"
-python=$(conformance/setup-venv.sh | tail -n 1)
-export CAT2RS_BIN="$repo/target/debug/cat2rs"
-export CAT2RS_PYTHON="$python"
 
 step "integration suite: official client against cat2rs serve"
 "$python" -m pytest -q -p no:cacheprovider conformance/tests

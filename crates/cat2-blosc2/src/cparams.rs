@@ -79,14 +79,11 @@ impl CParams {
     }
 }
 
-/// C-Blosc2 stores the typesize of a chunk in one byte; bigger items are
-/// compressed as bytes (typesize 1), as python-blosc2 does.
-pub fn clamp_typesize(typesize: usize) -> i32 {
-    if (1..=255).contains(&typesize) {
-        typesize as i32
-    } else {
-        1
-    }
+/// The typesize to record for items of `itemsize` bytes. A super-chunk keeps
+/// the real item size (b2nd derives item strides from it); C-Blosc2 itself
+/// compresses items wider than 255 bytes as a byte stream in each chunk.
+pub fn clamp_typesize(itemsize: usize) -> i32 {
+    i32::try_from(itemsize.max(1)).unwrap_or(i32::MAX)
 }
 
 /// Threads used inside one compression or decompression call.

@@ -49,8 +49,22 @@ impl NdArray {
         Self::wrap(RawNdArray::from_cframe(frame)?)
     }
 
-    /// A new array holding `data` (C order, exactly shape × itemsize bytes).
+    /// A new array holding `data` (C order, exactly shape × itemsize bytes,
+    /// where the item size is `spec.cparams.typesize`).
     pub fn from_buffer(spec: &ArraySpec, data: &[u8]) -> Result<NdArray> {
+        let nitems = spec
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?));
+        let need = nitems.and_then(|n| n.checked_mul(spec.cparams.typesize.max(1) as usize));
+        if need != Some(data.len()) {
+            return Err(Error::Invalid(format!(
+                "{} bytes given for shape {:?} of {}-byte items",
+                data.len(),
+                spec.shape,
+                spec.cparams.typesize
+            )));
+        }
         Self::wrap(RawNdArray::create(spec, Fill::Buffer(data))?)
     }
 
@@ -80,9 +94,25 @@ impl NdArray {
     pub fn dtype(&self) -> String {
         self.raw.dtype()
     }
-    /// Bytes per item.
+    /// Bytes per item: a chunk holds the extended chunk's items, so this is
+    /// the chunk size over that count (frames written by some C-Blosc2
+    /// versions record typesize 1 for items wider than 255 bytes).
     pub fn itemsize(&self) -> usize {
-        self.schunk.typesize()
+        let ext: i64 = self
+            .chunks()
+            .iter()
+            .zip(self.blocks())
+            .map(|(&c, b)| {
+                let (c, b) = (i64::from(c), i64::from(b).max(1));
+                (c + b - 1) / b * b
+            })
+            .product();
+        let chunksize = self.schunk.chunksize();
+        if ext > 0 && chunksize > 0 && chunksize % ext == 0 {
+            (chunksize / ext) as usize
+        } else {
+            self.schunk.typesize()
+        }
     }
     /// The underlying super-chunk (metadata, vlmeta, raw chunks).
     pub fn schunk(&self) -> &SChunk {
@@ -197,11 +227,19 @@ impl NdArray {
 
     /// The array serialised as a contiguous frame (with all metadata).
     pub fn to_cframe(&self) -> Result<Vec<u8>> {
-        self.raw.to_cframe()
+        let mut frame = self.raw.to_cframe()?;
+        crate::schunk::fix_frame_typesize(&mut frame, self.itemsize());
+        Ok(frame)
     }
 
-    /// Writes the array as a frame file.
+    /// Writes the array as a frame file (the serialised frame, written in
+    /// one go; C-Blosc2's own `b2nd_save` loses item sizes above 255).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.raw.save(path)
+        let frame = self.to_cframe()?;
+        std::fs::write(path, frame).map_err(|source| Error::Io {
+            op: "writing",
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }

@@ -224,7 +224,9 @@ impl SChunk {
 
     /// The whole super-chunk serialised as a contiguous frame.
     pub fn to_cframe(&self) -> Result<Vec<u8>> {
-        self.raw.to_cframe()
+        let mut frame = self.raw.to_cframe()?;
+        fix_frame_typesize(&mut frame, self.typesize());
+        Ok(frame)
     }
 }
 
@@ -240,4 +242,19 @@ pub fn encode_msgpack(value: &rmpv::Value) -> Vec<u8> {
     // Writing into a Vec cannot fail.
     let _ = rmpv::encode::write_value(&mut out, value);
     out
+}
+
+/// Offset of the typesize (msgpack int32, big-endian) in a frame header.
+const FRAME_TYPESIZE: usize = 48;
+
+/// The bundled C-Blosc2 serialises an in-memory super-chunk with typesize 1
+/// when items are wider than 255 bytes; python-blosc2 (and b2nd) keep the real
+/// item size there, so put it back.
+pub(crate) fn fix_frame_typesize(frame: &mut [u8], typesize: usize) {
+    if typesize <= 255 || frame.len() < FRAME_TYPESIZE + 4 || frame[FRAME_TYPESIZE - 1] != 0xd2 {
+        return;
+    }
+    if let Ok(ts) = i32::try_from(typesize) {
+        frame[FRAME_TYPESIZE..FRAME_TYPESIZE + 4].copy_from_slice(&ts.to_be_bytes());
+    }
 }

@@ -236,11 +236,4 @@ impl RawNdArray {
             Ok(out)
         }
     }
-
-    pub(crate) fn save(&self, path: &Path) -> Result<()> {
-        let cpath = c_path(path)?;
-        // SAFETY: cpath is NUL-terminated; b2nd_save only reads it.
-        let rc = unsafe { ffi::b2nd_save(self.0.as_ptr(), cpath.as_ptr() as *mut _) };
-        check(rc, "b2nd_save").map(drop)
-    }
 }
