@@ -48,6 +48,10 @@ fn wants_blosc2(headers: &HeaderMap) -> bool {
         .any(|enc| enc.split(';').next().unwrap_or("").trim() == "blosc2")
 }
 
+/// Bytes read from disk per body frame when streaming a file: large enough
+/// that per-frame overhead vanishes, small enough to keep memory flat.
+const STREAM_BUFFER: usize = 1 << 20;
+
 /// A body that streams a file from disk.
 pub async fn file_body(path: &PathBuf) -> ApiResult<(Body, u64)> {
     let file = tokio::fs::File::open(path)
@@ -61,7 +65,10 @@ pub async fn file_body(path: &PathBuf) -> ApiResult<(Body, u64)> {
         .await
         .map_err(|e| ApiError::internal(format!("stat {}: {e}", path.display())))?
         .len();
-    Ok((Body::from_stream(ReaderStream::new(file)), len))
+    Ok((
+        Body::from_stream(ReaderStream::with_capacity(file, STREAM_BUFFER)),
+        len,
+    ))
 }
 
 /// A body that decompresses a stored regular file chunk by chunk on the
