@@ -238,7 +238,6 @@ fn passthrough(arr: &NdArray, sel: &Selection) -> Result<Option<Vec<u8>>> {
         cparams,
         urlpath: None,
     };
-    let mut out = NdArray::uninit(&spec)?;
     // Chunk grids (C order) of the source and of the result.
     let src_grid: Vec<i64> = shape
         .iter()
@@ -247,11 +246,12 @@ fn passthrough(arr: &NdArray, sel: &Selection) -> Result<Option<Vec<u8>>> {
         .collect();
     let out_grid: Vec<i64> = kept
         .iter()
-        .map(|&d| (out_shape_len(sel, d) + chunks[d] - 1) / chunks[d])
+        .map(|&d| (sel.dims[d].count + chunks[d] - 1) / chunks[d])
         .collect();
     let nout: i64 = out_grid.iter().product();
     let mut coord = vec![0i64; out_grid.len()];
-    for n in 0..nout {
+    let mut picked = Vec::with_capacity(nout.max(0) as usize);
+    for _ in 0..nout {
         let mut src_index = 0i64;
         let mut k = 0;
         for d in 0..shape.len() {
@@ -264,8 +264,7 @@ fn passthrough(arr: &NdArray, sel: &Selection) -> Result<Option<Vec<u8>>> {
             };
             src_index = src_index * src_grid[d] + c;
         }
-        let chunk = arr.schunk().chunk(src_index)?;
-        out.schunk_mut().update_chunk(n, &chunk)?;
+        picked.push(arr.schunk().chunk(src_index)?);
         for i in (0..coord.len()).rev() {
             coord[i] += 1;
             if coord[i] < out_grid[i] {
@@ -274,11 +273,9 @@ fn passthrough(arr: &NdArray, sel: &Selection) -> Result<Option<Vec<u8>>> {
             coord[i] = 0;
         }
     }
-    Ok(Some(out.to_cframe()?))
-}
-
-fn out_shape_len(sel: &Selection, d: usize) -> i64 {
-    sel.dims[d].count
+    Ok(Some(cat2_blosc2::ndarray_frame_from_chunks(
+        &spec, &picked,
+    )?))
 }
 
 /// Extracts one field of every record; sub-array fields add dimensions.

@@ -41,7 +41,7 @@ impl Drop for RawNdCtx {
 }
 
 impl RawNdCtx {
-    fn new(spec: &ArraySpec) -> Result<Self> {
+    fn new(spec: &ArraySpec, contiguous: bool) -> Result<Self> {
         init();
         let ndim = spec.shape.len();
         if ndim > MAX_DIM || spec.chunks.len() != ndim || spec.blocks.len() != ndim {
@@ -61,7 +61,7 @@ impl RawNdCtx {
         // chunks be replaced without rewriting a frame; it is serialised
         // into a contiguous frame only by to_cframe. On disk, a frame file.
         let storage = ffi::blosc2_storage {
-            contiguous: urlpath.is_some(),
+            contiguous: contiguous || urlpath.is_some(),
             urlpath: urlpath
                 .as_ref()
                 .map_or(std::ptr::null_mut(), |c| c.as_ptr() as *mut _),
@@ -141,7 +141,13 @@ impl RawNdArray {
     }
 
     pub(crate) fn create(spec: &ArraySpec, fill: Fill<'_>) -> Result<Self> {
-        let ctx = RawNdCtx::new(spec)?;
+        Self::create_in(spec, fill, false)
+    }
+
+    /// Like `create`; `contiguous` keeps an in-memory array as one frame
+    /// buffer, which is cheap to serialise but slow to modify.
+    pub(crate) fn create_in(spec: &ArraySpec, fill: Fill<'_>, contiguous: bool) -> Result<Self> {
+        let ctx = RawNdCtx::new(spec, contiguous)?;
         let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
         // SAFETY: ctx is live; for Buffer the size is passed along and checked
         // by C against the array's item count.
