@@ -105,3 +105,47 @@ pub fn ndarray_frame_from_chunks(spec: &ArraySpec, chunks: &[Vec<u8>]) -> Result
     crate::schunk::fix_frame_typesize(&mut frame, spec.cparams.typesize.max(1) as usize);
     Ok(frame)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NdArray;
+
+    fn spec(shape: &[i64], chunks: &[i32], blocks: &[i32]) -> ArraySpec {
+        ArraySpec {
+            shape: shape.to_vec(),
+            chunks: chunks.to_vec(),
+            blocks: blocks.to_vec(),
+            dtype: "<u2".into(),
+            cparams: CParams::zstd_shuffle(2),
+            urlpath: None,
+        }
+    }
+
+    #[test]
+    fn assembled_frame_reads_back_as_the_source() {
+        let s = spec(&[5, 7, 9], &[2, 7, 4], &[1, 3, 4]);
+        let data: Vec<u8> = (0..5 * 7 * 9u16).flat_map(u16::to_le_bytes).collect();
+        let src = NdArray::from_buffer(&s, &data).unwrap();
+        let chunks: Vec<Vec<u8>> = (0..src.schunk().nchunks())
+            .map(|n| src.schunk().chunk(n).unwrap())
+            .collect();
+        let frame = ndarray_frame_from_chunks(&s, &chunks).unwrap();
+        let back = NdArray::from_cframe(&frame).unwrap();
+        assert_eq!(back.shape(), [5, 7, 9]);
+        assert_eq!(back.chunks(), [2, 7, 4]);
+        assert_eq!(back.dtype(), "<u2");
+        assert_eq!(back.to_vec().unwrap(), data);
+    }
+
+    #[test]
+    fn wrong_chunks_are_refused() {
+        let s = spec(&[4], &[2], &[1]);
+        let data: Vec<u8> = (0..4u16).flat_map(u16::to_le_bytes).collect();
+        let src = NdArray::from_buffer(&s, &data).unwrap();
+        let one = src.schunk().chunk(0).unwrap();
+        assert!(ndarray_frame_from_chunks(&s, std::slice::from_ref(&one)).is_err());
+        let other = spec(&[6], &[3], &[1]);
+        assert!(ndarray_frame_from_chunks(&other, &[one.clone(), one]).is_err());
+    }
+}
