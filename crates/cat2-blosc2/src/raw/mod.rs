@@ -56,6 +56,29 @@ pub(crate) unsafe fn c_free<T>(ptr: *mut T) {
     }
 }
 
+/// Copies a buffer C-Blosc2 handed out, freeing it when it is ours to free.
+///
+/// # Safety
+/// `ptr` must be NULL or valid for `len` bytes; when `needs_free` it must come
+/// from C-Blosc2's allocator and is not used afterwards.
+pub(crate) unsafe fn take_c_buffer(
+    ptr: *mut u8,
+    len: usize,
+    needs_free: bool,
+    op: &'static str,
+) -> Result<Vec<u8>> {
+    if ptr.is_null() {
+        return Err(crate::Error::Null { op, what: "buffer" });
+    }
+    // SAFETY: guaranteed by the caller.
+    let out = unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec();
+    if needs_free {
+        // SAFETY: guaranteed by the caller.
+        unsafe { c_free(ptr) };
+    }
+    Ok(out)
+}
+
 /// A path as a C string; paths with interior NUL bytes are refused.
 pub(crate) fn c_path(path: &Path) -> Result<CString> {
     let s = path

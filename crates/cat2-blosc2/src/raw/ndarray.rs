@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 use blosc2_rs_sys as ffi;
 
 use super::schunk::RawSChunk;
-use super::{c_free, c_name, c_path, check, dparams, init, string_from_c, to_c_cparams};
+use super::{c_name, c_path, check, dparams, init, string_from_c, take_c_buffer, to_c_cparams};
 use crate::error::{Error, Result};
 use crate::{ArraySpec, MAX_DIM};
 
@@ -229,17 +229,7 @@ impl RawNdArray {
         unsafe {
             let rc = ffi::b2nd_to_cframe(self.0.as_ptr(), &mut buf, &mut len, &mut needs_free);
             check(rc, "b2nd_to_cframe")?;
-            if buf.is_null() {
-                return Err(Error::Null {
-                    op: "b2nd_to_cframe",
-                    what: "frame",
-                });
-            }
-            let out = std::slice::from_raw_parts(buf, len.max(0) as usize).to_vec();
-            if needs_free {
-                c_free(buf);
-            }
-            Ok(out)
+            take_c_buffer(buf, len.max(0) as usize, needs_free, "b2nd_to_cframe")
         }
     }
 }

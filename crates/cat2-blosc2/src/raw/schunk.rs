@@ -6,7 +6,9 @@ use std::ptr::NonNull;
 
 use blosc2_rs_sys as ffi;
 
-use super::{c_free, c_name, c_path, check, dparams, init, string_from_c, to_c_cparams};
+use super::{
+    c_free, c_name, c_path, check, dparams, init, string_from_c, take_c_buffer, to_c_cparams,
+};
 use crate::error::{Error, Result};
 use crate::CParams;
 
@@ -309,17 +311,7 @@ impl RawSChunk {
                 &mut needs_free,
             );
             let n = check(rc, "blosc2_schunk_get_chunk")? as usize;
-            if chunk.is_null() {
-                return Err(Error::Null {
-                    op: "blosc2_schunk_get_chunk",
-                    what: "chunk",
-                });
-            }
-            let out = std::slice::from_raw_parts(chunk, n).to_vec();
-            if needs_free {
-                c_free(chunk);
-            }
-            Ok(out)
+            take_c_buffer(chunk, n, needs_free, "blosc2_schunk_get_chunk")
         }
     }
 
@@ -379,17 +371,7 @@ impl RawSChunk {
         unsafe {
             let rc = ffi::blosc2_schunk_to_buffer(self.ptr.as_ptr(), &mut buf, &mut needs_free);
             let len = check(rc, "blosc2_schunk_to_buffer")? as usize;
-            if buf.is_null() {
-                return Err(Error::Null {
-                    op: "blosc2_schunk_to_buffer",
-                    what: "frame",
-                });
-            }
-            let out = std::slice::from_raw_parts(buf, len).to_vec();
-            if needs_free {
-                c_free(buf);
-            }
-            Ok(out)
+            take_c_buffer(buf, len, needs_free, "blosc2_schunk_to_buffer")
         }
     }
 }
