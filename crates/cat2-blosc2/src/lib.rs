@@ -14,6 +14,7 @@ mod chunks;
 pub mod cparams;
 mod error;
 mod frame;
+mod layout;
 mod ndarray;
 mod raw;
 mod schunk;
@@ -22,5 +23,6 @@ pub use chunks::{chunk_sizes, chunk_version, special_chunk, Compressor, Decompre
 pub use cparams::CParams;
 pub use error::{Error, Result};
 pub use frame::ndarray_frame_from_chunks;
+pub use layout::pack_chunk;
 pub use ndarray::{ArraySpec, NdArray, MAX_DIM};
 pub use schunk::{decode_msgpack, encode_msgpack, SChunk};

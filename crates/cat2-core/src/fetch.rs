@@ -160,30 +160,57 @@ fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<FetchOutput> {
             return Ok(FetchOutput::Frame(frame));
         }
     }
-    let data = read_selection(&mut reader, &sel)?;
     let out_shape = sel.out_shape();
-    // Keep the source's chunk and block sizes along the dimensions that stay,
-    // so a slice compresses like the array it came from.
-    let kept: Vec<usize> = sel
-        .dims
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.keep_dim)
-        .map(|(i, _)| i)
-        .collect();
-    let geometry = Geometry {
-        chunks: kept.iter().map(|&i| src_chunks[i]).collect(),
-        blocks: kept.iter().map(|&i| src_blocks[i]).collect(),
-    };
+    let geometry = result_geometry(&sel, &out_shape, &src_chunks, &src_blocks, dtype.itemsize());
     match &req.field {
-        None => {
-            build_array_frame(&data, &out_shape, &dtype, Some(geometry)).map(FetchOutput::Frame)
-        }
+        None => frame_from_selection(&mut reader, &sel, &dtype, geometry).map(FetchOutput::Frame),
         Some(name) => {
+            let data = read_selection(&mut reader, &sel)?;
             let (fdata, fshape, fdtype) = project_field(&data, &out_shape, &dtype, name)?;
             let geometry = (fshape.len() == out_shape.len()).then_some(geometry);
             build_array_frame(&fdata, &fshape, &fdtype, geometry).map(FetchOutput::Frame)
         }
+    }
+}
+
+/// The chunk and block shapes of a sliced result.
+///
+/// Result chunks are read one at a time, and each reads the source chunks it
+/// overlaps, so the choice decides how often a source chunk is decompressed:
+/// a result that fits one chunk is one chunk (each source chunk read once); a
+/// selection that starts on the source's chunk grid keeps the source's chunk
+/// and block sizes (one source chunk per result chunk, and it compresses like
+/// the source); anything else is cut into slabs of about
+/// [`TARGET_CHUNK_BYTES`] along the leading dimensions, so a source chunk is
+/// read at most twice and usually once.
+fn result_geometry(
+    sel: &Selection,
+    out_shape: &[i64],
+    src_chunks: &[i64],
+    src_blocks: &[i64],
+    itemsize: usize,
+) -> Geometry {
+    let bytes = out_shape
+        .iter()
+        .product::<i64>()
+        .saturating_mul(itemsize as i64);
+    if bytes <= TARGET_CHUNK_BYTES {
+        return auto_geometry(out_shape, itemsize);
+    }
+    let kept: Vec<usize> = (0..sel.dims.len())
+        .filter(|&d| sel.dims[d].keep_dim)
+        .collect();
+    let aligned = kept.iter().all(|&d| {
+        let s = sel.dims[d];
+        s.step == 1 && src_chunks[d] > 0 && s.start % src_chunks[d] == 0
+    });
+    if aligned {
+        Geometry {
+            chunks: kept.iter().map(|&d| src_chunks[d]).collect(),
+            blocks: kept.iter().map(|&d| src_blocks[d]).collect(),
+        }
+    } else {
+        auto_geometry(out_shape, itemsize)
     }
 }
 
@@ -371,6 +398,103 @@ fn fit_geometry(shape: &[i64], itemsize: usize, g: Option<Geometry>) -> (Vec<i32
         blocks.push(clamp(b));
     }
     (chunks, blocks)
+}
+
+/// Result chunks read, laid out and compressed together: bounds the memory a
+/// large selection holds to this many decompressed result chunks.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Reads a selection into a new NDArray frame one result chunk at a time:
+/// each chunk's items are read, laid out in blocks and compressed (in
+/// parallel, a batch at a time), so memory stays at a few chunks whatever
+/// the size of the selection.
+pub fn frame_from_selection(
+    reader: &mut dyn BoxReader,
+    sel: &Selection,
+    dtype: &DType,
+    geometry: Geometry,
+) -> Result<Vec<u8>> {
+    let out_shape = sel.out_shape();
+    let itemsize = dtype.itemsize();
+    if out_shape.is_empty() || out_shape.contains(&0) || itemsize == 0 {
+        let data = read_selection(reader, sel)?;
+        return build_array_frame(&data, &out_shape, dtype, Some(geometry));
+    }
+    let (chunks, blocks) = fit_geometry(&out_shape, itemsize, Some(geometry));
+    let chunks64: Vec<i64> = chunks.iter().map(|&c| i64::from(c)).collect();
+    let blocks64: Vec<i64> = blocks.iter().map(|&b| i64::from(b)).collect();
+    let mut cparams = CParams::zstd_shuffle(itemsize);
+    cparams.blocksize = i32::try_from(blocks64.iter().product::<i64>() * itemsize as i64)
+        .map_err(|_| Error::BadRequest("a block of the result would exceed 2 GB".into()))?;
+    let kept: Vec<usize> = (0..sel.dims.len())
+        .filter(|&d| sel.dims[d].keep_dim)
+        .collect();
+    let grid: Vec<i64> = out_shape
+        .iter()
+        .zip(&chunks64)
+        .map(|(s, c)| (s + c - 1) / c)
+        .collect();
+    let nchunks: i64 = grid.iter().product();
+    if nchunks > 1 {
+        // Parallelism comes from compressing several chunks at once.
+        cparams.nthreads = 1;
+    }
+    let mut compressed = Vec::with_capacity(nchunks as usize);
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(CHUNKS_IN_FLIGHT);
+    let mut coord = vec![0i64; grid.len()];
+    let compress_batch = |batch: &mut Vec<Vec<u8>>, out: &mut Vec<Vec<u8>>| -> Result<()> {
+        use rayon::prelude::*;
+        let done: Vec<Vec<u8>> = batch
+            .par_iter()
+            .map_init(
+                || cat2_blosc2::Compressor::new(&cparams),
+                |ctx, packed| match ctx {
+                    Ok(c) => c.compress(packed).map_err(Error::from),
+                    Err(e) => Err(Error::BadRequest(format!("compressor: {e}"))),
+                },
+            )
+            .collect::<Result<_>>()?;
+        out.extend(done);
+        batch.clear();
+        Ok(())
+    };
+    for _ in 0..nchunks {
+        // This result chunk as a selection of the source.
+        let mut sub = sel.clone();
+        let mut box_shape = Vec::with_capacity(kept.len());
+        for (k, &d) in kept.iter().enumerate() {
+            let o0 = coord[k] * chunks64[k];
+            let o1 = (o0 + chunks64[k]).min(out_shape[k]);
+            let src = sel.dims[d];
+            sub.dims[d].start = src.start + o0 * src.step;
+            sub.dims[d].count = o1 - o0;
+            box_shape.push(o1 - o0);
+        }
+        let data = read_selection(reader, &sub)?;
+        batch.push(cat2_blosc2::pack_chunk(
+            &data, &box_shape, &chunks64, &blocks64, itemsize,
+        ));
+        if batch.len() == CHUNKS_IN_FLIGHT {
+            compress_batch(&mut batch, &mut compressed)?;
+        }
+        for i in (0..coord.len()).rev() {
+            coord[i] += 1;
+            if coord[i] < grid[i] {
+                break;
+            }
+            coord[i] = 0;
+        }
+    }
+    compress_batch(&mut batch, &mut compressed)?;
+    let spec = ArraySpec {
+        shape: out_shape,
+        chunks,
+        blocks,
+        dtype: dtype.descr_str(),
+        cparams: CParams::zstd_shuffle(itemsize),
+        urlpath: None,
+    };
+    Ok(cat2_blosc2::ndarray_frame_from_chunks(&spec, &compressed)?)
 }
 
 /// Compresses C-ordered items into an NDArray frame.
