@@ -58,6 +58,12 @@ impl SChunk {
         RawSChunk::new_in_memory(cparams).map(SChunk::wrap)
     }
 
+    /// A new, empty super-chunk written to `path` as chunks are appended
+    /// (the file is a valid frame after every append).
+    pub fn create_file(path: &Path, cparams: &CParams) -> Result<SChunk> {
+        RawSChunk::new_at(cparams, Some(path)).map(SChunk::wrap)
+    }
+
     /// Compresses `data` into a new super-chunk cut into chunks of at most
     /// `chunksize` bytes — how Caterva2 stores regular files.
     pub fn from_bytes(data: &[u8], chunksize: usize, cparams: &CParams) -> Result<SChunk> {

@@ -39,6 +39,19 @@ pub enum Error {
     #[error("Unauthorized")]
     Unauthorized,
 
+    /// A logged-in user who may not do this; the text says why.
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// The target exists and may not be replaced (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+
+    /// A request for a path that exists but is not there for this operation
+    /// (a 404 with a message of its own).
+    #[error("{0}")]
+    Missing(String),
+
     /// The C library refused or failed.
     #[error(transparent)]
     Blosc(#[from] cat2_blosc2::Error),

@@ -24,6 +24,7 @@ pub mod meta;
 pub mod path;
 pub mod selection;
 pub mod store;
+pub mod write;
 
 pub use error::{Error, Result};
 pub use path::{DsPath, Root};

@@ -27,6 +27,7 @@ pub struct StateDir {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Caller<'a> {
     pub user_id: Option<&'a str>,
+    pub is_superuser: bool,
 }
 
 /// What a logical path names on disk.

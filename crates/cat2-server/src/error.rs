@@ -90,6 +90,9 @@ impl From<cat2_core::Error> for ApiError {
             | E::BadFilter(_)
             | E::BadRequest(_) => ApiError::bad_request(e.to_string()),
             E::NotFound { .. } => ApiError::not_found(),
+            E::Missing(msg) => ApiError::new(StatusCode::NOT_FOUND, msg),
+            E::Forbidden(msg) => ApiError::new(StatusCode::FORBIDDEN, msg),
+            E::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
             E::Unauthorized => ApiError::unauthorized(),
             E::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ApiError::not_found()

@@ -31,12 +31,14 @@ impl FromRequestParts<AppState> for DatasetPath {
 #[derive(Debug, Clone, Default)]
 pub struct CallerId {
     pub user_id: Option<String>,
+    pub is_superuser: bool,
 }
 
 impl CallerId {
     pub fn as_caller(&self) -> cat2_core::Caller<'_> {
         cat2_core::Caller {
             user_id: self.user_id.as_deref(),
+            is_superuser: self.is_superuser,
         }
     }
 }

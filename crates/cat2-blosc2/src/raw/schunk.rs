@@ -74,12 +74,21 @@ impl RawSChunk {
 
     /// A new, empty, contiguous in-memory super-chunk.
     pub(crate) fn new_in_memory(cparams: &CParams) -> Result<Self> {
+        Self::new_at(cparams, None)
+    }
+
+    /// A new, empty, contiguous super-chunk, in memory or as a frame file
+    /// that C-Blosc2 writes as chunks are appended.
+    pub(crate) fn new_at(cparams: &CParams, path: Option<&Path>) -> Result<Self> {
         init();
+        let cpath = path.map(c_path).transpose()?;
         let mut cp = to_c_cparams(cparams);
         let mut dp = dparams(cparams.nthreads);
         let mut storage = ffi::blosc2_storage {
             contiguous: true,
-            urlpath: std::ptr::null_mut(),
+            urlpath: cpath
+                .as_ref()
+                .map_or(std::ptr::null_mut(), |c| c.as_ptr() as *mut _),
             cparams: &mut cp,
             dparams: &mut dp,
             io: std::ptr::null_mut(),

@@ -1,0 +1,175 @@
+//! Changing what a state directory holds: uploads, appends, moves, copies
+//! and removals, with Caterva2's rules about where each may happen.
+//!
+//! Every change is made beside its target under a temporary name
+//! ([`crate::store::TEMP_PREFIX`], never listed or served), synced, and then
+//! renamed into place, so a reader or a crash sees the old state or the new
+//! one, never a partial dataset.
+
+pub mod transfer;
+pub mod upload;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::path::Root;
+use crate::store::{random_hex32, Caller, StateDir, TEMP_PREFIX};
+
+/// Who may write into `@public`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublicWrites {
+    /// Only superusers (the default: `@public` is what anonymous visitors see).
+    #[default]
+    Superusers,
+    /// Any logged-in user, as the reference server allows.
+    Users,
+}
+
+/// The rules a server applies to writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WritePolicy {
+    pub public_writes: PublicWrites,
+    /// Bytes the state directory may hold (`db.json`/`db.sqlite` excluded).
+    pub quota: Option<u64>,
+}
+
+impl StateDir {
+    /// The directory of `root` if `caller` may write there.
+    pub fn writable_dir(
+        &self,
+        root: Root,
+        caller: Caller<'_>,
+        policy: &WritePolicy,
+    ) -> Result<PathBuf> {
+        if caller.user_id.is_none() {
+            return Err(Error::Unauthorized);
+        }
+        if root == Root::Public
+            && policy.public_writes == PublicWrites::Superusers
+            && !caller.is_superuser
+        {
+            return Err(Error::Forbidden(
+                "only superusers may write to @public on this server".into(),
+            ));
+        }
+        self.root_dir(root, caller)
+    }
+
+    /// Bytes held by the state directory, as the quota counts them.
+    pub fn usage(&self) -> Result<u64> {
+        let mut total = 0;
+        let mut stack = vec![self.path().to_path_buf()];
+        let top = self.path().to_path_buf();
+        while let Some(d) = stack.pop() {
+            let rd = match fs::read_dir(&d) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("listing", &d, e)),
+            };
+            for entry in rd.flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
+                let name = entry.file_name();
+                if d == top && (name == "db.json" || name == "db.sqlite") {
+                    continue;
+                }
+                if meta.is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    total += meta.len();
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Refuses a write that would take the state directory over its quota.
+    pub fn check_quota(&self, policy: &WritePolicy, incoming: u64, what: &str) -> Result<()> {
+        if let Some(quota) = policy.quota {
+            if self.usage()?.saturating_add(incoming) > quota {
+                return Err(Error::BadRequest(format!(
+                    "{what} failed because quota limit has been exceeded."
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A fresh temporary path beside `target` (same filesystem, so a rename is atomic).
+pub fn temp_beside(target: &Path) -> PathBuf {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    dir.join(format!("{TEMP_PREFIX}{}", random_hex32()))
+}
+
+/// Makes the parents of `path` exist.
+pub fn make_parents(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+    }
+    Ok(())
+}
+
+/// Syncs a file's data and renames it into place, then syncs the directory
+/// so the rename itself survives a crash.
+pub fn commit(temp: &Path, target: &Path) -> Result<()> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .open(temp)
+        .map_err(|e| Error::io("opening", temp, e))?;
+    f.sync_all().map_err(|e| Error::io("syncing", temp, e))?;
+    drop(f);
+    fs::rename(temp, target).map_err(|e| Error::io("renaming into", target, e))?;
+    if let Some(dir) = target.parent() {
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Writes bytes to a temporary file beside `target` and commits it.
+pub fn write_new(target: &Path, data: &[u8]) -> Result<()> {
+    make_parents(target)?;
+    let temp = temp_beside(target);
+    let result = (|| {
+        let mut f = fs::File::create(&temp).map_err(|e| Error::io("creating", &temp, e))?;
+        f.write_all(data)
+            .map_err(|e| Error::io("writing", &temp, e))?;
+        drop(f);
+        commit(&temp, target)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Removes leftovers of writes that never finished (a crash between writing
+/// a temporary file and renaming it), below `dir`.
+pub fn sweep_temporaries(dir: &Path) -> usize {
+    let mut removed = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for entry in rd.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+                let ok = if meta.is_dir() {
+                    fs::remove_dir_all(&path).is_ok()
+                } else {
+                    fs::remove_file(&path).is_ok()
+                };
+                removed += usize::from(ok);
+            } else if meta.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    removed
+}
