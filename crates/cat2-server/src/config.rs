@@ -21,6 +21,18 @@ pub struct Config {
     pub quota: Option<u64>,
     pub demo: bool,
     pub publish_root: Option<String>,
+    /// Who may write to `@public` (`public_writes = "superusers" | "users"`).
+    pub public_writes: cat2_core::write::PublicWrites,
+}
+
+impl Config {
+    /// The write rules this configuration asks for.
+    pub fn write_policy(&self) -> cat2_core::write::WritePolicy {
+        cat2_core::write::WritePolicy {
+            public_writes: self.public_writes,
+            quota: self.quota,
+        }
+    }
 }
 
 impl Default for Config {
@@ -36,6 +48,7 @@ impl Default for Config {
             quota: None,
             demo: false,
             publish_root: None,
+            public_writes: cat2_core::write::PublicWrites::Superusers,
         }
     }
 }

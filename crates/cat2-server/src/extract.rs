@@ -99,3 +99,18 @@ impl QueryMap {
         self.0.get(name).filter(|s| !s.is_empty()).cloned()
     }
 }
+
+/// A caller who must be logged in; anonymous requests get 401.
+pub struct LoggedIn(pub CallerId);
+
+impl FromRequestParts<AppState> for LoggedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = CallerId::from_request_parts(parts, state).await?;
+        if caller.user_id.is_none() {
+            return Err(ApiError::unauthorized());
+        }
+        Ok(LoggedIn(caller))
+    }
+}

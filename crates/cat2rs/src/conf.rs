@@ -25,6 +25,8 @@ struct ServerTable {
     quota: Option<toml::Value>,
     demo: Option<bool>,
     publish_root: Option<String>,
+    /// cat2rs only: who may write to @public, "superusers" (default) or "users".
+    public_writes: Option<String>,
 }
 
 /// Where Caterva2 looks for its configuration when `--conf` is not given.
@@ -86,6 +88,13 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
         config.demo = v;
     }
     config.publish_root = s.publish_root;
+    config.public_writes = match s.public_writes.as_deref() {
+        None | Some("superusers") => cat2_core::write::PublicWrites::Superusers,
+        Some("users") => cat2_core::write::PublicWrites::Users,
+        Some(other) => {
+            anyhow::bail!("public_writes must be \"superusers\" or \"users\", not {other:?}")
+        }
+    };
     Ok(config)
 }
 

@@ -7,6 +7,7 @@ pub mod chunk;
 pub mod download;
 pub mod fetch;
 pub mod ranges;
+pub mod write;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -36,16 +37,19 @@ pub fn routes() -> Router<AppState> {
         // Every write needs a logged-in user; until this server has user
         // accounts no caller can be one, so writes answer 401 like the
         // reference does for anonymous callers.
-        .route("/api/upload/{*path}", post(writes_need_login))
+        .route(
+            "/api/upload/{*path}",
+            post(write::post_upload).layer(DefaultBodyLimit::disable()),
+        )
         .route("/api/append/{*path}", post(writes_need_login))
-        .route("/api/remove/{*path}", post(writes_need_login))
+        .route("/api/remove/{*path}", post(write::post_remove))
         .route("/api/unfold/{*path}", post(writes_need_login))
         .route("/api/upload_lazyarr/{*path}", post(writes_need_login))
         .route("/api/load_from_url/{*path}", post(writes_need_login))
         .route("/api/publish/{*path}", post(writes_need_login))
         .route("/api/addnotebook/{*path}", post(writes_need_login))
-        .route("/api/move/", post(writes_need_login))
-        .route("/api/copy/", post(writes_need_login))
+        .route("/api/move/", post(write::post_move))
+        .route("/api/copy/", post(write::post_copy))
         .route("/api/lazyexpr/", post(writes_need_login))
 }
 
