@@ -29,8 +29,13 @@ fn be_i64(b: &[u8], at: usize) -> Option<i64> {
 
 /// The frame of an array of geometry `spec` whose chunks (C order of the
 /// chunk grid) are `chunks`, each a complete compressed chunk holding one
-/// extended chunk of `spec`.
-pub fn ndarray_frame_from_chunks(spec: &ArraySpec, chunks: &[Vec<u8>]) -> Result<Vec<u8>> {
+/// extended chunk of `spec`, carrying the variable-length metadata `vlmeta`
+/// (name, raw msgpack content).
+pub fn ndarray_frame_from_chunks(
+    spec: &ArraySpec,
+    chunks: &[Vec<u8>],
+    vlmeta: &[(String, Vec<u8>)],
+) -> Result<Vec<u8>> {
     let bad = |what: &str| Error::Invalid(format!("cannot assemble a frame: {what}"));
     let nchunks: i64 = spec
         .shape
@@ -50,7 +55,15 @@ pub fn ndarray_frame_from_chunks(spec: &ArraySpec, chunks: &[Vec<u8>]) -> Result
             chunks.len()
         )));
     }
-    let template = RawNdArray::create_in(spec, Fill::Uninit, true)?.to_cframe()?;
+    let mut array = RawNdArray::create_in(spec, Fill::Uninit, true)?;
+    if !vlmeta.is_empty() {
+        let mut sc = array.schunk()?;
+        let cp = CParams::zstd_shuffle(1);
+        for (name, content) in vlmeta {
+            sc.vlmeta_set(name, content, &cp)?;
+        }
+    }
+    let template = array.to_cframe()?;
     let header_len = be_u32(&template, HEADER_LEN_AT).ok_or_else(|| bad("short header"))? as usize;
     let cbytes0 = be_i64(&template, CBYTES_AT).ok_or_else(|| bad("short header"))?;
     let offsets_at = header_len
@@ -130,7 +143,7 @@ mod tests {
         let chunks: Vec<Vec<u8>> = (0..src.schunk().nchunks())
             .map(|n| src.schunk().chunk(n).unwrap())
             .collect();
-        let frame = ndarray_frame_from_chunks(&s, &chunks).unwrap();
+        let frame = ndarray_frame_from_chunks(&s, &chunks, &[]).unwrap();
         let back = NdArray::from_cframe(&frame).unwrap();
         assert_eq!(back.shape(), [5, 7, 9]);
         assert_eq!(back.chunks(), [2, 7, 4]);
@@ -144,8 +157,8 @@ mod tests {
         let data: Vec<u8> = (0..4u16).flat_map(u16::to_le_bytes).collect();
         let src = NdArray::from_buffer(&s, &data).unwrap();
         let one = src.schunk().chunk(0).unwrap();
-        assert!(ndarray_frame_from_chunks(&s, std::slice::from_ref(&one)).is_err());
+        assert!(ndarray_frame_from_chunks(&s, std::slice::from_ref(&one), &[]).is_err());
         let other = spec(&[6], &[3], &[1]);
-        assert!(ndarray_frame_from_chunks(&other, &[one.clone(), one]).is_err());
+        assert!(ndarray_frame_from_chunks(&other, &[one.clone(), one], &[]).is_err());
     }
 }

@@ -301,7 +301,9 @@ fn passthrough(arr: &NdArray, sel: &Selection) -> Result<Option<Vec<u8>>> {
         }
     }
     Ok(Some(cat2_blosc2::ndarray_frame_from_chunks(
-        &spec, &picked,
+        &spec,
+        &picked,
+        &[],
     )?))
 }
 
@@ -494,7 +496,11 @@ pub fn frame_from_selection(
         cparams: CParams::zstd_shuffle(itemsize),
         urlpath: None,
     };
-    Ok(cat2_blosc2::ndarray_frame_from_chunks(&spec, &compressed)?)
+    Ok(cat2_blosc2::ndarray_frame_from_chunks(
+        &spec,
+        &compressed,
+        &[],
+    )?)
 }
 
 /// Compresses C-ordered items into an NDArray frame.

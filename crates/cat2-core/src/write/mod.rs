@@ -6,6 +6,7 @@
 //! renamed into place, so a reader or a crash sees the old state or the new
 //! one, never a partial dataset.
 
+pub mod append;
 pub mod transfer;
 pub mod upload;
 

@@ -41,7 +41,10 @@ pub fn routes() -> Router<AppState> {
             "/api/upload/{*path}",
             post(write::post_upload).layer(DefaultBodyLimit::disable()),
         )
-        .route("/api/append/{*path}", post(writes_need_login))
+        .route(
+            "/api/append/{*path}",
+            post(write::post_append).layer(DefaultBodyLimit::disable()),
+        )
         .route("/api/remove/{*path}", post(write::post_remove))
         .route("/api/unfold/{*path}", post(writes_need_login))
         .route("/api/upload_lazyarr/{*path}", post(writes_need_login))

@@ -209,3 +209,24 @@ pub async fn post_copy(
 ) -> ApiResult<Json<String>> {
     transfer(app, caller, Transfer::Copy, &body).await
 }
+
+/// `POST /api/append/{path}`: answers the new shape.
+pub async fn post_append(
+    State(app): State<AppState>,
+    LoggedIn(caller): LoggedIn,
+    DatasetPath(path): DatasetPath,
+    mut multipart: Multipart,
+) -> ApiResult<Json<Vec<i64>>> {
+    let policy = app.config.write_policy();
+    let sd = app.state_dir.clone();
+    // The rows travel to a temporary file in the state dir's own temp area.
+    let temp = write::temp_beside(&sd.path().join("personal").join("append"));
+    receive_file_part(&mut multipart, &temp).await?;
+    let shape = blocking(move || {
+        let r = write::append::append(&sd, &path, &temp, caller.as_caller(), &policy);
+        let _ = std::fs::remove_file(&temp);
+        r
+    })
+    .await?;
+    Ok(Json(shape))
+}
