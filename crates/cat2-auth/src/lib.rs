@@ -19,7 +19,10 @@
 
 use std::path::PathBuf;
 
+mod email;
 pub mod password;
+
+pub use email::validate_email;
 
 /// Errors of this crate. The `Display` texts of the first group are exactly what the
 /// reference server shows its clients (usually after `"Error in adding <email>: "`).
@@ -73,9 +76,3 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-mod email {
-    pub(crate) fn pydantic_message(input: &str, reason: &str) -> String {
-        format!("{input}{reason}")
-    }
-}
