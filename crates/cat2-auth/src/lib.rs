@@ -21,8 +21,13 @@ use std::path::PathBuf;
 
 mod email;
 pub mod password;
+mod users;
 
 pub use email::validate_email;
+pub use users::{
+    validate_password, AddOutcome, User, Users, CREATE_INDEX_SQL, CREATE_TABLE_SQL, DB_FILE,
+    MIN_PASSWORD_CHARS,
+};
 
 /// Errors of this crate. The `Display` texts of the first group are exactly what the
 /// reference server shows its clients (usually after `"Error in adding <email>: "`).
