@@ -21,9 +21,13 @@ use std::path::PathBuf;
 
 mod email;
 pub mod password;
+mod tokens;
 mod users;
 
 pub use email::validate_email;
+pub use tokens::{
+    Tokens, RESET_AUDIENCE, RESET_LIFETIME_SECS, SESSION_AUDIENCE, SESSION_LIFETIME_SECS,
+};
 pub use users::{
     validate_password, AddOutcome, User, Users, CREATE_INDEX_SQL, CREATE_TABLE_SQL, DB_FILE,
     MIN_PASSWORD_CHARS,
