@@ -26,8 +26,7 @@ impl FromRequestParts<AppState> for DatasetPath {
     }
 }
 
-/// Who is calling. Users and sessions arrive with authentication; until a
-/// valid session is presented the caller is anonymous.
+/// Who is calling: the user of a valid session cookie, or nobody.
 #[derive(Debug, Clone, Default)]
 pub struct CallerId {
     pub user_id: Option<String>,
@@ -46,8 +45,26 @@ impl CallerId {
 impl FromRequestParts<AppState> for CallerId {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
-        Ok(CallerId::default())
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(caller) = parts.extensions.get::<CallerId>() {
+            return Ok(caller.clone());
+        }
+        let (Some(auth), Some(token)) = (
+            state.auth.clone(),
+            crate::session::session_token(&parts.headers),
+        ) else {
+            return Ok(CallerId::default());
+        };
+        let user = tokio::task::spawn_blocking(move || auth.user_of(&token)).await?;
+        let caller = match user {
+            Some(u) => CallerId {
+                user_id: Some(u.id),
+                is_superuser: u.is_superuser,
+            },
+            None => CallerId::default(),
+        };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
     }
 }
 

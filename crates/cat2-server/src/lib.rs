@@ -17,6 +17,7 @@ pub mod config;
 mod cors;
 pub mod error;
 pub mod extract;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -33,21 +34,53 @@ use error::ApiError;
 pub struct AppState {
     pub state_dir: Arc<StateDir>,
     pub config: Arc<Config>,
+    /// Users and sessions; `None` when the server runs with `login = false`.
+    pub auth: Option<session::Auth>,
+}
+
+/// Why a server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    State(#[from] cat2_core::Error),
+    #[error(transparent)]
+    Users(#[from] cat2_auth::Error),
+    #[error("login is enabled, so the CATERVA2_SECRET environment variable (or a .env file) must hold the session signing secret; set it, or set `login = false` in the [server] table")]
+    NoSecret,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> cat2_core::Result<Self> {
+    /// Opens the state directory (and, with login, its user database).
+    /// `secret` signs session tokens; it is required when `config.login`.
+    pub fn new(config: Config, secret: Option<&str>) -> Result<Self, StartError> {
         let state_dir = StateDir::open(&config.statedir)?;
+        let auth = if config.login {
+            let secret = secret
+                .filter(|s| !s.is_empty())
+                .ok_or(StartError::NoSecret)?;
+            Some(session::Auth {
+                users: cat2_auth::Users::open(state_dir.path())?,
+                tokens: cat2_auth::Tokens::new(secret),
+            })
+        } else {
+            None
+        };
         Ok(AppState {
             state_dir: Arc::new(state_dir),
             config: Arc::new(config),
+            auth,
         })
     }
 }
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    api::routes()
+    let routes = if state.auth.is_some() {
+        api::routes().merge(api::users::routes(state.config.register))
+    } else {
+        api::routes()
+    };
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(cors::cors))

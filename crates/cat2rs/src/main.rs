@@ -75,13 +75,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.loglevel = l;
             }
             init_logging(&config.loglevel);
-            if config.login && std::env::var("CATERVA2_SECRET").map_or(true, |s| s.is_empty()) {
-                anyhow::bail!(
-                    "login is enabled, so the CATERVA2_SECRET environment variable (or a .env file) must hold the session signing secret; set it, or set `login = false` in the [server] table"
+            let secret = std::env::var("CATERVA2_SECRET").ok();
+            let state = match cat2_server::AppState::new(config.clone(), secret.as_deref()) {
+                Err(e @ cat2_server::StartError::NoSecret) => anyhow::bail!("{e}"),
+                other => other
+                    .with_context(|| format!("opening state dir {}", config.statedir.display()))?,
+            };
+            let swept = cat2_core::write::sweep_temporaries(state.state_dir.path());
+            if swept > 0 {
+                tracing::warn!(
+                    swept,
+                    "removed temporary files of writes that never finished"
                 );
             }
-            let state = cat2_server::AppState::new(config.clone())
-                .with_context(|| format!("opening state dir {}", config.statedir.display()))?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -7,6 +7,7 @@ pub mod chunk;
 pub mod download;
 pub mod fetch;
 pub mod ranges;
+pub mod users;
 pub mod write;
 
 use axum::extract::DefaultBodyLimit;

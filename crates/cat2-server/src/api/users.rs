@@ -1,0 +1,357 @@
+//! Logging in and out, registration, password resets, and user
+//! administration — routes that exist only when the server has users
+//! (`login = true`), as in the reference.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use cat2_auth::{AddOutcome, User};
+
+use crate::blocking::blocking;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::LoggedIn;
+use crate::session::{cleared_cookie, session_cookie, Auth};
+use crate::AppState;
+
+pub fn routes(register: bool) -> Router<AppState> {
+    let r = Router::new()
+        .route("/auth/jwt/login", post(post_login))
+        .route("/auth/jwt/logout", post(post_logout))
+        .route("/auth/forgot-password", post(post_forgot_password))
+        .route("/auth/reset-password", post(post_reset_password))
+        .route("/api/adduser/", post(post_adduser))
+        .route("/api/deluser/{username}", get(get_deluser))
+        .route("/api/listusers/", get(get_listusers));
+    if register {
+        r.route("/auth/register", post(post_register))
+    } else {
+        r
+    }
+}
+
+fn auth(app: &AppState) -> ApiResult<Auth> {
+    app.auth.clone().ok_or_else(ApiError::not_found)
+}
+
+impl From<cat2_auth::Error> for ApiError {
+    fn from(e: cat2_auth::Error) -> Self {
+        use cat2_auth::Error as E;
+        match e {
+            E::InvalidEmail { .. }
+            | E::InvalidPassword { .. }
+            | E::UserAlreadyExists { .. }
+            | E::UserNotExists { .. }
+            | E::BadResetToken { .. } => ApiError::bad_request(e.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// The public view of a user (no password hash).
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "is_active": u.is_active,
+        "is_superuser": u.is_superuser,
+        "is_verified": u.is_verified,
+    })
+}
+
+fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn json_body(body: &[u8]) -> ApiResult<Value> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::validation(
+            "json_invalid",
+            &["body", "0"],
+            "JSON decode error",
+            json!({}),
+        )
+        .with_ctx_error(e.to_string())
+    })
+}
+
+fn required_str(v: &Value, key: &str) -> ApiResult<String> {
+    match v.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        None => Err(ApiError::validation(
+            "missing",
+            &["body", key],
+            "Field required",
+            v.clone(),
+        )),
+        Some(other) => Err(ApiError::validation(
+            "string_type",
+            &["body", key],
+            "Input should be a valid string",
+            other.clone(),
+        )),
+    }
+}
+
+/// `POST /auth/jwt/login`: an OAuth2 password form; 204 and a session cookie.
+async fn post_login(State(app): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let auth = auth(&app)?;
+    let fields = form_fields(&body);
+    let field = |k: &str| {
+        fields.get(k).cloned().ok_or_else(|| {
+            ApiError::validation("missing", &["body", k], "Field required", Value::Null)
+        })
+    };
+    let (username, password) = (field("username")?, field("password")?);
+    let token = blocking(move || {
+        let user = auth.users.authenticate(&username, &password)?;
+        match user {
+            Some(u) => auth.tokens.session(&u.id).map(Some),
+            None => Ok(None),
+        }
+    })
+    .await?;
+    let Some(token) = token else {
+        return Err(ApiError::bad_request("LOGIN_BAD_CREDENTIALS"));
+    };
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, session_cookie(&token))],
+    )
+        .into_response())
+}
+
+/// `POST /auth/jwt/logout`: needs a valid session; clears the cookie.
+async fn post_logout(LoggedIn(_): LoggedIn) -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, cleared_cookie())],
+    )
+        .into_response()
+}
+
+/// `POST /auth/register`: self-registration (when `register = true`).
+async fn post_register(
+    State(app): State<AppState>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let auth = auth(&app)?;
+    let v = json_body(&body)?;
+    let (email, password) = (required_str(&v, "email")?, required_str(&v, "password")?);
+    if let Err(e) = cat2_auth::validate_email(&email) {
+        return Err(ApiError::validation(
+            "value_error",
+            &["body", "email"],
+            &format!("value is not a valid email address: {e}"),
+            Value::String(email),
+        ));
+    }
+    if let Err(cat2_auth::Error::InvalidPassword { reason }) =
+        cat2_auth::validate_password(&password)
+    {
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            detail: json!({ "code": "REGISTER_INVALID_PASSWORD", "reason": reason }),
+            headers: Vec::new(),
+        });
+    }
+    let created = blocking(move || match auth.users.create(&email, &password, false) {
+        Ok(u) => Ok(Some(u)),
+        Err(cat2_auth::Error::UserAlreadyExists { .. }) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await?;
+    match created {
+        Some(u) => Ok((StatusCode::CREATED, Json(user_json(&u))).into_response()),
+        None => Err(ApiError::bad_request("REGISTER_USER_ALREADY_EXISTS")),
+    }
+}
+
+/// `POST /auth/forgot-password`: there is no mail server, so the reset link
+/// goes to the server log (at warning level, so the default log shows it).
+async fn post_forgot_password(
+    State(app): State<AppState>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let auth = auth(&app)?;
+    let v = json_body(&body)?;
+    let email = required_str(&v, "email")?;
+    let urlbase = app.config.urlbase.trim_end_matches('/').to_string();
+    blocking(move || {
+        if let Some(user) = auth.users.get_by_email(&email)? {
+            if user.is_active {
+                let token = auth.tokens.reset(&user)?;
+                tracing::warn!(
+                    user = %user.email,
+                    "password reset requested: {urlbase}/reset-password/{token}"
+                );
+            }
+        }
+        Ok::<_, cat2_auth::Error>(())
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(Value::Null)).into_response())
+}
+
+/// `POST /auth/reset-password`.
+async fn post_reset_password(
+    State(app): State<AppState>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let auth = auth(&app)?;
+    let v = json_body(&body)?;
+    let (token, password) = (required_str(&v, "token")?, required_str(&v, "password")?);
+    blocking(move || {
+        let user = auth.tokens.verify_reset(&token, &auth.users)?;
+        cat2_auth::validate_password(&password)?;
+        auth.users.set_password(&user.id, &password)
+    })
+    .await
+    .map_err(|e| {
+        if e.status == StatusCode::BAD_REQUEST && e.detail == json!("InvalidPasswordException") {
+            ApiError {
+                status: StatusCode::BAD_REQUEST,
+                detail: json!({"code": "RESET_PASSWORD_INVALID_PASSWORD", "reason": "Password should be at least 8 characters"}),
+                headers: Vec::new(),
+            }
+        } else if e.status == StatusCode::BAD_REQUEST {
+            ApiError::bad_request("RESET_PASSWORD_BAD_TOKEN")
+        } else {
+            e
+        }
+    })?;
+    Ok(Json(Value::Null))
+}
+
+/// `POST /api/adduser/` (superusers). The answer never repeats the password.
+async fn post_adduser(
+    State(app): State<AppState>,
+    LoggedIn(caller): LoggedIn,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<String>> {
+    let auth = auth(&app)?;
+    if !caller.is_superuser {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Only superusers can add users",
+        ));
+    }
+    let v = json_body(&body)?;
+    let username = required_str(&v, "username")?;
+    let password = match v.get("password") {
+        None => {
+            return Err(ApiError::validation(
+                "missing",
+                &["body", "password"],
+                "Field required",
+                v.clone(),
+            ))
+        }
+        Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            return Err(ApiError::validation(
+                "string_type",
+                &["body", "password"],
+                "Input should be a valid string",
+                other.clone(),
+            ))
+        }
+    };
+    let superuser = match v.get("superuser") {
+        None => {
+            return Err(ApiError::validation(
+                "missing",
+                &["body", "superuser"],
+                "Field required",
+                v.clone(),
+            ))
+        }
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(ApiError::validation(
+                "bool_type",
+                &["body", "superuser"],
+                "Input should be a valid boolean",
+                other.clone(),
+            ))
+        }
+    };
+    let maxusers = app.config.maxusers;
+    let name = username.clone();
+    blocking(move || {
+        if let Some(max) = maxusers {
+            if auth.users.list()?.len() as u64 >= max {
+                return Err(ApiError::bad_request(format!(
+                    "Only a maximum of {max} users are allowed"
+                )));
+            }
+        }
+        match auth.users.add(&name, password.as_deref(), superuser) {
+            Ok(AddOutcome::Created(_) | AddOutcome::Exists(_)) => Ok(()),
+            Err(
+                e @ (cat2_auth::Error::InvalidEmail { .. }
+                | cat2_auth::Error::InvalidPassword { .. }),
+            ) => Err(ApiError::bad_request(format!(
+                "Error in adding {name}: {e}"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    let su = if superuser { "True" } else { "False" };
+    Ok(Json(format!(
+        "User added: username='{username}' superuser={su}"
+    )))
+}
+
+/// `GET /api/deluser/{username}` (superusers); also removes the user's `@personal`.
+async fn get_deluser(
+    State(app): State<AppState>,
+    LoggedIn(caller): LoggedIn,
+    Path(username): Path<String>,
+) -> ApiResult<Json<String>> {
+    let auth = auth(&app)?;
+    if !caller.is_superuser {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Only superusers can delete users",
+        ));
+    }
+    let sd = app.state_dir.clone();
+    let name = username.clone();
+    blocking(move || match auth.users.delete(&name) {
+        Ok(user) => {
+            let personal = sd.path().join("personal").join(&user.id);
+            if personal.is_dir() && !user.id.contains(['/', '.']) {
+                let _ = std::fs::remove_dir_all(&personal);
+            }
+            Ok(())
+        }
+        Err(e @ cat2_auth::Error::UserNotExists { .. }) => Err(ApiError::bad_request(format!(
+            "Error in deleting {name}: {e}"
+        ))),
+        Err(e) => Err(e.into()),
+    })
+    .await?;
+    Ok(Json(format!("User deleted: {username}")))
+}
+
+/// `GET /api/listusers/[?username=EMAIL]` (any logged-in user).
+async fn get_listusers(
+    State(app): State<AppState>,
+    LoggedIn(_): LoggedIn,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let auth = auth(&app)?;
+    let filter = q.get("username").cloned();
+    let users = blocking(move || match filter {
+        Some(email) => auth.users.list_email(&email),
+        None => auth.users.list(),
+    })
+    .await?;
+    Ok(Json(users.iter().map(user_json).collect()))
+}
