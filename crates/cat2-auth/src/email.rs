@@ -11,6 +11,7 @@
 //! Python's `idna` package; names of invisible non-ASCII characters in messages are given as
 //! `U+XXXX` except for a small table.
 
+use icu_normalizer::uts46::Uts46MapperBorrowed;
 use icu_normalizer::{ComposingNormalizerBorrowed, DecomposingNormalizerBorrowed};
 use icu_properties::{props::GeneralCategory, CodePointMapData};
 
@@ -40,6 +41,10 @@ pub(crate) fn pydantic_message(input: &str, reason: &str) -> String {
 }
 
 type Reason = String;
+
+/// Stands in for the detail that Python's `idna` package puts in parentheses (the `idna`
+/// crate does not say which code point or rule failed).
+const IDNA_DETAIL: &str = "a code point or label is not allowed by IDNA";
 
 const MAX_INPUT_CHARS: usize = 2048;
 const EMAIL_MAX_LENGTH: usize = 254;
@@ -463,13 +468,19 @@ fn validate_domain_name(domain: &str) -> Result<(String, String), Reason> {
         ));
     }
     let original = domain;
-    let domain = if domain.is_ascii() {
+    // UTS-46 mapping and NFC, non-transitional, without the STD3 rules (idna.uts46_remap).
+    let domain: String = if domain.is_ascii() {
         domain.to_ascii_lowercase()
     } else {
-        let (mapped, res) = idna::domain_to_unicode(domain);
-        res.map_err(|e| format!("The part after the @-sign contains invalid characters ({e})."))?;
-        mapped
+        Uts46MapperBorrowed::new()
+            .map_normalize(domain.chars())
+            .collect()
     };
+    if domain.contains('\u{FFFD}') {
+        return Err(format!(
+            "The part after the @-sign contains invalid characters ({IDNA_DETAIL})."
+        ));
+    }
     let bad = bad_hostname_chars(&domain);
     if !bad.is_empty() {
         return Err(format!(
@@ -495,7 +506,7 @@ fn validate_domain_name(domain: &str) -> Result<(String, String), Reason> {
         domain.clone()
     } else {
         let ascii = idna::domain_to_ascii(&domain)
-            .map_err(|e| format!("The part after the @-sign is invalid ({e})."))?;
+            .map_err(|_| format!("The part after the @-sign is invalid ({}).", IDNA_DETAIL))?;
         if !is_ascii_hostname(&ascii) {
             return Err(
                 "The email address contains invalid characters after the @-sign after IDNA encoding.".into()
@@ -540,7 +551,12 @@ fn validate_domain_name(domain: &str) -> Result<(String, String), Reason> {
         }
     }
     let (domain_i18n, res) = idna::domain_to_unicode(&ascii_domain);
-    res.map_err(|e| format!("The part after the @-sign is not valid IDNA ({e})."))?;
+    res.map_err(|_| {
+        format!(
+            "The part after the @-sign is not valid IDNA ({}).",
+            IDNA_DETAIL
+        )
+    })?;
     let bad = bad_hostname_chars(&domain_i18n);
     if !bad.is_empty() {
         return Err(format!(

@@ -15,6 +15,21 @@
 //! own locking plus a busy timeout handle concurrent writers. Error texts are the ones the
 //! reference server puts in its HTTP answers (`UserNotExists`, `InvalidPasswordException`,
 //! pydantic's validation message), so the server can format them without translation.
+//!
+//! ```
+//! use cat2_auth::{AddOutcome, Tokens, Users};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let statedir = dir.path();
+//! let users = Users::open(statedir)?; // <statedir>/db.sqlite, table created if missing
+//! let bob = match users.add("bob@example.com", Some("bobpassword"), false)? {
+//!     AddOutcome::Created(u) | AddOutcome::Exists(u) => u,
+//! };
+//! let user = users.authenticate("BOB@example.com", "bobpassword")?.expect("right password");
+//! let tokens = Tokens::new("CATERVA2_SECRET value");
+//! let cookie = tokens.session(&user.id)?; // the c2subauth cookie value
+//! assert_eq!(tokens.verify_session(&cookie), Some(bob.id));
+//! # Ok::<(), cat2_auth::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -85,3 +100,44 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_cross_threads() {
+        fn shared<T: Send + Sync + Clone>() {}
+        shared::<Users>();
+        shared::<Tokens>();
+        shared::<User>();
+        fn sendable<T: Send + Sync>() {}
+        sendable::<Error>();
+    }
+
+    #[test]
+    fn texts_the_server_relays() {
+        let e = Error::UserNotExists {
+            key: "bob@example.com".into(),
+        };
+        assert_eq!(
+            format!("Error in deleting bob@example.com: {e}"),
+            "Error in deleting bob@example.com: UserNotExists"
+        );
+        let e = Error::InvalidPassword {
+            reason: "Password should be at least 8 characters".into(),
+        };
+        assert_eq!(e.to_string(), "InvalidPasswordException");
+        assert_eq!(
+            Error::BadResetToken { reason: "x" }.to_string(),
+            "RESET_PASSWORD_BAD_TOKEN"
+        );
+        assert_eq!(
+            Error::UserAlreadyExists {
+                email: "a@b.co".into()
+            }
+            .to_string(),
+            "UserAlreadyExists"
+        );
+    }
+}
