@@ -37,6 +37,30 @@ enum Command {
         #[arg(long)]
         loglevel: Option<String>,
     },
+    /// Add a user to a state directory's user database (works while a server runs).
+    Adduser {
+        /// E-mail address of the new user.
+        email: String,
+        /// Password (at least 8 characters); a random one is generated and
+        /// printed when omitted.
+        password: Option<String>,
+        /// Make the user a superuser.
+        #[arg(long)]
+        superuser: bool,
+        #[arg(long, default_value = "_caterva2/state")]
+        statedir: PathBuf,
+    },
+    /// Delete a user and their @personal files.
+    Deluser {
+        email: String,
+        #[arg(long, default_value = "_caterva2/state")]
+        statedir: PathBuf,
+    },
+    /// List the users of a state directory.
+    Listusers {
+        #[arg(long, default_value = "_caterva2/state")]
+        statedir: PathBuf,
+    },
     /// Write the example datasets into @public/examples of a state directory.
     Examples {
         #[arg(long, default_value = "_caterva2/state")]
@@ -96,6 +120,57 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .block_on(cat2_server::serve(state))
                 .with_context(|| format!("serving on {}", config.listen))
         }
+        Command::Adduser {
+            email,
+            password,
+            superuser,
+            statedir,
+        } => {
+            let users = open_users(&statedir)?;
+            let generated = match &password {
+                Some(_) => None,
+                None => Some(cat2_auth::password::generate().context("generating a password")?),
+            };
+            let pw = password.as_deref().or(generated.as_deref());
+            match users
+                .add(&email, pw, superuser)
+                .context("adding the user")?
+            {
+                cat2_auth::AddOutcome::Created(u) => {
+                    println!(
+                        "added {} (id {}, superuser: {})",
+                        u.email, u.id, u.is_superuser
+                    );
+                    if let Some(g) = generated {
+                        println!("generated password: {g}");
+                    }
+                }
+                cat2_auth::AddOutcome::Exists(u) => {
+                    println!("{} exists already; nothing changed", u.email);
+                }
+            }
+            Ok(())
+        }
+        Command::Deluser { email, statedir } => {
+            let users = open_users(&statedir)?;
+            let user = users.delete(&email).context("deleting the user")?;
+            let personal = statedir.join("personal").join(&user.id);
+            if personal.is_dir() {
+                std::fs::remove_dir_all(&personal)
+                    .with_context(|| format!("removing {}", personal.display()))?;
+            }
+            println!("deleted {}", user.email);
+            Ok(())
+        }
+        Command::Listusers { statedir } => {
+            let users = open_users(&statedir)?;
+            for u in users.list().context("listing users")? {
+                let su = if u.is_superuser { " superuser" } else { "" };
+                let active = if u.is_active { "" } else { " inactive" };
+                println!("{} {}{su}{active}", u.id, u.email);
+            }
+            Ok(())
+        }
         Command::Examples { statedir } => {
             let sd = cat2_core::StateDir::open(&statedir)
                 .with_context(|| format!("opening state dir {}", statedir.display()))?;
@@ -107,6 +182,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn open_users(statedir: &std::path::Path) -> anyhow::Result<cat2_auth::Users> {
+    cat2_auth::Users::open(statedir)
+        .with_context(|| format!("opening the user database of {}", statedir.display()))
 }
 
 fn init_logging(level: &str) {

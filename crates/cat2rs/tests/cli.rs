@@ -270,3 +270,56 @@ fn version_and_usage() {
     let bad = cat2rs(tmp.path()).arg("frobnicate").output().unwrap();
     assert!(!bad.status.success());
 }
+
+mod users {
+    use super::util::cat2rs;
+
+    fn run(args: &[&str]) -> std::process::Output {
+        cat2rs(&std::env::temp_dir()).args(args).output().unwrap()
+    }
+
+    #[test]
+    fn adduser_listusers_deluser_round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sd = tmp.path().to_str().unwrap();
+        let out = run(&[
+            "adduser",
+            "ann@example.com",
+            "longenough1",
+            "--superuser",
+            "--statedir",
+            sd,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("ann@example.com") && !stdout.contains("longenough1"));
+        assert!(tmp.path().join("db.sqlite").is_file());
+        let out = run(&["adduser", "bob@example.com", "--statedir", sd]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("generated password: "));
+        let list =
+            String::from_utf8_lossy(&run(&["listusers", "--statedir", sd]).stdout).into_owned();
+        assert!(list.contains("ann@example.com superuser"), "{list}");
+        assert!(
+            list.lines().any(|l| l.ends_with(" bob@example.com")),
+            "{list}"
+        );
+        assert!(!list.contains("argon2"));
+        let out = run(&["deluser", "bob@example.com", "--statedir", sd]);
+        assert!(out.status.success());
+        let out = run(&["deluser", "bob@example.com", "--statedir", sd]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("UserNotExists"));
+    }
+
+    #[test]
+    fn bad_emails_and_short_passwords_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sd = tmp.path().to_str().unwrap();
+        let out = run(&["adduser", "notanemail", "longenough1", "--statedir", sd]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid email address"));
+        let out = run(&["adduser", "c@example.com", "short", "--statedir", sd]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidPasswordException"));
+    }
+}
