@@ -23,6 +23,14 @@ pub struct Config {
     pub publish_root: Option<String>,
     /// Who may write to `@public` (`public_writes = "superusers" | "users"`).
     pub public_writes: cat2_core::write::PublicWrites,
+    /// `load_from_url` may fetch from loopback, private and link-local
+    /// addresses (off by default: the server must not be a door into the
+    /// network it runs in).
+    pub allow_private_urls: bool,
+    /// Largest body `load_from_url` reads, in bytes.
+    pub load_from_url_max_size: u64,
+    /// Longest a `load_from_url` transfer may take, in seconds.
+    pub load_from_url_timeout: u64,
 }
 
 impl Config {
@@ -49,6 +57,9 @@ impl Default for Config {
             demo: false,
             publish_root: None,
             public_writes: cat2_core::write::PublicWrites::Superusers,
+            allow_private_urls: false,
+            load_from_url_max_size: 4 << 30,
+            load_from_url_timeout: 600,
         }
     }
 }

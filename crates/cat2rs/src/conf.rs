@@ -27,6 +27,12 @@ struct ServerTable {
     publish_root: Option<String>,
     /// cat2rs only: who may write to @public, "superusers" (default) or "users".
     public_writes: Option<String>,
+    /// cat2rs only: let load_from_url reach loopback/private/link-local hosts.
+    allow_private_urls: Option<bool>,
+    /// cat2rs only: size bound of load_from_url (a size such as "4G").
+    load_from_url_max_size: Option<toml::Value>,
+    /// cat2rs only: time bound of load_from_url, in seconds.
+    load_from_url_timeout: Option<u64>,
 }
 
 /// Where Caterva2 looks for its configuration when `--conf` is not given.
@@ -74,16 +80,16 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
         config.register = v;
     }
     config.maxusers = s.maxusers.filter(|&n| n > 0);
-    config.quota = match s.quota {
-        None => None,
-        Some(toml::Value::Integer(n)) => Some(u64::try_from(n).context("quota must be positive")?),
-        Some(toml::Value::String(s)) => Some(
-            parse_size(&s)
-                .map_err(anyhow::Error::msg)
-                .context("reading quota")?,
-        ),
-        Some(other) => anyhow::bail!("quota must be a size such as \"10G\", not {other}"),
-    };
+    config.quota = s.quota.map(|v| size_value(v, "quota")).transpose()?;
+    if let Some(v) = s.load_from_url_max_size {
+        config.load_from_url_max_size = size_value(v, "load_from_url_max_size")?;
+    }
+    if let Some(v) = s.load_from_url_timeout {
+        config.load_from_url_timeout = v;
+    }
+    if let Some(v) = s.allow_private_urls {
+        config.allow_private_urls = v;
+    }
     if let Some(v) = s.demo {
         config.demo = v;
     }
@@ -96,6 +102,19 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
         }
     };
     Ok(config)
+}
+
+/// A size given as a number of bytes or a string such as "10G".
+fn size_value(v: toml::Value, key: &str) -> anyhow::Result<u64> {
+    match v {
+        toml::Value::Integer(n) => {
+            u64::try_from(n).with_context(|| format!("{key} must be positive"))
+        }
+        toml::Value::String(s) => parse_size(&s)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("reading {key}")),
+        other => anyhow::bail!("{key} must be a size such as \"10G\", not {other}"),
+    }
 }
 
 /// Loads `KEY=VALUE` lines from `./.env` into the environment without

@@ -6,6 +6,7 @@ pub mod browse;
 pub mod chunk;
 pub mod download;
 pub mod fetch;
+pub mod load;
 pub mod ranges;
 pub mod users;
 pub mod write;
@@ -49,9 +50,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/remove/{*path}", post(write::post_remove))
         .route("/api/unfold/{*path}", post(writes_need_login))
         .route("/api/upload_lazyarr/{*path}", post(writes_need_login))
-        .route("/api/load_from_url/{*path}", post(writes_need_login))
+        .route("/api/load_from_url/{*path}", post(load::post_load_from_url))
         .route("/api/publish/{*path}", post(writes_need_login))
-        .route("/api/addnotebook/{*path}", post(writes_need_login))
+        .route("/api/addnotebook/{*path}", post(write::post_addnotebook))
         .route("/api/move/", post(write::post_move))
         .route("/api/copy/", post(write::post_copy))
         .route("/api/lazyexpr/", post(writes_need_login))

@@ -230,3 +230,40 @@ pub async fn post_append(
     .await?;
     Ok(Json(shape))
 }
+
+/// An empty Jupyter notebook (nbformat 4).
+const EMPTY_NOTEBOOK: &str = r#"{
+ "cells": [],
+ "metadata": {},
+ "nbformat": 4,
+ "nbformat_minor": 5
+}
+"#;
+
+/// `POST /api/addnotebook/{path}`: creates an empty notebook (web GUI).
+pub async fn post_addnotebook(
+    State(app): State<AppState>,
+    LoggedIn(caller): LoggedIn,
+    DatasetPath(path): DatasetPath,
+) -> ApiResult<Json<String>> {
+    if !path.name().ends_with(".ipynb") {
+        return Err(ApiError::bad_request(
+            "Notebooks must end with the .ipynb extension",
+        ));
+    }
+    let policy = app.config.write_policy();
+    let sd = app.state_dir.clone();
+    let answer = path.to_string();
+    blocking(move || {
+        let plan = upload::plan_upload(&sd, &path, "upload", caller.as_caller(), &policy)?;
+        if plan.target.exists() {
+            return Err(cat2_core::Error::BadRequest(
+                "File exists at the given path".into(),
+            ));
+        }
+        let frame = cat2_core::blob::compress_blob(EMPTY_NOTEBOOK.as_bytes())?;
+        write::write_new(&plan.target, &frame)
+    })
+    .await?;
+    Ok(Json(answer))
+}
