@@ -48,16 +48,32 @@ pub fn routes() -> Router<AppState> {
             post(write::post_append).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/remove/{*path}", post(write::post_remove))
-        .route("/api/unfold/{*path}", post(writes_need_login))
-        .route("/api/upload_lazyarr/{*path}", post(writes_need_login))
+        .route("/api/unfold/{*path}", post(not_yet_unfold))
+        .route("/api/upload_lazyarr/{*path}", post(not_yet_lazy))
         .route("/api/load_from_url/{*path}", post(load::post_load_from_url))
         .route("/api/publish/{*path}", post(writes_need_login))
         .route("/api/addnotebook/{*path}", post(write::post_addnotebook))
         .route("/api/move/", post(write::post_move))
         .route("/api/copy/", post(write::post_copy))
-        .route("/api/lazyexpr/", post(writes_need_login))
+        .route("/api/lazyexpr/", post(not_yet_lazy))
 }
 
 async fn writes_need_login() -> crate::error::ApiError {
     crate::error::ApiError::unauthorized()
+}
+
+/// HDF5 unfolding is not served yet: a logged-in caller is told so plainly.
+async fn not_yet_unfold(_: crate::extract::LoggedIn) -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "unfolding HDF5 files is not supported by this server yet",
+    )
+}
+
+/// Stored lazy expressions are not served yet: a logged-in caller is told so.
+async fn not_yet_lazy(_: crate::extract::LoggedIn) -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "lazy expressions are not supported by this server yet",
+    )
 }
