@@ -27,6 +27,26 @@ fn be_i64(b: &[u8], at: usize) -> Option<i64> {
     Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
+/// Bytes of a frame header that [`frame_len`] needs.
+pub const FRAME_PREFIX_LEN: usize = 24;
+
+/// The total length a contiguous frame declares in its header, read without
+/// C-Blosc2: the header opens with a msgpack array whose first items are the
+/// magic string `b2frame\0`, the header length (int32) and the frame length
+/// (uint64), all big-endian. `None` when `prefix` does not start a frame.
+///
+/// Lets a caller check that a frame found inside a larger file (a member of
+/// a zip store) claims no more bytes than it has before C-Blosc2 reads it.
+pub fn frame_len(prefix: &[u8]) -> Option<u64> {
+    let p = prefix.get(..FRAME_PREFIX_LEN)?;
+    if &p[1..11] != b"\xa8b2frame\0\xd2" || p[15] != 0xcf {
+        return None;
+    }
+    let header_len = u64::from(be_u32(p, HEADER_LEN_AT)?);
+    let frame_len = u64::try_from(be_i64(p, FRAME_LEN_AT)?).ok()?;
+    (header_len <= frame_len).then_some(frame_len)
+}
+
 /// The frame of an array of geometry `spec` whose chunks (C order of the
 /// chunk grid) are `chunks`, each a complete compressed chunk holding one
 /// extended chunk of `spec`.

@@ -21,6 +21,6 @@ mod schunk;
 pub use chunks::{chunk_sizes, chunk_version, special_chunk, Compressor, Decompressor, Special};
 pub use cparams::CParams;
 pub use error::{Error, Result};
-pub use frame::ndarray_frame_from_chunks;
+pub use frame::{frame_len, ndarray_frame_from_chunks, FRAME_PREFIX_LEN};
 pub use ndarray::{ArraySpec, NdArray, MAX_DIM};
 pub use schunk::{decode_msgpack, encode_msgpack, SChunk};

@@ -44,6 +44,14 @@ impl NdArray {
         Self::wrap(RawNdArray::open(path)?)
     }
 
+    /// Opens the array whose frame starts `offset` bytes into a file, as a
+    /// stored member of a zip store is. The caller checks that a frame of the
+    /// length its header declares fits in the file there
+    /// ([`crate::frame_len`]).
+    pub fn open_offset(path: &Path, offset: u64) -> Result<NdArray> {
+        Self::wrap(RawNdArray::open_offset(path, offset)?)
+    }
+
     /// Reads an NDArray contiguous frame held in memory (copied).
     pub fn from_cframe(frame: &[u8]) -> Result<NdArray> {
         Self::wrap(RawNdArray::from_cframe(frame)?)

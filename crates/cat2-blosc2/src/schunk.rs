@@ -47,6 +47,12 @@ impl SChunk {
         RawSChunk::open(path).map(SChunk::wrap)
     }
 
+    /// Opens the frame that starts `offset` bytes into a file (see
+    /// [`NdArray::open_offset`](crate::NdArray::open_offset)).
+    pub fn open_offset(path: &Path, offset: u64) -> Result<SChunk> {
+        RawSChunk::open_offset(path, offset).map(SChunk::wrap)
+    }
+
     /// Reads a contiguous frame held in memory (the bytes are copied).
     pub fn from_cframe(frame: &[u8]) -> Result<SChunk> {
         RawSChunk::from_cframe(frame).map(SChunk::wrap)

@@ -124,6 +124,19 @@ impl RawNdArray {
         Self::wrap(rc, arr, "b2nd_open")
     }
 
+    /// Opens the array whose frame starts `offset` bytes into a file.
+    pub(crate) fn open_offset(path: &Path, offset: u64) -> Result<Self> {
+        init();
+        let cpath = c_path(path)?;
+        let offset = i64::try_from(offset)
+            .map_err(|_| Error::Invalid(format!("offset {offset} is too large")))?;
+        let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
+        // SAFETY: cpath is NUL-terminated; arr is an out-pointer; the offset
+        // is a plain value C-Blosc2 seeks to.
+        let rc = unsafe { ffi::b2nd_open_offset(cpath.as_ptr(), &mut arr, offset) };
+        Self::wrap(rc, arr, "b2nd_open_offset")
+    }
+
     pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
         init();
         let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();

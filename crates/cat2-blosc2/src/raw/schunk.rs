@@ -60,6 +60,19 @@ impl RawSChunk {
         Self::owned(ptr, "blosc2_schunk_open")
     }
 
+    /// Opens the frame that starts `offset` bytes into a file (a member of a
+    /// zip store, say).
+    pub(crate) fn open_offset(path: &Path, offset: u64) -> Result<Self> {
+        init();
+        let cpath = c_path(path)?;
+        let offset = i64::try_from(offset)
+            .map_err(|_| Error::Invalid(format!("offset {offset} is too large")))?;
+        // SAFETY: cpath is a valid NUL-terminated string for the call; the
+        // offset is a plain value C-Blosc2 seeks to.
+        let ptr = unsafe { ffi::blosc2_schunk_open_offset(cpath.as_ptr(), offset) };
+        Self::owned(ptr, "blosc2_schunk_open_offset")
+    }
+
     pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
         init();
         // SAFETY: with copy=true C-Blosc2 copies the buffer before returning,
