@@ -21,6 +21,8 @@ mod schunk;
 pub use chunks::{chunk_sizes, chunk_version, special_chunk, Compressor, Decompressor, Special};
 pub use cparams::CParams;
 pub use error::{Error, Result};
-pub use frame::{frame_len, ndarray_frame_from_chunks, FRAME_PREFIX_LEN};
+pub use frame::{
+    check_b2nd_meta, check_cframe, check_header, ndarray_frame_from_chunks, FRAME_HEADER_MINLEN,
+};
 pub use ndarray::{ArraySpec, NdArray, MAX_DIM};
 pub use schunk::{decode_msgpack, encode_msgpack, SChunk};

@@ -153,6 +153,31 @@ impl RawNdArray {
         Self::wrap(rc, arr, "b2nd_from_cframe")
     }
 
+    /// Parses the b2nd metalayer of a frame held in memory without copying
+    /// it or reading any chunk (see `RawSChunk::probe_metalayers`).
+    pub(crate) fn probe(frame: &[u8]) -> Result<()> {
+        init();
+        let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
+        // SAFETY: with copy=false C-Blosc2 keeps a pointer into `frame`
+        // without writing to it or owning it, and reads no chunk; the array
+        // is freed below while `frame` is still borrowed.
+        let rc = unsafe {
+            ffi::b2nd_from_cframe(
+                frame.as_ptr() as *mut u8,
+                frame.len() as i64,
+                false,
+                &mut arr,
+            )
+        };
+        check(rc, "b2nd_from_cframe")?;
+        let arr = NonNull::new(arr).map(RawNdArray).ok_or(Error::Null {
+            op: "b2nd_from_cframe",
+            what: "array",
+        })?;
+        drop(arr);
+        Ok(())
+    }
+
     pub(crate) fn create(spec: &ArraySpec, fill: Fill<'_>) -> Result<Self> {
         Self::create_in(spec, fill, false)
     }
