@@ -73,7 +73,7 @@ pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
 
 /// A `.b2z` store is served as the file it is: there is nothing to slice.
 fn fetch_store(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
-    let c = crate::container::Container::open(&loc.fs).map_err(|e| {
+    let c = crate::container::Container::open_cached(&loc.fs).map_err(|e| {
         Error::BadRequest(format!(
             "{} is not a readable Blosc2 zip store: {e}",
             loc.logical

@@ -9,6 +9,7 @@
 //! `accept_ranges` (`/api/fetch` still serves them for whole leaves).
 
 use std::fs;
+use std::sync::Arc;
 
 use cat2_proto::{FileInfo, GroupInfo, Info};
 
@@ -31,8 +32,8 @@ pub fn inner_key(loc: &Located) -> &str {
 
 /// Opens the store a path inside it belongs to. A file that is not a
 /// browsable store has nothing inside it, so the path names nothing.
-pub fn open_for_member(loc: &Located) -> Result<Container> {
-    match Container::open(&loc.fs) {
+pub fn open_for_member(loc: &Located) -> Result<Arc<Container>> {
+    match Container::open_cached(&loc.fs) {
         Ok(c) if c.is_browsable() => Ok(c),
         _ => Err(not_found(loc)),
     }
@@ -41,7 +42,7 @@ pub fn open_for_member(loc: &Located) -> Result<Container> {
 /// `/api/list` of the store file itself: its leaves, or its own name when
 /// it is not a store that can be browsed (a table, a damaged file).
 pub fn list_store(loc: &Located) -> Vec<String> {
-    match Container::open(&loc.fs) {
+    match Container::open_cached(&loc.fs) {
         Ok(c) if c.is_browsable() => c.list(None),
         _ => vec![loc.logical.name().to_string()],
     }
@@ -54,7 +55,7 @@ pub fn list_member(loc: &Located) -> Result<Vec<String>> {
 
 /// `/api/info` of the store file itself.
 pub fn store_info(loc: &Located, meta: &fs::Metadata) -> Info {
-    match Container::open(&loc.fs) {
+    match Container::open_cached(&loc.fs) {
         Ok(c) if c.is_browsable() => Info::Group(GroupInfo {
             kind: "group".into(),
             mtime: iso_mtime(meta),

@@ -31,8 +31,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-use cat2_blosc2::{frame_len, NdArray, SChunk, FRAME_PREFIX_LEN};
+use cat2_blosc2::{check_header, NdArray, SChunk, FRAME_HEADER_MINLEN};
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
@@ -44,6 +45,15 @@ const EMBED_MEMBER: &str = "embed.b2e";
 const LEAF_SUFFIXES: [&str; 3] = [".b2nd", ".b2f", ".b2b"];
 /// The key suffix of TreeStore group metadata carriers.
 const VLMETA_SUFFIX: &str = "/__vlmeta__";
+/// Longest member name taken as a leaf; real keys are paths of a few
+/// components, and bounding them bounds the work per key.
+const MAX_NAME_LEN: usize = 4096;
+/// Most `*/_meta` members probed for CTable manifests in a store without an
+/// object registry (each probe opens a frame).
+const MAX_MANIFEST_PROBES: usize = 1024;
+/// Stores whose index is kept between requests (a client reading a leaf
+/// chunk by chunk would otherwise have the zip directory re-read each time).
+const CACHE_SLOTS: usize = 32;
 
 /// Why a `.b2z` file is not a store that can be browsed: it is then served
 /// as the plain file it is, and paths inside it name nothing.
@@ -105,7 +115,7 @@ pub struct Leaf {
 }
 
 /// The index of a `.b2z` store, read from its zip directory and `embed.b2e`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Container {
     path: PathBuf,
     file_len: u64,
@@ -153,19 +163,44 @@ fn read_exact_at(f: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<(
     f.read_exact(buf)
 }
 
-/// Whether `window` bytes at `offset` hold a whole frame: the header's magic
-/// and a declared length that fits.
-fn frame_fits(f: &mut File, offset: u64, window: u64) -> std::result::Result<(), String> {
-    let mut prefix = [0u8; FRAME_PREFIX_LEN];
-    if window < FRAME_PREFIX_LEN as u64 || read_exact_at(f, offset, &mut prefix).is_err() {
+/// Checks that `window` bytes at `offset` hold a whole frame: a sound header
+/// ([`check_header`]) whose declared length fits. Returns that length.
+fn frame_fits(f: &mut File, offset: u64, window: u64) -> std::result::Result<u64, String> {
+    let mut header = [0u8; FRAME_HEADER_MINLEN];
+    if window < FRAME_HEADER_MINLEN as u64 || read_exact_at(f, offset, &mut header).is_err() {
         return Err(format!("{window} bytes are too few for a Blosc2 frame"));
     }
-    match frame_len(&prefix) {
-        None => Err("it is not a Blosc2 frame".into()),
-        Some(n) if n > window => Err(format!(
+    match check_header(&header)? {
+        n if n > window => Err(format!(
             "its frame declares {n} bytes but its member holds {window}"
         )),
-        Some(_) => Ok(()),
+        n => Ok(n),
+    }
+}
+
+/// Opens a frame held in memory (exactly its declared length; checked by
+/// cat2-blosc2 before C-Blosc2 copies it) as the dataset it is: an array
+/// when it has the `b2nd` metalayer.
+fn open_bytes(frame: &[u8]) -> cat2_blosc2::Result<Dataset> {
+    let sc = SChunk::from_cframe(frame)?;
+    if sc.metalayer("b2nd").is_some() {
+        drop(sc);
+        Ok(Dataset::Array(NdArray::from_cframe(frame)?))
+    } else {
+        Ok(Dataset::Frame(sc))
+    }
+}
+
+/// Opens the frame that starts `offset` bytes into the file at `path`, in
+/// place (chunks are read from the file as they are needed; cat2-blosc2
+/// checks what C-Blosc2 parses on opening first).
+fn open_in_place(path: &Path, offset: u64) -> cat2_blosc2::Result<Dataset> {
+    let sc = SChunk::open_offset(path, offset)?;
+    if sc.metalayer("b2nd").is_some() {
+        drop(sc);
+        Ok(Dataset::Array(NdArray::open_offset(path, offset)?))
+    } else {
+        Ok(Dataset::Frame(sc))
     }
 }
 
@@ -191,7 +226,95 @@ fn vlmeta_text(sc: &SChunk, name: &str) -> Option<String> {
     as_text(&cat2_blosc2::decode_msgpack(&raw))
 }
 
+/// The keys that lie strictly below one of `roots` (`/t/a` below `/t`), in
+/// one sorted sweep. The part of the key space below a root, `root/...`,
+/// is the range `[root + "/", root + "0")` (`0` follows `/`), and such ranges
+/// are nested or disjoint, so a stack of the open ranges' ends suffices.
+fn inside_any<'a>(
+    keys: &'a BTreeSet<String>,
+    roots: impl Iterator<Item = &'a String>,
+) -> BTreeSet<&'a String> {
+    let mut ranges: Vec<(String, String)> =
+        roots.map(|r| (format!("{r}/"), format!("{r}0"))).collect();
+    ranges.sort_unstable();
+    let mut open: Vec<&str> = Vec::new();
+    let mut next = 0;
+    let mut inside = BTreeSet::new();
+    for key in keys {
+        while let Some((start, end)) = ranges.get(next) {
+            if start.as_str() > key.as_str() {
+                break;
+            }
+            while open.last().is_some_and(|e| *e <= start.as_str()) {
+                open.pop();
+            }
+            open.push(end);
+            next += 1;
+        }
+        while open.last().is_some_and(|e| *e <= key.as_str()) {
+            open.pop();
+        }
+        if !open.is_empty() {
+            inside.insert(key);
+        }
+    }
+    inside
+}
+
+/// What identifies a version of a file: path, size, modification time and
+/// (on Unix) inode, which changes when a file is replaced by a rename.
+type CacheKey = (PathBuf, u64, Option<std::time::SystemTime>, u64);
+
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::MetadataExt::ino(meta)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
+}
+
+type Cache = std::sync::Mutex<Vec<(CacheKey, Arc<Container>)>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
 impl Container {
+    /// [`Container::open`], keeping the last few indexes read. A file that
+    /// changes size or modification time is read again.
+    pub fn open_cached(path: &Path) -> std::result::Result<Arc<Container>, NotAStore> {
+        let meta =
+            std::fs::metadata(path).map_err(|e| NotAStore(format!("cannot stat it: {e}")))?;
+        let key: CacheKey = (
+            path.to_path_buf(),
+            meta.len(),
+            meta.modified().ok(),
+            inode(&meta),
+        );
+        if let Ok(mut slots) = cache().lock() {
+            if let Some(i) = slots.iter().position(|(k, _)| *k == key) {
+                let hit = slots.remove(i);
+                let c = Arc::clone(&hit.1);
+                slots.push(hit);
+                return Ok(c);
+            }
+        }
+        let c = Arc::new(Container::open(path)?);
+        if let Ok(mut slots) = cache().lock() {
+            slots.retain(|(k, _)| k.0 != key.0);
+            if slots.len() >= CACHE_SLOTS {
+                slots.remove(0);
+            }
+            slots.push((key, Arc::clone(&c)));
+        }
+        Ok(c)
+    }
+
     /// Reads the index of the store at `path`.
     pub fn open(path: &Path) -> std::result::Result<Container, NotAStore> {
         let mut f = File::open(path).map_err(|e| NotAStore(format!("cannot open it: {e}")))?;
@@ -222,10 +345,11 @@ impl Container {
             )));
         }
         let embed_offset = zip::data_offset(&mut f, file_len, embed)?;
-        frame_fits(&mut f, embed_offset, embed.compressed_size)
-            .map_err(|why| NotAStore(format!("its {EMBED_MEMBER} is unreadable: {why}")))?;
-        let estore = SChunk::open_offset(path, embed_offset)
-            .map_err(|e| NotAStore(format!("its {EMBED_MEMBER} is unreadable: {e}")))?;
+        let unreadable =
+            |why: String| NotAStore(format!("its {EMBED_MEMBER} is unreadable: {why}"));
+        frame_fits(&mut f, embed_offset, embed.compressed_size).map_err(unreadable)?;
+        let estore =
+            SChunk::open_offset(path, embed_offset).map_err(|e| unreadable(e.to_string()))?;
         let metas: Vec<String> = estore.metalayers().into_iter().map(|(n, _)| n).collect();
         let mut kind = if metas.iter().any(|n| n == "b2tree") {
             StoreKind::Tree
@@ -274,7 +398,7 @@ impl Container {
     /// the frame header). Deflated members hold no frame where they lie.
     fn index_members(&mut self, f: &mut File) {
         for (i, m) in self.members.iter().enumerate() {
-            if m.name == EMBED_MEMBER || !m.is_stored() {
+            if m.name == EMBED_MEMBER || !m.is_stored() || m.name.len() > MAX_NAME_LEN {
                 continue;
             }
             let Ok(offset) = zip::data_offset(f, self.file_len, m) else {
@@ -351,6 +475,7 @@ impl Container {
             .keys()
             .filter_map(|k| k.strip_suffix("/_meta"))
             .filter(|root| !root.is_empty())
+            .take(MAX_MANIFEST_PROBES)
             .map(str::to_string)
             .collect();
         for root in manifests {
@@ -360,45 +485,32 @@ impl Container {
         }
     }
 
-    fn inside_object(&self, key: &str) -> bool {
-        self.objects.keys().any(|root| {
-            key.len() > root.len()
-                && key.starts_with(root.as_str())
-                && key.as_bytes()[root.len()] == b'/'
-        })
-    }
-
     /// The TreeStore's keys: leaves minus metadata carriers and object
-    /// internals, plus the groups carriers mark, object roots, and every
-    /// ancestor of those.
+    /// internals, plus the groups carriers mark and the object roots. Groups
+    /// that are only ancestors of keys are not stored: a key has children
+    /// exactly when some stored key lies below it.
     fn build_tree_keys(&mut self) {
         let mut keys = BTreeSet::new();
         for key in self.leaves.keys() {
-            if let Some(group) = key.strip_suffix(VLMETA_SUFFIX) {
-                if !group.is_empty() {
+            match key.strip_suffix(VLMETA_SUFFIX) {
+                Some("") => {}
+                Some(group) => {
                     self.marked.insert(group.to_string());
                     keys.insert(group.to_string());
                 }
-                continue;
-            }
-            if !self.inside_object(key) {
-                keys.insert(key.clone());
-            }
-        }
-        keys.retain(|k| !self.inside_object(k));
-        keys.extend(self.objects.keys().cloned());
-        let mut ancestors = Vec::new();
-        for key in &keys {
-            let mut at = key.len();
-            while let Some(i) = key[..at].rfind('/') {
-                if i == 0 {
-                    break;
+                None => {
+                    keys.insert(key.clone());
                 }
-                ancestors.push(key[..i].to_string());
-                at = i;
             }
         }
-        keys.extend(ancestors);
+        let hidden: Vec<String> = inside_any(&keys, self.objects.keys())
+            .into_iter()
+            .cloned()
+            .collect();
+        for key in &hidden {
+            keys.remove(key);
+        }
+        keys.extend(self.objects.keys().cloned());
         self.keys = keys;
     }
 
@@ -545,17 +657,8 @@ impl Container {
                 let mut f = File::open(&self.path)
                     .map_err(|e| Error::io("opening", self.path.clone(), e))?;
                 frame_fits(&mut f, offset, len).map_err(|why| self.leaf_error(key, why))?;
-                let sc =
-                    SChunk::open_offset(&self.path, offset).map_err(|e| self.leaf_error(key, e))?;
-                let dataset = if sc.metalayer("b2nd").is_some() {
-                    drop(sc);
-                    Dataset::Array(
-                        NdArray::open_offset(&self.path, offset)
-                            .map_err(|e| self.leaf_error(key, e))?,
-                    )
-                } else {
-                    Dataset::Frame(sc)
-                };
+                let dataset =
+                    open_in_place(&self.path, offset).map_err(|e| self.leaf_error(key, e))?;
                 Ok(Leaf {
                     dataset,
                     placement: Placement::Window { offset, len },
@@ -563,15 +666,7 @@ impl Container {
             }
             Source::Embedded { offset, length } => {
                 let frame = self.embedded_frame(key, *offset, *length)?;
-                let sc = SChunk::from_cframe(&frame).map_err(|e| self.leaf_error(key, e))?;
-                let dataset = if sc.metalayer("b2nd").is_some() {
-                    drop(sc);
-                    Dataset::Array(
-                        NdArray::from_cframe(&frame).map_err(|e| self.leaf_error(key, e))?,
-                    )
-                } else {
-                    Dataset::Frame(sc)
-                };
+                let dataset = open_bytes(&frame).map_err(|e| self.leaf_error(key, e))?;
                 Ok(Leaf {
                     dataset,
                     placement: Placement::Embedded(frame),
@@ -611,12 +706,19 @@ impl Container {
                     ),
                 )
             })?;
-        let frame = estore
+        let mut frame = estore
             .slice(offset as i64, end as i64)
             .map_err(|e| self.leaf_error(key, e))?;
-        match frame_len(&frame) {
-            Some(n) if n <= length => Ok(frame),
-            _ => Err(self.leaf_error(key, "it is not a whole Blosc2 frame")),
+        match check_header(&frame) {
+            Ok(n) if n <= length => {
+                frame.truncate(n as usize);
+                Ok(frame)
+            }
+            Ok(n) => Err(self.leaf_error(
+                key,
+                format!("its frame declares {n} bytes but {length} are stored"),
+            )),
+            Err(why) => Err(self.leaf_error(key, why)),
         }
     }
 }
