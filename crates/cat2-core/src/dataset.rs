@@ -254,10 +254,15 @@ pub fn open(loc: &Located) -> Result<Dataset> {
             "{} is an HDF5 file, not a Blosc2 dataset",
             loc.logical
         ))),
-        Some(FileKind::Store) => Err(Error::BadRequest(format!(
-            "{} is a container, which holds datasets rather than being one; ask for a dataset inside it",
-            loc.logical
-        ))),
+        Some(FileKind::Store) => match crate::container::Container::open_cached(&loc.fs) {
+            Ok(c) if !c.is_browsable() => {
+                Err(crate::container::browse::object_unsupported(loc, "ctable"))
+            }
+            _ => Err(Error::BadRequest(format!(
+                "{} is a container, which holds datasets rather than being one; ask for a dataset inside it",
+                loc.logical
+            ))),
+        },
     }
 }
 

@@ -269,6 +269,9 @@ fn leaves_are_sliced_filtered_and_chunked() {
     );
     let r = s.get_with("/api/chunk/@public/tree.b2z", &[("nchunk", "0")], &[]);
     assert_eq!(r.status, 400);
+    let r = s.get_with("/api/chunk/@public/table.b2z", &[("nchunk", "0")], &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.detail().contains("CTable"), "{}", r.detail());
 }
 
 #[test]

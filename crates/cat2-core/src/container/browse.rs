@@ -72,7 +72,14 @@ pub fn store_info(loc: &Located, meta: &fs::Metadata) -> Info {
 /// The error for an object (a CTable) that is not served yet.
 pub fn object_unsupported(loc: &Located, kind: &str) -> Error {
     let what = match kind {
-        "ctable" => "a CTable".to_string(),
+        "ctable" => {
+            return Error::BadRequest(format!(
+                "{} is a CTable, a set of columns rather than one chunked array; Caterva2 \
+                 serves its rows through /api/fetch with the slice_ parameter, which this \
+                 server does not do yet",
+                loc.logical
+            ))
+        }
         "remote_store" => "a reference to a remote store".to_string(),
         other => format!("an object of kind {other:?}"),
     };
