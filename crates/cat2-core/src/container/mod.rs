@@ -21,11 +21,20 @@
 //!   CTable manifest (`/_meta`) *is* that table and is not browsed.
 //!
 //! The archive is untrusted: its structure is checked by [`zip`], every leaf
-//! frame's declared length must fit in its window before C-Blosc2 reads it,
-//! and an embedded leaf may claim no more bytes than the whole file has.
+//! frame's declared length must fit in its window before C-Blosc2 reads it
+//! (and cat2-blosc2 checks what else C-Blosc2 parses on opening), and an
+//! embedded leaf may claim no more bytes than the whole file has.
+//!
+//! Files: `zip` (the archive), this one (reading a store's index), `hierarchy`
+//! (what keys name), `leaf` (opening leaves), `browse` (list/info answers).
 
 pub mod browse;
+mod hierarchy;
+mod leaf;
 pub mod zip;
+
+use hierarchy::inside_any;
+use leaf::frame_fits;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -33,10 +42,10 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use cat2_blosc2::{check_header, NdArray, SChunk, FRAME_HEADER_MINLEN};
+use cat2_blosc2::SChunk;
 
 use crate::dataset::Dataset;
-use crate::error::{Error, Result};
+
 use zip::{ZipError, ZipIndex, ZipMember};
 
 /// The member holding the store's index and embedded leaves.
@@ -163,47 +172,6 @@ fn read_exact_at(f: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<(
     f.read_exact(buf)
 }
 
-/// Checks that `window` bytes at `offset` hold a whole frame: a sound header
-/// ([`check_header`]) whose declared length fits. Returns that length.
-fn frame_fits(f: &mut File, offset: u64, window: u64) -> std::result::Result<u64, String> {
-    let mut header = [0u8; FRAME_HEADER_MINLEN];
-    if window < FRAME_HEADER_MINLEN as u64 || read_exact_at(f, offset, &mut header).is_err() {
-        return Err(format!("{window} bytes are too few for a Blosc2 frame"));
-    }
-    match check_header(&header)? {
-        n if n > window => Err(format!(
-            "its frame declares {n} bytes but its member holds {window}"
-        )),
-        n => Ok(n),
-    }
-}
-
-/// Opens a frame held in memory (exactly its declared length; checked by
-/// cat2-blosc2 before C-Blosc2 copies it) as the dataset it is: an array
-/// when it has the `b2nd` metalayer.
-fn open_bytes(frame: &[u8]) -> cat2_blosc2::Result<Dataset> {
-    let sc = SChunk::from_cframe(frame)?;
-    if sc.metalayer("b2nd").is_some() {
-        drop(sc);
-        Ok(Dataset::Array(NdArray::from_cframe(frame)?))
-    } else {
-        Ok(Dataset::Frame(sc))
-    }
-}
-
-/// Opens the frame that starts `offset` bytes into the file at `path`, in
-/// place (chunks are read from the file as they are needed; cat2-blosc2
-/// checks what C-Blosc2 parses on opening first).
-fn open_in_place(path: &Path, offset: u64) -> cat2_blosc2::Result<Dataset> {
-    let sc = SChunk::open_offset(path, offset)?;
-    if sc.metalayer("b2nd").is_some() {
-        drop(sc);
-        Ok(Dataset::Array(NdArray::open_offset(path, offset)?))
-    } else {
-        Ok(Dataset::Frame(sc))
-    }
-}
-
 /// A msgpack map's entry by string key.
 fn map_get<'a>(v: &'a rmpv::Value, key: &str) -> Option<&'a rmpv::Value> {
     v.as_map()?
@@ -224,41 +192,6 @@ fn as_text(v: &rmpv::Value) -> Option<String> {
 fn vlmeta_text(sc: &SChunk, name: &str) -> Option<String> {
     let raw = sc.vlmeta_raw(name).ok().flatten()?;
     as_text(&cat2_blosc2::decode_msgpack(&raw))
-}
-
-/// The keys that lie strictly below one of `roots` (`/t/a` below `/t`), in
-/// one sorted sweep. The part of the key space below a root, `root/...`,
-/// is the range `[root + "/", root + "0")` (`0` follows `/`), and such ranges
-/// are nested or disjoint, so a stack of the open ranges' ends suffices.
-fn inside_any<'a>(
-    keys: &'a BTreeSet<String>,
-    roots: impl Iterator<Item = &'a String>,
-) -> BTreeSet<&'a String> {
-    let mut ranges: Vec<(String, String)> =
-        roots.map(|r| (format!("{r}/"), format!("{r}0"))).collect();
-    ranges.sort_unstable();
-    let mut open: Vec<&str> = Vec::new();
-    let mut next = 0;
-    let mut inside = BTreeSet::new();
-    for key in keys {
-        while let Some((start, end)) = ranges.get(next) {
-            if start.as_str() > key.as_str() {
-                break;
-            }
-            while open.last().is_some_and(|e| *e <= start.as_str()) {
-                open.pop();
-            }
-            open.push(end);
-            next += 1;
-        }
-        while open.last().is_some_and(|e| *e <= key.as_str()) {
-            open.pop();
-        }
-        if !open.is_empty() {
-            inside.insert(key);
-        }
-    }
-    inside
 }
 
 /// What identifies a version of a file: path, size, modification time and
@@ -526,200 +459,6 @@ impl Container {
     /// The archive's size in bytes.
     pub fn file_len(&self) -> u64 {
         self.file_len
-    }
-
-    /// Whether some key continues `key` (`/g` → `/g/a`).
-    fn has_children(&self, key: &str) -> bool {
-        let prefix = if key == "/" {
-            "/".to_string()
-        } else {
-            format!("{key}/")
-        };
-        self.keys
-            .range(prefix.clone()..)
-            .next()
-            .is_some_and(|k| k.starts_with(&prefix))
-    }
-
-    /// What `key` (`/g/a`) names, if anything.
-    pub fn lookup(&self, key: &str) -> Option<Node<'_>> {
-        match self.kind {
-            StoreKind::Table => None,
-            StoreKind::Dict => {
-                if self.leaves.contains_key(key) {
-                    Some(Node::Leaf)
-                } else if key == "/" || self.has_children(key) {
-                    Some(Node::Group)
-                } else {
-                    None
-                }
-            }
-            StoreKind::Tree => {
-                if key == "/" {
-                    return Some(Node::Group);
-                }
-                if key.ends_with(VLMETA_SUFFIX) {
-                    return None;
-                }
-                if let Some(kind) = self.objects.get(key) {
-                    if kind == "ctable" || kind == "remote_store" {
-                        return Some(Node::Object(kind));
-                    }
-                }
-                if self.has_children(key) || self.marked.contains(key) {
-                    Some(Node::Group)
-                } else if self.leaves.contains_key(key) {
-                    Some(Node::Leaf)
-                } else {
-                    None
-                }
-            }
-        }
-    }
-
-    /// Full keys of the leaves below `prefix` (`/` for all), sorted.
-    pub fn leaves(&self, prefix: &str) -> Vec<String> {
-        let base = prefix.trim_end_matches('/');
-        let start = format!("{base}/");
-        let below = self
-            .keys
-            .range(start.clone()..)
-            .take_while(|k| k.starts_with(&start));
-        match self.kind {
-            StoreKind::Table => Vec::new(),
-            StoreKind::Dict => below.cloned().collect(),
-            StoreKind::Tree => below
-                .filter(|k| !self.has_children(k) && !self.marked.contains(*k))
-                .cloned()
-                .collect(),
-        }
-    }
-
-    /// What `/api/list` shows for the store (`inner` = `None`) or a path in
-    /// it: the leaves below, relative to it; a leaf lists as its own name.
-    pub fn list(&self, inner: Option<&str>) -> Vec<String> {
-        let prefix = inner.unwrap_or("/");
-        let strip = prefix.trim_end_matches('/').len() + 1;
-        let mut names: Vec<String> = self
-            .leaves(prefix)
-            .iter()
-            .filter_map(|k| k.get(strip..))
-            .map(str::to_string)
-            .collect();
-        names.sort_unstable();
-        if names.is_empty() {
-            if let Some(key) = inner {
-                if matches!(self.lookup(key), Some(Node::Leaf | Node::Object(_))) {
-                    names.push(key.rsplit('/').next().unwrap_or(key).to_string());
-                }
-            }
-        }
-        names
-    }
-
-    /// Bytes the members below `prefix` occupy in the archive (all of them,
-    /// `embed.b2e` included, for the root).
-    pub fn size(&self, prefix: &str) -> u64 {
-        let rel = prefix.trim_matches('/');
-        let rel = if rel.is_empty() {
-            String::new()
-        } else {
-            format!("{rel}/")
-        };
-        self.members
-            .iter()
-            .filter(|m| m.name.starts_with(&rel))
-            .map(|m| m.compressed_size)
-            .sum()
-    }
-
-    fn leaf_error(&self, key: &str, why: impl std::fmt::Display) -> Error {
-        let file = self
-            .path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        Error::BadRequest(format!("{key} in {file} cannot be read: {why}"))
-    }
-
-    /// Opens the leaf at `key`.
-    pub fn open_leaf(&self, key: &str) -> Result<Leaf> {
-        let source = self.leaves.get(key).ok_or_else(|| Error::NotFound {
-            path: key.to_string(),
-        })?;
-        match source {
-            Source::Member(i) => {
-                let m = &self.members[*i];
-                let offset = *self
-                    .data_offsets
-                    .get(i)
-                    .ok_or_else(|| self.leaf_error(key, "its member has no data offset"))?;
-                let len = m.compressed_size;
-                let mut f = File::open(&self.path)
-                    .map_err(|e| Error::io("opening", self.path.clone(), e))?;
-                frame_fits(&mut f, offset, len).map_err(|why| self.leaf_error(key, why))?;
-                let dataset =
-                    open_in_place(&self.path, offset).map_err(|e| self.leaf_error(key, e))?;
-                Ok(Leaf {
-                    dataset,
-                    placement: Placement::Window { offset, len },
-                })
-            }
-            Source::Embedded { offset, length } => {
-                let frame = self.embedded_frame(key, *offset, *length)?;
-                let dataset = open_bytes(&frame).map_err(|e| self.leaf_error(key, e))?;
-                Ok(Leaf {
-                    dataset,
-                    placement: Placement::Embedded(frame),
-                })
-            }
-            Source::Remote(url) => Err(Error::BadRequest(format!(
-                "{key} is a reference to the remote array {url}, which this server does not follow"
-            ))),
-        }
-    }
-
-    /// The bytes of an embedded leaf's frame, bounded by the file's size.
-    fn embedded_frame(&self, key: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
-        if length > self.file_len {
-            return Err(self.leaf_error(
-                key,
-                format!(
-                    "it claims {length} bytes, more than the {}-byte file holds",
-                    self.file_len
-                ),
-            ));
-        }
-        let estore = SChunk::open_offset(&self.path, self.embed_offset)
-            .map_err(|e| self.leaf_error(key, e))?;
-        if estore.typesize() != 1 {
-            return Err(self.leaf_error(key, "the embedded store is not a byte store"));
-        }
-        let end = offset
-            .checked_add(length)
-            .filter(|&end| i64::try_from(end).is_ok_and(|e| e <= estore.nbytes()))
-            .ok_or_else(|| {
-                self.leaf_error(
-                    key,
-                    format!(
-                        "bytes {offset}+{length} lie outside the {} of the embedded store",
-                        estore.nbytes()
-                    ),
-                )
-            })?;
-        let mut frame = estore
-            .slice(offset as i64, end as i64)
-            .map_err(|e| self.leaf_error(key, e))?;
-        match check_header(&frame) {
-            Ok(n) if n <= length => {
-                frame.truncate(n as usize);
-                Ok(frame)
-            }
-            Ok(n) => Err(self.leaf_error(
-                key,
-                format!("its frame declares {n} bytes but {length} are stored"),
-            )),
-            Err(why) => Err(self.leaf_error(key, why)),
-        }
     }
 }
 
