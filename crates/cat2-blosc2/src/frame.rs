@@ -27,6 +27,278 @@ fn be_i64(b: &[u8], at: usize) -> Option<i64> {
     Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
+/// Bytes of the fixed part of a frame header, all [`check_header`] reads.
+pub const FRAME_HEADER_MINLEN: usize = 87;
+
+/// More offsets of big-endian fields in a frame header.
+const FRAME_TYPE_AT: usize = 26;
+const NBYTES_AT: usize = 30;
+const TYPESIZE_AT: usize = 48;
+const CHUNKSIZE_AT: usize = 58;
+const NFILTERS_AT: usize = 70;
+/// Most filters a pipeline may have (`BLOSC2_MAX_FILTERS`).
+const MAX_FILTERS: u8 = 6;
+
+fn be_i32(b: &[u8], at: usize) -> Option<i32> {
+    Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Checks the fixed part of a contiguous frame's header, the way C-Blosc2
+/// does when it opens one, and returns the frame's declared length.
+///
+/// Why here: C-Blosc2 2.21 frees a frame twice when opening it *from a file*
+/// fails on a header it rejects, which aborts the process. Checking first
+/// turns those files into errors. It also lets a caller compare the declared
+/// length with the bytes it has (a member of a zip store) before C-Blosc2
+/// reads past them.
+pub fn check_header(h: &[u8]) -> std::result::Result<u64, String> {
+    let h = h
+        .get(..FRAME_HEADER_MINLEN)
+        .ok_or_else(|| format!("{} bytes are too few for a frame header", h.len()))?;
+    if &h[1..11] != b"\xa8b2frame\0\xd2" || h[15] != 0xcf {
+        return Err("it is not a Blosc2 frame".into());
+    }
+    let bad = |what: &str| Err(format!("its frame header is damaged: {what}"));
+    if h[FRAME_TYPE_AT] != 0 {
+        return bad("not a contiguous frame");
+    }
+    let header_len = be_i32(h, HEADER_LEN_AT).map_or(0, i64::from);
+    let frame_len = be_i64(h, FRAME_LEN_AT).unwrap_or(-1);
+    if header_len < FRAME_HEADER_MINLEN as i64 || header_len > frame_len {
+        return bad("header and frame lengths disagree");
+    }
+    if be_i32(h, TYPESIZE_AT).unwrap_or(0) <= 0 {
+        return bad("typesize is not positive");
+    }
+    if h[NFILTERS_AT] > MAX_FILTERS {
+        return bad("too many filters");
+    }
+    let nbytes = be_i64(h, NBYTES_AT).unwrap_or(-1);
+    let cbytes = be_i64(h, CBYTES_AT).unwrap_or(-1);
+    let chunksize = i64::from(be_i32(h, CHUNKSIZE_AT).unwrap_or(0));
+    if nbytes > 0 && chunksize > 0 {
+        let nchunks = (nbytes + chunksize - 1) / chunksize;
+        if nchunks >= i64::from(i32::MAX) || cbytes < 0 {
+            return bad("sizes out of range");
+        }
+    }
+    u64::try_from(frame_len).or_else(|_| bad("negative length"))
+}
+
+/// Largest frame header or trailer read to check a frame (they hold the
+/// metalayers and the vlmeta, which are small).
+const MAX_META_LEN: u64 = 64 << 20;
+/// The trailer ends with its length: a msgpack uint32 marker, 22 bytes from
+/// the end of the frame, in its last 25 bytes.
+const TRAILER_MINLEN: u64 = 25;
+const TRAILER_LEN_FROM_END: u64 = 22;
+
+fn read_at(f: &mut std::fs::File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::new();
+    f.take(len).read_to_end(&mut buf)?;
+    if buf.len() as u64 != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{len} bytes at {offset} run past the end of the file"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// Checks the frame that starts `offset` bytes into the file at `path` and
+/// returns its declared length, before C-Blosc2 opens it there.
+///
+/// Why: C-Blosc2 2.21 frees a frame twice when opening it from a file fails
+/// on its header, metalayers or trailer, which aborts the process. So the
+/// parts it parses on opening, and only those, are parsed first from memory,
+/// where a failure is clean: the header ([`check_header`], then the whole
+/// header) and the trailer are read (each bounded) and put together as a
+/// frame with no chunks, which C-Blosc2 opens without reading chunks.
+pub(crate) fn check_file_frame(path: &std::path::Path, offset: u64) -> Result<u64> {
+    let io = |source| Error::Io {
+        op: "reading a frame from",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let file_len = f.metadata().map_err(io)?.len();
+    let window = file_len.saturating_sub(offset);
+    let bad = |why: String| Error::Invalid(format!("{}: {why}", path.display()));
+    let fixed = read_at(&mut f, offset, (FRAME_HEADER_MINLEN as u64).min(window)).map_err(io)?;
+    let frame_len = check_header(&fixed).map_err(bad)?;
+    if frame_len > window {
+        return Err(bad(format!(
+            "its frame declares {frame_len} bytes but {window} follow it in the file"
+        )));
+    }
+    let header_len = be_i32(&fixed, HEADER_LEN_AT).map_or(0, |v| v as u64);
+    if header_len > MAX_META_LEN || frame_len < header_len + TRAILER_MINLEN {
+        return Err(bad(format!(
+            "a header of {header_len} bytes does not fit in a frame of {frame_len}"
+        )));
+    }
+    let end = read_at(&mut f, offset + frame_len - TRAILER_MINLEN, TRAILER_MINLEN).map_err(io)?;
+    let at = (TRAILER_MINLEN - TRAILER_LEN_FROM_END) as usize;
+    let trailer_len = match (end.get(at - 1), be_u32(&end, at)) {
+        (Some(0xce), Some(n)) => u64::from(n),
+        _ => return Err(bad("its trailer is damaged".into())),
+    };
+    if !(TRAILER_MINLEN..=MAX_META_LEN).contains(&trailer_len)
+        || trailer_len > frame_len - header_len
+    {
+        return Err(bad(format!(
+            "a trailer of {trailer_len} bytes does not fit in a frame of {frame_len}"
+        )));
+    }
+    // Without data C-Blosc2 looks for the trailer right after the header,
+    // which is where an empty frame has it; anything else is damage.
+    let nbytes = be_i64(&fixed, NBYTES_AT).unwrap_or(0);
+    if nbytes <= 0 && header_len + trailer_len != frame_len {
+        return Err(bad("it declares no data but holds some".into()));
+    }
+    let mut probe = read_at(&mut f, offset, header_len).map_err(io)?;
+    probe.extend(read_at(&mut f, offset + frame_len - trailer_len, trailer_len).map_err(io)?);
+    let probe_len = probe.len() as u64;
+    probe[FRAME_LEN_AT..FRAME_LEN_AT + 8].copy_from_slice(&probe_len.to_be_bytes());
+    probe_frame(&probe).map_err(|e| bad(e.to_string()))?;
+    Ok(frame_len)
+}
+
+/// Has C-Blosc2 parse the header and trailer of `frame` (a whole frame, or
+/// a header and trailer put together) without reading chunks, checking the
+/// b2nd metalayer first, which C-Blosc2 parses without any bounds checks.
+pub(crate) fn probe_frame(frame: &[u8]) -> Result<()> {
+    let metas = crate::raw::schunk::RawSChunk::probe_metalayers(frame)
+        .map_err(|e| Error::Invalid(format!("its metadata cannot be read ({e})")))?;
+    if let Some((_, meta)) = metas.iter().find(|(n, _)| n == "b2nd" || n == "caterva") {
+        check_b2nd_meta(meta).map_err(Error::Invalid)?;
+        crate::raw::ndarray::RawNdArray::probe(frame)
+            .map_err(|e| Error::Invalid(format!("its array metadata cannot be read ({e})")))?;
+    }
+    Ok(())
+}
+
+/// Checks the content of a `b2nd` metalayer (README_B2ND_METALAYER: a
+/// msgpack array of version, ndim, shape as int64s, chunk and block shapes
+/// as int32s, then dtype format and dtype string) the way C-Blosc2 reads it:
+/// at fixed positions, so every length must agree with the bytes there, and
+/// every dimension used as a divisor must be positive.
+pub fn check_b2nd_meta(m: &[u8]) -> std::result::Result<(), String> {
+    let bad = |what: &str| Err(format!("its b2nd metadata is damaged: {what}"));
+    let ndim = match m.get(2) {
+        Some(&n) if usize::from(n) <= crate::MAX_DIM => usize::from(n),
+        Some(_) => return bad("too many dimensions"),
+        None => return bad("too short"),
+    };
+    // Array marker, version, ndim; then three lists, each a marker and
+    // ndim marked items of 8, 4 and 4 bytes.
+    let dims_end = 3 + (1 + 9 * ndim) + 2 * (1 + 5 * ndim);
+    if m.len() < dims_end {
+        return bad("too short for its dimensions");
+    }
+    let item = |list: usize, size: usize, i: usize| {
+        let start = match list {
+            0 => 4,
+            1 => 5 + 9 * ndim,
+            _ => 6 + 14 * ndim,
+        } + i * (size + 1)
+            + 1;
+        let b = &m[start..start + size];
+        if size == 8 {
+            b.try_into().map(i64::from_be_bytes).unwrap_or(-1)
+        } else {
+            b.try_into().map(i32::from_be_bytes).map_or(-1, i64::from)
+        }
+    };
+    for i in 0..ndim {
+        let (shape, chunk, block) = (item(0, 8, i), item(1, 4, i), item(2, 4, i));
+        if shape < 0 || (shape > 0 && (chunk <= 0 || block <= 0)) || chunk < 0 || block < 0 {
+            return bad("a dimension is out of range");
+        }
+    }
+    if m.len() > dims_end {
+        // dtype format, a str32 marker, the length, the string.
+        let len = m
+            .get(dims_end + 2..dims_end + 6)
+            .and_then(|b| b.try_into().ok())
+            .map(i32::from_be_bytes);
+        match len {
+            Some(n) if n >= 0 && dims_end + 6 + n as usize <= m.len() => {}
+            _ => return bad("its dtype runs past its end"),
+        }
+    }
+    Ok(())
+}
+
+/// [`check_file_frame`] for a frame file (a frame stored as a directory,
+/// which C-Blosc2 also opens, is left to it).
+pub(crate) fn check_file(path: &std::path::Path) -> Result<()> {
+    if path.is_file() {
+        check_file_frame(path, 0)?;
+    }
+    Ok(())
+}
+
+/// Checks a whole frame held in memory before C-Blosc2 copies it.
+///
+/// Why: when C-Blosc2 2.21 reads a frame from memory it follows the chunk
+/// offsets in the frame without bounds checks. So the offsets index is
+/// decompressed here and every chunk it points at must lie, with the size
+/// its own header gives, inside the frame.
+pub fn check_cframe(frame: &[u8]) -> std::result::Result<(), String> {
+    let frame_len = check_header(frame)?;
+    if frame_len != frame.len() as u64 {
+        return Err(format!(
+            "the frame declares {frame_len} bytes but {} are given",
+            frame.len()
+        ));
+    }
+    let header_len = be_i32(frame, HEADER_LEN_AT).map_or(0, |v| v as u64);
+    let nbytes = be_i64(frame, NBYTES_AT).unwrap_or(0);
+    let cbytes = be_i64(frame, CBYTES_AT).unwrap_or(0);
+    let chunksize = i64::from(be_i32(frame, CHUNKSIZE_AT).unwrap_or(0));
+    if nbytes <= 0 || chunksize <= 0 {
+        return Ok(());
+    }
+    let nchunks = ((nbytes + chunksize - 1) / chunksize) as u64;
+    // Where C-Blosc2 looks for the offsets: right after the chunks.
+    let off_pos = header_len
+        .checked_add(u64::try_from(cbytes).map_err(|_| "negative cbytes".to_string())?)
+        .filter(|&p| p + 32 <= frame_len)
+        .ok_or("its offsets index lies outside the frame")? as usize;
+    let (off_nbytes, off_cbytes, _) =
+        crate::chunk_sizes(&frame[off_pos..]).map_err(|e| format!("its offsets index: {e}"))?;
+    let off_end = off_pos + off_cbytes.max(0) as usize;
+    if off_end > frame.len() || off_nbytes as u64 != nchunks * 8 {
+        return Err("its offsets index does not match its chunks".into());
+    }
+    if nchunks * 8 > MAX_META_LEN {
+        return Err(format!("{nchunks} chunks are more than this server reads"));
+    }
+    let mut offsets = Vec::new();
+    crate::Decompressor::new(1)
+        .and_then(|mut d| d.decompress(&frame[off_pos..off_end], &mut offsets))
+        .map_err(|e| format!("its offsets index: {e}"))?;
+    for raw in offsets.chunks_exact(8) {
+        let off = i64::from_le_bytes(raw.try_into().map_err(|_| "short offset".to_string())?);
+        if off < 0 {
+            continue; // a special chunk (zeros, uninitialised...), stored nowhere
+        }
+        let at = usize::try_from(header_len + off as u64).unwrap_or(usize::MAX);
+        let fits = frame
+            .get(at..)
+            .filter(|c| c.len() >= 32)
+            .and_then(|c| crate::chunk_sizes(c).ok())
+            .is_some_and(|(_, c, _)| c >= 16 && at + c as usize <= frame.len());
+        if !fits {
+            return Err(format!("a chunk at offset {off} lies outside the frame"));
+        }
+    }
+    Ok(())
+}
+
 /// The frame of an array of geometry `spec` whose chunks (C order of the
 /// chunk grid) are `chunks`, each a complete compressed chunk holding one
 /// extended chunk of `spec`, carrying the variable-length metadata `vlmeta`

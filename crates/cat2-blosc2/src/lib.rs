@@ -22,7 +22,9 @@ mod schunk;
 pub use chunks::{chunk_sizes, chunk_version, special_chunk, Compressor, Decompressor, Special};
 pub use cparams::CParams;
 pub use error::{Error, Result};
-pub use frame::ndarray_frame_from_chunks;
+pub use frame::{
+    check_b2nd_meta, check_cframe, check_header, ndarray_frame_from_chunks, FRAME_HEADER_MINLEN,
+};
 pub use layout::pack_chunk;
 pub use ndarray::{ArraySpec, NdArray, MAX_DIM};
 pub use schunk::{decode_msgpack, encode_msgpack, SChunk};

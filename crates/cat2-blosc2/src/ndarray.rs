@@ -36,16 +36,57 @@ pub struct NdArray {
 impl NdArray {
     fn wrap(mut raw: RawNdArray) -> Result<NdArray> {
         let schunk = SChunk::wrap(raw.schunk()?);
-        Ok(NdArray { schunk, raw })
+        let arr = NdArray { schunk, raw };
+        arr.check_grid()?;
+        Ok(arr)
+    }
+
+    /// A b2nd array has one stored chunk per cell of its chunk grid. A
+    /// damaged frame whose shape or chunk shape disagrees with the chunks it
+    /// holds is refused here, before anything sized by its shape is
+    /// allocated.
+    fn check_grid(&self) -> Result<()> {
+        let (shape, chunks) = (self.shape(), self.chunks());
+        let mut cells: Option<i64> = Some(1);
+        for (&s, &c) in shape.iter().zip(&chunks) {
+            let c = i64::from(c);
+            cells = match (s, c) {
+                (s, _) if s < 0 => None,
+                (0, _) => cells.map(|_| 0),
+                (_, c) if c <= 0 => None,
+                (s, c) => cells.and_then(|n| n.checked_mul((s + c - 1) / c)),
+            };
+        }
+        match cells {
+            Some(n) if n == self.schunk.nchunks() && shape.len() == chunks.len() => Ok(()),
+            _ => Err(Error::Invalid(format!(
+                "an array of shape {shape:?} in chunks of {chunks:?} cannot hold the {} chunks it has",
+                self.schunk.nchunks()
+            ))),
+        }
     }
 
     /// Opens a `.b2nd` file. Fails if the frame has no `b2nd` metalayer.
     pub fn open(path: &Path) -> Result<NdArray> {
+        crate::frame::check_file(path)?;
         Self::wrap(RawNdArray::open(path)?)
     }
 
-    /// Reads an NDArray contiguous frame held in memory (copied).
+    /// Opens the array whose frame starts `offset` bytes into a file, as a
+    /// stored member of a zip store is. The header is checked first
+    /// ([`crate::check_header`]); the caller checks that the frame's declared
+    /// length fits in the bytes it belongs to.
+    pub fn open_offset(path: &Path, offset: u64) -> Result<NdArray> {
+        crate::frame::check_file_frame(path, offset)?;
+        Self::wrap(RawNdArray::open_offset(path, offset)?)
+    }
+
+    /// Reads an NDArray contiguous frame held in memory (copied). The frame
+    /// is checked first ([`crate::check_cframe`]): C-Blosc2 trusts its chunk
+    /// offsets.
     pub fn from_cframe(frame: &[u8]) -> Result<NdArray> {
+        crate::check_cframe(frame).map_err(Error::Invalid)?;
+        crate::frame::probe_frame(frame)?;
         Self::wrap(RawNdArray::from_cframe(frame)?)
     }
 

@@ -44,11 +44,22 @@ impl SChunk {
     }
     /// Opens a frame file (`.b2frame`, `.b2`, or the super-chunk of a `.b2nd`).
     pub fn open(path: &Path) -> Result<SChunk> {
+        crate::frame::check_file(path)?;
         RawSChunk::open(path).map(SChunk::wrap)
     }
 
-    /// Reads a contiguous frame held in memory (the bytes are copied).
+    /// Opens the frame that starts `offset` bytes into a file (see
+    /// [`NdArray::open_offset`](crate::NdArray::open_offset)).
+    pub fn open_offset(path: &Path, offset: u64) -> Result<SChunk> {
+        crate::frame::check_file_frame(path, offset)?;
+        RawSChunk::open_offset(path, offset).map(SChunk::wrap)
+    }
+
+    /// Reads a contiguous frame held in memory (the bytes are copied). The
+    /// frame is checked first ([`crate::check_cframe`]): C-Blosc2 trusts its
+    /// chunk offsets.
     pub fn from_cframe(frame: &[u8]) -> Result<SChunk> {
+        crate::check_cframe(frame).map_err(Error::Invalid)?;
         RawSChunk::from_cframe(frame).map(SChunk::wrap)
     }
 
@@ -203,7 +214,9 @@ impl SChunk {
 
     /// All the bytes, decompressed.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.nbytes().max(0) as usize);
+        // The size comes from the frame header: reserve no more than a
+        // bounded amount up front and let a real one grow.
+        let mut out = Vec::with_capacity(self.nbytes().clamp(0, 1 << 26) as usize);
         let mut buf = Vec::new();
         for n in 0..self.nchunks() {
             self.decompress_chunk(n, &mut buf)?;

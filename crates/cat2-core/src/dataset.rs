@@ -40,7 +40,7 @@ impl FileKind {
                 ".h5" | ".hdf5" => FileKind::Hdf5,
                 _ => FileKind::Store,
             }),
-            Entry::Dir | Entry::Missing => None,
+            Entry::Dir | Entry::Member | Entry::Missing => None,
         }
     }
 }
@@ -114,6 +114,7 @@ pub fn info(loc: &Located) -> Result<Info> {
     let meta = || fs::metadata(&loc.fs).map_err(|_| not_found(loc));
     match loc.entry {
         Entry::Missing => Err(not_found(loc)),
+        Entry::Member => crate::container::browse::member_info(loc),
         Entry::Dir => {
             let m = fs::metadata(&loc.fs).ok();
             let (size, nfiles) = dir_usage(&loc.fs)?;
@@ -147,7 +148,8 @@ pub fn info(loc: &Located) -> Result<Info> {
                     Ok(sc) => Ok(Info::SChunk(schunk_info(&sc, &loc.fs, mtime.clone())?)),
                     Err(_) => Ok(unreadable()),
                 },
-                Some(FileKind::Hdf5) | Some(FileKind::Store) | None => Ok(Info::File(FileInfo {
+                Some(FileKind::Store) => Ok(crate::container::browse::store_info(loc, &m)),
+                Some(FileKind::Hdf5) | None => Ok(Info::File(FileInfo {
                     mtime,
                     size: m.len(),
                 })),
@@ -170,15 +172,31 @@ pub fn derived_unsupported(loc: &Located, d: Derived) -> Error {
 
 /// Metadata of a plain stored array.
 pub fn array_info(arr: &NdArray, path: &Path, mtime: Option<String>) -> Result<Info> {
-    Ok(Info::Array(ArrayInfo {
+    let schunk = schunk_info(arr.schunk(), path, None)?;
+    Ok(Info::Array(array_meta(
+        arr,
+        schunk,
+        mtime,
+        Some("bytes".into()),
+    )))
+}
+
+/// Metadata of an array whose super-chunk is already described.
+pub fn array_meta(
+    arr: &NdArray,
+    schunk: SChunkInfo,
+    mtime: Option<String>,
+    accept_ranges: Option<String>,
+) -> ArrayInfo {
+    ArrayInfo {
         shape: arr.shape(),
         chunks: arr.chunks().into_iter().map(i64::from).collect(),
         blocks: arr.blocks().into_iter().map(i64::from).collect(),
         dtype: display_dtype(&arr.dtype()),
-        schunk: schunk_info(arr.schunk(), path, None)?,
+        schunk,
         mtime,
-        accept_ranges: Some("bytes".into()),
-    }))
+        accept_ranges,
+    }
 }
 
 /// Metadata of a super-chunk; `mtime` is set only when it is the top level.
@@ -212,8 +230,12 @@ pub fn schunk_info(sc: &SChunk, path: &Path, mtime: Option<String>) -> Result<SC
 /// Opens what a located path names as a Blosc2 dataset.
 ///
 /// Directories, HDF5 files and zip stores are not Blosc2 datasets and get a
-/// 400 that says what they are.
+/// 400 that says what they are; a leaf inside a store is one, and a group
+/// inside it names no dataset (404, as the reference).
 pub fn open(loc: &Located) -> Result<Dataset> {
+    if loc.entry == Entry::Member {
+        return open_member(loc).map(|leaf| leaf.dataset);
+    }
     match FileKind::of(loc) {
         None if loc.entry == Entry::Dir => Err(Error::BadRequest(format!(
             "{} is a directory, not a dataset",
@@ -232,9 +254,35 @@ pub fn open(loc: &Located) -> Result<Dataset> {
             "{} is an HDF5 file, not a Blosc2 dataset",
             loc.logical
         ))),
-        Some(FileKind::Store) => Err(Error::BadRequest(format!(
-            "{} is a Blosc2 zip store, which this server cannot open yet",
-            loc.logical
-        ))),
+        Some(FileKind::Store) => match crate::container::Container::open_cached(&loc.fs) {
+            Ok(c) if !c.is_browsable() => {
+                Err(crate::container::browse::object_unsupported(loc, "ctable"))
+            }
+            _ => Err(Error::BadRequest(format!(
+                "{} is a container, which holds datasets rather than being one; ask for a dataset inside it",
+                loc.logical
+            ))),
+        },
     }
+}
+
+/// Opens the leaf a path inside a store names. Groups and missing keys are
+/// [`Error::NotFound`]; objects (CTables) and arrays whose data lives
+/// elsewhere are 400s saying so.
+pub fn open_member(loc: &Located) -> Result<crate::container::Leaf> {
+    use crate::container::{browse, Node};
+    let c = browse::open_for_member(loc)?;
+    let key = browse::inner_key(loc);
+    match c.lookup(key) {
+        Some(Node::Leaf) => {}
+        Some(Node::Object(kind)) => return Err(browse::object_unsupported(loc, kind)),
+        Some(Node::Group) | None => return Err(not_found(loc)),
+    }
+    let leaf = c.open_leaf(key)?;
+    if let Dataset::Array(arr) = &leaf.dataset {
+        if let Some(d) = derived_kind(arr) {
+            return Err(derived_unsupported(loc, d));
+        }
+    }
+    Ok(leaf)
 }

@@ -7,6 +7,7 @@
 
 use cat2_blosc2::{ArraySpec, CParams, NdArray, SChunk};
 
+use crate::container::Placement;
 use crate::dataset::{self, Dataset, FileKind};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -29,6 +30,9 @@ pub struct FetchRequest {
 pub enum FetchOutput {
     /// The stored file, byte for byte (ranges allowed).
     Verbatim,
+    /// Bytes `offset..offset + len` of the stored file, byte for byte
+    /// (ranges allowed, relative to the window): a leaf of a `.b2z` store.
+    Window { offset: u64, len: u64 },
     /// A freshly built frame (NDArray or SChunk).
     Frame(Vec<u8>),
 }
@@ -48,8 +52,12 @@ pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
             "Cannot handle both field and filter parameters at the same time".into(),
         ));
     }
+    if loc.entry == crate::Entry::Member {
+        return fetch_member(loc, req);
+    }
     match FileKind::of(loc) {
         Some(FileKind::Array) | Some(FileKind::Frame) => {}
+        Some(FileKind::Store) => return fetch_store(loc, req),
         None if loc.entry == crate::Entry::Missing => {
             return Err(Error::NotFound {
                 path: loc.logical.to_string(),
@@ -61,6 +69,44 @@ pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
         Dataset::Array(arr) => fetch_array(&arr, req),
         Dataset::Frame(sc) => fetch_frame(&sc, req),
     }
+}
+
+/// A `.b2z` store is served as the file it is: there is nothing to slice.
+fn fetch_store(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
+    let c = crate::container::Container::open_cached(&loc.fs).map_err(|e| {
+        Error::BadRequest(format!(
+            "{} is not a readable Blosc2 zip store: {e}",
+            loc.logical
+        ))
+    })?;
+    if !c.is_browsable() {
+        return Err(crate::container::browse::object_unsupported(loc, "ctable"));
+    }
+    if req.slice.is_some() || req.indices.is_some() || req.filter.is_some() || req.field.is_some() {
+        return Err(Error::BadRequest(format!(
+            "{} is a container, so there is nothing to slice; ask for a dataset inside it",
+            loc.logical
+        )));
+    }
+    Ok(FetchOutput::Verbatim)
+}
+
+/// A leaf of a store is fetched like a file of its own; when the answer is
+/// the whole leaf, that is its frame as it lies in the store (a window of
+/// the file, or the bytes copied out of the embedded store).
+fn fetch_member(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
+    let leaf = dataset::open_member(loc)?;
+    let out = match &leaf.dataset {
+        Dataset::Array(arr) => fetch_array(arr, req)?,
+        Dataset::Frame(sc) => fetch_frame(sc, req)?,
+    };
+    Ok(match (out, leaf.placement) {
+        (FetchOutput::Verbatim, Placement::Window { offset, len }) => {
+            FetchOutput::Window { offset, len }
+        }
+        (FetchOutput::Verbatim, Placement::Embedded(frame)) => FetchOutput::Frame(frame),
+        (out, _) => out,
+    })
 }
 
 /// Reads boxes of a stored array.

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blob;
+pub mod container;
 pub mod dataset;
 pub mod dtype;
 pub mod error;

@@ -6,11 +6,13 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::path::is_container_name;
 use crate::store::{Entry, Located, TEMP_PREFIX};
 
 /// Lists what a located path holds.
 ///
 /// A directory lists every file below it; a dataset lists its own name; a
+/// `.b2z` store (or a group in it) lists the leaves below, relative to it; a
 /// missing path lists nothing (Caterva2 answers `[]`, not 404).
 pub fn list(loc: &Located) -> Result<Vec<String>> {
     match loc.entry {
@@ -25,7 +27,11 @@ pub fn list(loc: &Located) -> Result<Vec<String>> {
         // A regular file addressed by its logical name lists as [] in the
         // reference (its lookup does not add `.b2`); keep that.
         Entry::Blob => Ok(Vec::new()),
+        Entry::Dataset if is_container_name(loc.logical.name()) => {
+            Ok(crate::container::browse::list_store(loc))
+        }
         Entry::Dataset => Ok(vec![loc.logical.name().to_string()]),
+        Entry::Member => crate::container::browse::list_member(loc),
         Entry::Missing => Ok(Vec::new()),
     }
 }

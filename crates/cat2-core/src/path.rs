@@ -1,7 +1,8 @@
 //! Logical dataset paths (`@public/dir/x.b2nd`), checked once at the edge.
 //!
 //! After [`DsPath::parse`] a path has a known root and only normal
-//! components: no `..`, no `.`, no empty segments, no NUL bytes. Code further
+//! components: no `..`, no `.`, no empty segments, no NUL bytes (a path
+//! with one names nothing and is [`Error::NotFound`]). Code further
 //! in can join it under a root directory without re-checking.
 
 use std::fmt;
@@ -70,7 +71,11 @@ impl DsPath {
                 )));
             }
             if c.contains('\0') {
-                return Err(Error::BadRequest(format!("{raw:?} contains a NUL byte")));
+                // No file (and no key inside a container) has a NUL in its
+                // name, so such a path names nothing: 404, as the reference.
+                return Err(Error::NotFound {
+                    path: raw.to_string(),
+                });
             }
             parts.push(c.to_string());
         }
@@ -140,6 +145,13 @@ pub fn is_stored_verbatim(name: &str) -> bool {
         suffix(name),
         ".b2nd" | ".b2frame" | ".b2z" | ".b2" | ".h5" | ".hdf5"
     )
+}
+
+/// Files a path can descend into (`x.b2z/g/a`): zip stores of Blosc2
+/// datasets. HDF5 files are containers too in the reference, but are not
+/// browsed inside by this server yet.
+pub fn is_container_name(name: &str) -> bool {
+    suffix(name) == ".b2z"
 }
 
 #[cfg(test)]

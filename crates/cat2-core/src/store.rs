@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::path::{is_stored_verbatim, DsPath, Root};
+use crate::path::{is_container_name, is_stored_verbatim, DsPath, Root};
 
 /// Prefix of temporary files written next to their final place; such files
 /// are never listed or served.
@@ -34,9 +34,12 @@ pub struct Caller<'a> {
 #[derive(Debug, Clone)]
 pub struct Located {
     pub logical: DsPath,
-    /// The file or directory on disk (for regular files: the `.b2` file).
+    /// The file or directory on disk (for regular files: the `.b2` file; for
+    /// a path inside a container: the container file).
     pub fs: PathBuf,
     pub entry: Entry,
+    /// For [`Entry::Member`]: the key inside the container (`/g/a`).
+    pub inner: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,10 @@ pub enum Entry {
     Dataset,
     /// A regular file stored compressed as `<name>.b2`.
     Blob,
+    /// A path inside a container file (`x.b2z/g/a`): [`Located::fs`] is the
+    /// container and [`Located::inner`] the key. Whether the key names a
+    /// leaf, a group or nothing is for the container to say.
+    Member,
     Missing,
 }
 
@@ -102,9 +109,21 @@ impl StateDir {
             logical: p.clone(),
             fs,
             entry,
+            inner: None,
         };
         if p.is_root() || fs_path.is_dir() {
             return Ok(located(fs_path, Entry::Dir));
+        }
+        if let Some((container, inner)) = split_container(&base, p.parts()) {
+            let entry = if container.is_file() {
+                Entry::Member
+            } else {
+                Entry::Missing
+            };
+            return Ok(Located {
+                inner: Some(inner),
+                ..located(container, entry)
+            });
         }
         if is_stored_verbatim(p.name()) {
             let entry = if fs_path.is_file() {
@@ -126,6 +145,21 @@ impl StateDir {
         }
         Ok(located(fs_path, Entry::Missing))
     }
+}
+
+/// Where a path descends into a container file: the first component (but
+/// the last) whose suffix is a container's and which is not a directory (a
+/// directory merely named like one is walked through, as the reference
+/// does). Returns the container's path and the inner key (`/g/a`).
+fn split_container(base: &Path, parts: &[String]) -> Option<(PathBuf, String)> {
+    let mut fs = base.to_path_buf();
+    for (i, part) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
+        fs.push(part);
+        if is_container_name(part) && !fs.is_dir() {
+            return Some((fs, format!("/{}", parts[i + 1..].join("/"))));
+        }
+    }
+    None
 }
 
 /// `<path>.b2`.

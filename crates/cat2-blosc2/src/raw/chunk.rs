@@ -72,6 +72,11 @@ impl RawCtx {
     /// Decompresses a whole chunk into `out` (resized to the chunk's nbytes).
     pub(crate) fn decompress(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let (nbytes, cbytes, _) = sizes(chunk)?;
+        if nbytes < 0 || cbytes < 0 {
+            return Err(Error::Invalid(format!(
+                "chunk declares negative sizes ({nbytes}, {cbytes})"
+            )));
+        }
         if cbytes as usize > chunk.len() {
             return Err(Error::Invalid(format!(
                 "chunk declares {cbytes} compressed bytes but only {} were given",

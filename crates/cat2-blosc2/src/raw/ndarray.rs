@@ -124,6 +124,19 @@ impl RawNdArray {
         Self::wrap(rc, arr, "b2nd_open")
     }
 
+    /// Opens the array whose frame starts `offset` bytes into a file.
+    pub(crate) fn open_offset(path: &Path, offset: u64) -> Result<Self> {
+        init();
+        let cpath = c_path(path)?;
+        let offset = i64::try_from(offset)
+            .map_err(|_| Error::Invalid(format!("offset {offset} is too large")))?;
+        let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
+        // SAFETY: cpath is NUL-terminated; arr is an out-pointer; the offset
+        // is a plain value C-Blosc2 seeks to.
+        let rc = unsafe { ffi::b2nd_open_offset(cpath.as_ptr(), &mut arr, offset) };
+        Self::wrap(rc, arr, "b2nd_open_offset")
+    }
+
     pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
         init();
         let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
@@ -138,6 +151,31 @@ impl RawNdArray {
             )
         };
         Self::wrap(rc, arr, "b2nd_from_cframe")
+    }
+
+    /// Parses the b2nd metalayer of a frame held in memory without copying
+    /// it or reading any chunk (see `RawSChunk::probe_metalayers`).
+    pub(crate) fn probe(frame: &[u8]) -> Result<()> {
+        init();
+        let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
+        // SAFETY: with copy=false C-Blosc2 keeps a pointer into `frame`
+        // without writing to it or owning it, and reads no chunk; the array
+        // is freed below while `frame` is still borrowed.
+        let rc = unsafe {
+            ffi::b2nd_from_cframe(
+                frame.as_ptr() as *mut u8,
+                frame.len() as i64,
+                false,
+                &mut arr,
+            )
+        };
+        check(rc, "b2nd_from_cframe")?;
+        let arr = NonNull::new(arr).map(RawNdArray).ok_or(Error::Null {
+            op: "b2nd_from_cframe",
+            what: "array",
+        })?;
+        drop(arr);
+        Ok(())
     }
 
     pub(crate) fn create(spec: &ArraySpec, fill: Fill<'_>) -> Result<Self> {

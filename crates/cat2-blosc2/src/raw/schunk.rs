@@ -62,6 +62,19 @@ impl RawSChunk {
         Self::owned(ptr, "blosc2_schunk_open")
     }
 
+    /// Opens the frame that starts `offset` bytes into a file (a member of a
+    /// zip store, say).
+    pub(crate) fn open_offset(path: &Path, offset: u64) -> Result<Self> {
+        init();
+        let cpath = c_path(path)?;
+        let offset = i64::try_from(offset)
+            .map_err(|_| Error::Invalid(format!("offset {offset} is too large")))?;
+        // SAFETY: cpath is a valid NUL-terminated string for the call; the
+        // offset is a plain value C-Blosc2 seeks to.
+        let ptr = unsafe { ffi::blosc2_schunk_open_offset(cpath.as_ptr(), offset) };
+        Self::owned(ptr, "blosc2_schunk_open_offset")
+    }
+
     pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
         init();
         // SAFETY: with copy=true C-Blosc2 copies the buffer before returning,
@@ -70,6 +83,30 @@ impl RawSChunk {
             ffi::blosc2_schunk_from_buffer(frame.as_ptr() as *mut u8, frame.len() as i64, true)
         };
         Self::owned(ptr, "blosc2_schunk_from_buffer")
+    }
+
+    /// Parses the header and trailer of a frame held in memory without
+    /// copying it or reading any chunk, and returns its metalayers.
+    /// (Checks what opening the frame from a file would parse, where a
+    /// failure is not survivable: see `crate::frame::check_file_frame`.)
+    pub(crate) fn probe_metalayers(frame: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+        init();
+        // SAFETY: with copy=false C-Blosc2 keeps a pointer into `frame` and
+        // marks it as not its own to free; it does not write to it, and with
+        // copy=false it reads no chunk while opening. The handle is freed
+        // below, while `frame` is still borrowed.
+        let ptr = unsafe {
+            ffi::blosc2_schunk_from_buffer(frame.as_ptr() as *mut u8, frame.len() as i64, false)
+        };
+        let sc = NonNull::new(ptr)
+            .map(|ptr| RawSChunk { ptr, owned: true })
+            .ok_or(Error::Null {
+                op: "blosc2_schunk_from_buffer",
+                what: "frame",
+            })?;
+        let metas = sc.metalayers();
+        drop(sc);
+        Ok(metas)
     }
 
     /// A new, empty, contiguous in-memory super-chunk.

@@ -54,9 +54,13 @@ pub async fn get_info(
         let loc = sd.locate(&path, caller.as_caller())?;
         let info = dataset::info(&loc)?;
         let etag = match loc.entry {
-            cat2_core::Entry::Dataset | cat2_core::Entry::Blob => std::fs::metadata(&loc.fs)
-                .ok()
-                .map(|m| cat2_core::meta::etag(&loc.fs, &m)),
+            // A path inside a container carries the container's validator:
+            // a leaf served in ranges is a window of that file.
+            cat2_core::Entry::Dataset | cat2_core::Entry::Blob | cat2_core::Entry::Member => {
+                std::fs::metadata(&loc.fs)
+                    .ok()
+                    .map(|m| cat2_core::meta::etag(&loc.fs, &m))
+            }
             _ => None,
         };
         Ok::<_, cat2_core::Error>((info, etag))

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use cat2_core::dataset::{self, FileKind};
@@ -71,6 +72,24 @@ pub async fn file_body(path: &PathBuf) -> ApiResult<(Body, u64)> {
     ))
 }
 
+/// A body that streams bytes `offset..offset + len` of a file (a leaf's
+/// window inside a `.b2z` store).
+pub async fn window_body(path: &PathBuf, offset: u64, len: u64) -> ApiResult<Body> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ApiError::not_found(),
+            _ => ApiError::internal(format!("opening {}: {e}", path.display())),
+        })?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(|e| ApiError::internal(format!("seeking {}: {e}", path.display())))?;
+    Ok(Body::from_stream(ReaderStream::with_capacity(
+        file.take(len),
+        STREAM_BUFFER,
+    )))
+}
+
 /// A body that decompresses a stored regular file chunk by chunk on the
 /// blocking pool, so memory stays at one chunk whatever the file size.
 fn decompressed_body(path: PathBuf) -> Body {
@@ -108,7 +127,9 @@ async fn locate(app: &AppState, caller: CallerId, path: cat2_core::DsPath) -> Ap
     let sd = app.state_dir.clone();
     let loc = blocking(move || sd.locate(&path, caller.as_caller())).await?;
     match loc.entry {
-        Entry::Missing => Err(ApiError::not_found()),
+        // Paths inside a container name leaves and groups, not files: the
+        // reference has nothing to download there either.
+        Entry::Missing | Entry::Member => Err(ApiError::not_found()),
         Entry::Dir => Err(ApiError::bad_request(format!(
             "{} is a directory; download its files one by one",
             loc.logical

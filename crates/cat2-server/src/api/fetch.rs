@@ -12,8 +12,8 @@ use serde_json::Value;
 use cat2_core::fetch::{self, FetchOutput, FetchRequest};
 use cat2_proto::FetchParams;
 
-use super::download::file_body;
-use super::ranges::{parse_range, ranged_response, RangeRequest};
+use super::download::{file_body, window_body};
+use super::ranges::{parse_range, ranged_response, ranged_window_response, RangeRequest};
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{CallerId, DatasetPath, QueryMap};
@@ -134,6 +134,7 @@ async fn answer(
                 .body(Body::from(bytes))
                 .map_err(ApiError::internal)
         }
+        FetchOutput::Window { offset, len } => window_response(&loc, offset, len, range).await,
         FetchOutput::Verbatim => {
             let meta = tokio::fs::metadata(&loc.fs)
                 .await
@@ -164,6 +165,47 @@ async fn answer(
                 Some(req) => ranged_response(&loc.fs, len, req, builder).await,
             }
         }
+    }
+}
+
+/// A leaf of a `.b2z` store, served as the window of the store file that
+/// holds its frame: ranges count from the window's start, and the validator
+/// is the store's (what tells a client the window still holds).
+async fn window_response(
+    loc: &cat2_core::Located,
+    offset: u64,
+    len: u64,
+    range: Option<String>,
+) -> ApiResult<Response> {
+    let meta = tokio::fs::metadata(&loc.fs)
+        .await
+        .map_err(|_| ApiError::not_found())?;
+    let builder = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, cat2_core::meta::etag(&loc.fs, &meta));
+    match range.as_deref().map(|r| (r, parse_range(r, len))) {
+        None | Some((_, RangeRequest::Whole)) => {
+            let body = window_body(&loc.fs, offset, len).await?;
+            builder
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header(header::CONTENT_LENGTH, len)
+                .body(body)
+                .map_err(ApiError::internal)
+        }
+        Some((raw, RangeRequest::Unsatisfiable)) => Err(ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            format!("none of '{raw}' lies within the {len} bytes there are"),
+        )
+        .with_header(
+            header::CONTENT_RANGE,
+            axum::http::HeaderValue::from_str(&format!("bytes */{len}"))
+                .unwrap_or(axum::http::HeaderValue::from_static("bytes */0")),
+        )
+        .with_header(
+            header::ACCEPT_RANGES,
+            axum::http::HeaderValue::from_static("bytes"),
+        )),
+        Some((_, spans)) => ranged_window_response(&loc.fs, offset, len, spans, builder).await,
     }
 }
 

@@ -78,11 +78,13 @@ pub fn parse_range(value: &str, len: u64) -> RangeRequest {
     RangeRequest::Spans(merged)
 }
 
-async fn read_span(path: &Path, (start, end): (u64, u64)) -> ApiResult<Vec<u8>> {
+/// Reads the inclusive span `start..=end` of the window that starts `base`
+/// bytes into the file.
+async fn read_span(path: &Path, base: u64, (start, end): (u64, u64)) -> ApiResult<Vec<u8>> {
     let mut f = tokio::fs::File::open(path)
         .await
         .map_err(|e| ApiError::internal(format!("opening {}: {e}", path.display())))?;
-    f.seek(SeekFrom::Start(start))
+    f.seek(SeekFrom::Start(base + start))
         .await
         .map_err(|e| ApiError::internal(format!("seeking {}: {e}", path.display())))?;
     let mut buf = vec![0u8; (end - start + 1) as usize];
@@ -95,6 +97,18 @@ async fn read_span(path: &Path, (start, end): (u64, u64)) -> ApiResult<Vec<u8>> 
 /// The 206 (or 416) answer for `spans` of the file at `path`.
 pub async fn ranged_response(
     path: &Path,
+    len: u64,
+    request: RangeRequest,
+    base: axum::http::response::Builder,
+) -> ApiResult<Response> {
+    ranged_window_response(path, 0, len, request, base).await
+}
+
+/// The 206 (or 416) answer for `spans` of the `len` bytes that start
+/// `offset` bytes into the file at `path`; positions are the window's.
+pub async fn ranged_window_response(
+    path: &Path,
+    offset: u64,
     len: u64,
     request: RangeRequest,
     base: axum::http::response::Builder,
@@ -112,7 +126,7 @@ pub async fn ranged_response(
         )),
         RangeRequest::Spans(spans) if spans.len() == 1 => {
             let (s, e) = spans[0];
-            let data = read_span(path, (s, e)).await?;
+            let data = read_span(path, offset, (s, e)).await?;
             base.status(StatusCode::PARTIAL_CONTENT)
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{len}"))
@@ -124,7 +138,7 @@ pub async fn ranged_response(
             let boundary = cat2_core::store::random_hex32();
             let mut body = Vec::new();
             for (s, e) in spans {
-                let data = read_span(path, (s, e)).await?;
+                let data = read_span(path, offset, (s, e)).await?;
                 body.extend_from_slice(
                     format!(
                         "--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {s}-{e}/{len}\r\n\r\n"

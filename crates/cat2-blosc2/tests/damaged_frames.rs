@@ -1,0 +1,143 @@
+//! Damaged frames are errors, never aborts.
+//!
+//! C-Blosc2 2.21 aborts the process on some damaged frames: it frees a frame
+//! twice when opening one from a file fails, follows chunk offsets of a frame
+//! in memory without bounds checks, and reads the b2nd metalayer at fixed
+//! positions (dividing by its chunk and block shapes). cat2-blosc2 checks
+//! these parts first; each case here aborted before it did.
+
+use cat2_blosc2::{
+    check_b2nd_meta, check_cframe, check_header, ArraySpec, CParams, NdArray, SChunk,
+};
+
+fn array_frame() -> Vec<u8> {
+    let data: Vec<u8> = (0i32..1000).flat_map(|v| v.to_le_bytes()).collect();
+    let spec = ArraySpec {
+        shape: vec![1000],
+        chunks: vec![100],
+        blocks: vec![10],
+        dtype: "<i4".into(),
+        cparams: CParams::zstd_shuffle(4),
+        urlpath: None,
+    };
+    NdArray::from_buffer(&spec, &data)
+        .unwrap()
+        .to_cframe()
+        .unwrap()
+}
+
+fn header_len(frame: &[u8]) -> usize {
+    i32::from_be_bytes(frame[11..15].try_into().unwrap()) as usize
+}
+
+fn open_file(bytes: &[u8]) -> (bool, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.b2nd");
+    std::fs::write(&p, bytes).unwrap();
+    (NdArray::open(&p).is_ok(), SChunk::open(&p).is_ok())
+}
+
+#[test]
+fn a_sound_frame_passes_every_check() {
+    let f = array_frame();
+    assert_eq!(check_header(&f).unwrap(), f.len() as u64);
+    check_cframe(&f).unwrap();
+    assert_eq!(open_file(&f), (true, true));
+    assert!(NdArray::from_cframe(&f).is_ok());
+}
+
+#[test]
+fn a_damaged_filter_count_is_refused_from_a_file() {
+    // Byte 70 is the number of filters; C-Blosc2 refuses more than 6, then
+    // frees the frame twice.
+    let mut f = array_frame();
+    f[70] = 0x08;
+    assert!(check_header(&f).is_err());
+    assert_eq!(open_file(&f), (false, false));
+}
+
+#[test]
+fn a_frame_claiming_no_data_but_holding_some_is_refused() {
+    // nbytes (offset 30) negative: C-Blosc2 then reads the trailer right
+    // after the header, finds chunks, and frees the frame twice.
+    let mut f = array_frame();
+    f[30] |= 0x80;
+    assert_eq!(open_file(&f), (false, false));
+}
+
+#[test]
+fn chunk_offsets_pointing_outside_the_frame_are_refused_in_memory() {
+    let f = array_frame();
+    let hl = header_len(&f);
+    // Move the first chunk's header out of the frame by damaging the
+    // offsets index (the last chunk before the trailer); find it by
+    // checking every single-byte change near the end.
+    let mut refused = 0;
+    for at in hl..f.len() {
+        let mut bad = f.clone();
+        bad[at] ^= 0x40;
+        if check_cframe(&bad).is_err() {
+            refused += 1;
+            assert!(NdArray::from_cframe(&bad).is_err());
+            assert!(SChunk::from_cframe(&bad).is_err());
+        } else {
+            // What passes the check C-Blosc2 must survive.
+            let _ = NdArray::from_cframe(&bad).map(|a| a.to_vec());
+        }
+    }
+    assert!(refused > 0);
+}
+
+#[test]
+fn b2nd_metadata_is_checked_before_c_reads_it() {
+    // version 0, ndim 1, shape [10], chunks [5], blocks [5], dtype "<i4"
+    let mut m = vec![0x97, 0, 1, 0x91, 0xd3];
+    m.extend_from_slice(&10i64.to_be_bytes());
+    m.extend_from_slice(&[0x91, 0xd2]);
+    m.extend_from_slice(&5i32.to_be_bytes());
+    m.extend_from_slice(&[0x91, 0xd2]);
+    m.extend_from_slice(&5i32.to_be_bytes());
+    m.extend_from_slice(&[0, 0xdb]);
+    m.extend_from_slice(&3i32.to_be_bytes());
+    m.extend_from_slice(b"<i4");
+    check_b2nd_meta(&m).unwrap();
+
+    let mut zero_chunks = m.clone();
+    zero_chunks[15..19].copy_from_slice(&0i32.to_be_bytes());
+    assert!(check_b2nd_meta(&zero_chunks).is_err());
+
+    let mut many_dims = m.clone();
+    many_dims[2] = 100;
+    assert!(check_b2nd_meta(&many_dims).is_err());
+
+    let mut long_dtype = m.clone();
+    let n = long_dtype.len();
+    long_dtype[n - 7..n - 3].copy_from_slice(&1000i32.to_be_bytes());
+    assert!(check_b2nd_meta(&long_dtype).is_err());
+
+    assert!(check_b2nd_meta(&m[..10]).is_err());
+}
+
+#[test]
+fn every_single_byte_change_of_a_file_is_survived() {
+    let f = array_frame();
+    for at in 0..f.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut bad = f.clone();
+            bad[at] ^= flip;
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("x.b2nd");
+            std::fs::write(&p, &bad).unwrap();
+            if let Ok(a) = NdArray::open(&p) {
+                if a.shape().iter().product::<i64>() <= 1 << 20 {
+                    let _ = a.to_vec();
+                }
+            }
+            if let Ok(s) = SChunk::open(&p) {
+                if s.nbytes() <= 1 << 20 {
+                    let _ = s.to_bytes();
+                }
+            }
+        }
+    }
+}
