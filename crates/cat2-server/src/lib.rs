@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod blocking;
+pub mod body;
 pub mod config;
 mod cors;
 pub mod error;

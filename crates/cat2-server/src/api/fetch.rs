@@ -71,15 +71,7 @@ pub async fn post_fetch(
 /// FastAPI-style JSON body validation: malformed JSON and unknown keys are
 /// 422 (without echoing the body back).
 fn parse_json_body(body: &[u8]) -> ApiResult<FetchParams> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::validation(
-            "json_invalid",
-            &["body", "0"],
-            "JSON decode error",
-            Value::Object(Default::default()),
-        )
-        .with_ctx_error(e.to_string())
-    })?;
+    let value = crate::body::json_value(body)?;
     let Value::Object(map) = &value else {
         return Err(ApiError::validation(
             "model_attributes_type",
@@ -98,12 +90,7 @@ fn parse_json_body(body: &[u8]) -> ApiResult<FetchParams> {
             ));
         }
         if !(v.is_string() || v.is_null()) {
-            return Err(ApiError::validation(
-                "string_type",
-                &["body", k],
-                "Input should be a valid string",
-                v.clone(),
-            ));
+            return Err(crate::body::string_type(k, v));
         }
     }
     serde_json::from_value(value).map_err(|e| ApiError::bad_request(e.to_string()))

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use cat2_auth::{AddOutcome, User};
 
 use crate::blocking::blocking;
+use crate::body::{json_value, required_str, string_type};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::LoggedIn;
 use crate::session::{cleared_cookie, session_cookie, Auth};
@@ -66,36 +67,6 @@ fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn json_body(body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::validation(
-            "json_invalid",
-            &["body", "0"],
-            "JSON decode error",
-            json!({}),
-        )
-        .with_ctx_error(e.to_string())
-    })
-}
-
-fn required_str(v: &Value, key: &str) -> ApiResult<String> {
-    match v.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        None => Err(ApiError::validation(
-            "missing",
-            &["body", key],
-            "Field required",
-            v.clone(),
-        )),
-        Some(other) => Err(ApiError::validation(
-            "string_type",
-            &["body", key],
-            "Input should be a valid string",
-            other.clone(),
-        )),
-    }
-}
-
 /// `POST /auth/jwt/login`: an OAuth2 password form; 204 and a session cookie.
 async fn post_login(State(app): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
     let auth = auth(&app)?;
@@ -139,7 +110,7 @@ async fn post_register(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let auth = auth(&app)?;
-    let v = json_body(&body)?;
+    let v = json_value(&body)?;
     let (email, password) = (required_str(&v, "email")?, required_str(&v, "password")?);
     if let Err(e) = cat2_auth::validate_email(&email) {
         return Err(ApiError::validation(
@@ -177,7 +148,7 @@ async fn post_forgot_password(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let auth = auth(&app)?;
-    let v = json_body(&body)?;
+    let v = json_value(&body)?;
     let email = required_str(&v, "email")?;
     let urlbase = app.config.urlbase.trim_end_matches('/').to_string();
     blocking(move || {
@@ -202,7 +173,7 @@ async fn post_reset_password(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let auth = auth(&app)?;
-    let v = json_body(&body)?;
+    let v = json_value(&body)?;
     let (token, password) = (required_str(&v, "token")?, required_str(&v, "password")?);
     blocking(move || {
         let user = auth.tokens.verify_reset(&token, &auth.users)?;
@@ -239,7 +210,7 @@ async fn post_adduser(
             "Only superusers can add users",
         ));
     }
-    let v = json_body(&body)?;
+    let v = json_value(&body)?;
     let username = required_str(&v, "username")?;
     let password = match v.get("password") {
         None => {
@@ -252,14 +223,7 @@ async fn post_adduser(
         }
         Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            return Err(ApiError::validation(
-                "string_type",
-                &["body", "password"],
-                "Input should be a valid string",
-                other.clone(),
-            ))
-        }
+        Some(other) => return Err(string_type("password", other)),
     };
     let superuser = match v.get("superuser") {
         None => {

@@ -5,13 +5,13 @@
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use cat2_core::write::{self, transfer::Transfer, upload};
 
 use crate::blocking::blocking;
+use crate::body::{json_value, required_str};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{DatasetPath, LoggedIn};
 use crate::AppState;
@@ -135,44 +135,18 @@ pub async fn post_remove(
 }
 
 /// The JSON body of move and copy.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct TransferBody {
     src: String,
     dst: String,
 }
 
 fn parse_transfer_body(body: &[u8]) -> ApiResult<TransferBody> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::validation(
-            "json_invalid",
-            &["body", "0"],
-            "JSON decode error",
-            Value::Object(Default::default()),
-        )
-        .with_ctx_error(e.to_string())
-    })?;
-    for key in ["src", "dst"] {
-        match value.get(key) {
-            Some(Value::String(_)) => {}
-            None => {
-                return Err(ApiError::validation(
-                    "missing",
-                    &["body", key],
-                    "Field required",
-                    value.clone(),
-                ))
-            }
-            Some(other) => {
-                return Err(ApiError::validation(
-                    "string_type",
-                    &["body", key],
-                    "Input should be a valid string",
-                    other.clone(),
-                ))
-            }
-        }
-    }
-    serde_json::from_value(value).map_err(|e| ApiError::bad_request(e.to_string()))
+    let value = json_value(body)?;
+    Ok(TransferBody {
+        src: required_str(&value, "src")?,
+        dst: required_str(&value, "dst")?,
+    })
 }
 
 async fn transfer(
