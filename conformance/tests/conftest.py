@@ -100,9 +100,14 @@ class Server:
             "--loglevel=warning",
         ]
 
-    def start(self):
+    def environment(self):
+        """The server's environment (no `CATERVA2_SECRET`: this one runs without users)."""
         env = dict(os.environ)
         env.pop("CATERVA2_SECRET", None)
+        return env
+
+    def start(self):
+        env = self.environment()
         logf = open(self.log, "ab")
         logf.write(f"\n=== starting: {' '.join(self.argv())}\n".encode())
         logf.flush()
@@ -185,8 +190,14 @@ def server(tmp_path_factory, fixtures_src):
 
 
 @pytest.fixture(autouse=True)
-def _server_health(server):
-    """Restart a server that an earlier test killed (that test has failed already)."""
+def _server_health(request):
+    """Restart a server that an earlier test killed (that test has failed already).
+
+    Only for tests that use the read-suite server: the others start their own.
+    """
+    if "server" not in request.fixturenames:
+        return
+    server = request.getfixturevalue("server")
     if not server.alive():
         server.restarts += 1
         server.start()
@@ -194,22 +205,28 @@ def _server_health(server):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
-    """Run the test, then fail it if it provoked a 5xx or killed the server.
+    """Run the test, then fail it if it provoked a 5xx or killed a server.
 
+    Every `Server` among the test's fixture values is checked (the read suite's
+    `server`, and the servers that other test modules start themselves).
     Done in the call phase (not in a fixture's teardown) so that it counts as the
     test's own outcome, which `reference_bug` xfails can then absorb.
     """
-    server = pyfuncitem.funcargs.get("server")
-    if not isinstance(server, Server):
+    servers = []
+    for value in pyfuncitem.funcargs.values():
+        if isinstance(value, Server) and all(value is not s for s in servers):
+            servers.append(value)
+    if not servers:
         return None  # pytest's own implementation runs the test
-    seen = len(server.errors)
+    seen = [len(server.errors) for server in servers]
     argnames = pyfuncitem._fixtureinfo.argnames
     pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in argnames})
     problems = []
-    if len(server.errors) > seen:
-        problems.append("server answered 5xx: " + "; ".join(f"{m} {u} -> {s}" for m, u, s in server.errors[seen:]))
-    if not server.alive():
-        problems.append(f"server process died (status {server.proc.returncode}):\n{server.log_tail()}")
+    for server, n in zip(servers, seen):
+        if len(server.errors) > n:
+            problems.append("server answered 5xx: " + "; ".join(f"{m} {u} -> {s}" for m, u, s in server.errors[n:]))
+        if server.proc is not None and not server.alive():
+            problems.append(f"server process died (status {server.proc.returncode}):\n{server.log_tail()}")
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
     return True
