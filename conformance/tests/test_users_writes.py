@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 
-from loginmode import (IS_REFERENCE, TEMP_PREFIX, RawUpload, cat2rs_bug, cat2rs_only, detail_of, multipart_stream,
+from loginmode import (IS_REFERENCE, TEMP_PREFIX, RawUpload, cat2rs_only, detail_of, multipart_stream,
                        start_server, status_of)
 
 ADMIN = ("admin@example.com", "adminpass1")
@@ -31,21 +31,6 @@ USER_KEYS = {"id", "email", "is_active", "is_superuser", "is_verified"}
 QUOTA_TEXT = "Upload failed because quota limit has been exceeded."
 
 
-# known cat2rs bugs (strict xfails against cat2rs; the reference server passes these tests)
-BUG_EARLY_ANSWER = (
-    'a write refused before its body is read (the 401 of the LoggedIn extractor, the Content-Length quota '
-    'pre-check) is answered without `Connection: close` and then the connection is closed; a client that '
-    'reuses it gets EPIPE / httpx RemoteProtocolError "Server disconnected without sending a response" '
-    '(the official client hits it intermittently after a refused upload)'
-)
-BUG_QUOTA_TWICE = (
-    'finish_upload checks usage() + size, but usage() already counts the received temporary file in the '
-    'state dir, so an upload is counted twice (180 KB into an empty 300 KB quota is refused)'
-)
-BUG_QUOTA_REPLACE = (
-    'the upload quota check does not subtract the size of the file being replaced (the reference checks '
-    'usage - oldsize + newsize), on top of counting the upload twice'
-)
 
 
 # --------------------------------------------------------------------------------------
@@ -620,7 +605,6 @@ def early_answer_outcomes(srv, path, cookie, body_size, expected_status, rounds=
     return outcomes
 
 
-@cat2rs_bug(BUG_EARLY_ANSWER)
 def test_refused_upload_leaves_the_connection_usable(srv):
     """An answer given before the request body was read must not break the next request.
 
@@ -887,7 +871,6 @@ def test_quota_refuses_what_does_not_fit(quota_srv, tmp_path):
     np.testing.assert_array_equal(c.get("@personal/q/small.b2nd")[:], small)
 
 
-@cat2rs_bug(BUG_EARLY_ANSWER)
 def test_quota_refusal_leaves_the_connection_usable(quota_srv):
     """As test_refused_upload_leaves_the_connection_usable, for an upload refused by the quota."""
     cookie = quota_srv.login_cookie("q@example.com", "qpassword")
@@ -901,7 +884,6 @@ def usage(statedir):
                if p.is_file() and not (p.parent == statedir and p.name in ("db.json", "db.sqlite")))
 
 
-@cat2rs_bug(BUG_QUOTA_TWICE)
 def test_quota_counts_an_upload_once(tmp_path_factory):
     """Quota = state dir size *after* the write (protocol.md §5.11, S26): an upload that fits is taken."""
     s = start_server(tmp_path_factory.mktemp("quota-once"), settings={"quota": "300K"})
@@ -916,7 +898,6 @@ def test_quota_counts_an_upload_once(tmp_path_factory):
         s.close()
 
 
-@cat2rs_bug(BUG_QUOTA_REPLACE)
 def test_quota_replacing_a_file_counts_the_net_size(tmp_path_factory):
     """The reference subtracts the size of the file an upload replaces."""
     s = start_server(tmp_path_factory.mktemp("quota-replace"), settings={"quota": "300K"})

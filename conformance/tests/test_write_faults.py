@@ -17,23 +17,13 @@ import blosc2
 import numpy as np
 import pytest
 
-from loginmode import IS_REFERENCE, TEMP_PREFIX, RawUpload, cat2rs_bug, start_server
+from loginmode import IS_REFERENCE, TEMP_PREFIX, RawUpload, start_server
 
 SIZE = 300 << 20
 ADMIN = ("admin@example.com", "adminpass1")
 NOTES = b"".join(b"an older note, line %d\n" % i for i in range(5000))
 
 
-# known cat2rs bugs (strict xfails against cat2rs; cat2rs-only tests, skipped for the reference)
-BUG_TEMP_SERVED = (
-    'temporary names (.cat2rs-tmp-*) are hidden from listings only: /api/info, /api/download and '
-    '/api/fetch serve them (200), and a read of a suffix-less one compresses it into <name>.b2 (the '
-    "raw-file side effect) -- an in-flight upload's temporary file is served the same way"
-)
-BUG_TEMP_NAME = (
-    'an upload to a name starting with .cat2rs-tmp- is accepted (200) but never listed, and the start-up '
-    'sweep deletes it: silent data loss'
-)
 
 
 @pytest.fixture
@@ -194,7 +184,6 @@ def test_aborted_upload_leaves_nothing(srv, tmp_path):
     assert sorted(client.get_list("@shared")) == ["ab/x.b2nd"]
 
 
-@cat2rs_bug(BUG_TEMP_SERVED)
 @pytest.mark.skipif(IS_REFERENCE, reason="cat2rs-only: the reference server writes no temporary files")
 def test_temporary_files_are_not_served(srv):
     """Files under temporary names are cat2rs's own: not listed, not served, not touched by reads.
@@ -222,7 +211,6 @@ def test_temporary_files_are_not_served(srv):
         [f"{TEMP_PREFIX}0123"], "a read made a new file out of a temporary one"
 
 
-@cat2rs_bug(BUG_TEMP_NAME)
 @pytest.mark.skipif(IS_REFERENCE, reason="cat2rs-only: the reference server has no temporary names")
 def test_upload_to_a_temporary_name_is_not_lost(srv):
     """A user's upload named like a temporary file must be refused, or kept like any other."""

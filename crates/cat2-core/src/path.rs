@@ -9,6 +9,16 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 
+/// Prefix of the temporary files writes use beside their targets; such
+/// names are the server's own: never listed, served or writable.
+pub const TEMP_PREFIX: &str = ".cat2rs-tmp-";
+
+/// Whether a path component names one of the server's own files (write
+/// temporaries, chunk-write lock sidecars).
+pub fn is_reserved_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) || name.ends_with(".b2lock")
+}
+
 /// The built-in roots of a Caterva2 server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Root {
@@ -69,6 +79,11 @@ impl DsPath {
                     "{raw} climbs out of {}, which is where it may write",
                     root.name()
                 )));
+            }
+            if is_reserved_name(c) {
+                return Err(Error::NotFound {
+                    path: raw.to_string(),
+                });
             }
             if c.contains('\0') {
                 // No file (and no key inside a container) has a NUL in its
@@ -183,6 +198,16 @@ mod tests {
             Err(Error::NotFound { .. })
         ));
         assert!(matches!(DsPath::parse(""), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn reserved_names_are_not_found() {
+        for p in ["@public/.cat2rs-tmp-abc", "@shared/d/x.b2nd.b2lock"] {
+            assert!(
+                matches!(DsPath::parse(p), Err(Error::NotFound { .. })),
+                "{p}"
+            );
+        }
     }
 
     #[test]

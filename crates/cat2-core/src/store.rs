@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::path::{is_container_name, is_stored_verbatim, DsPath, Root};
 
-/// Prefix of temporary files written next to their final place; such files
-/// are never listed or served.
-pub const TEMP_PREFIX: &str = ".cat2rs-tmp-";
+pub use crate::path::TEMP_PREFIX;
 
 /// A Caterva2 state directory.
 #[derive(Debug, Clone)]

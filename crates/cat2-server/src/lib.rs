@@ -84,9 +84,36 @@ pub fn app(state: AppState) -> Router {
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(close_after_refusal))
         .layer(axum::middleware::from_fn(cors::cors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A request refused before its body was read (a 401 for an upload, a quota
+/// pre-check) leaves the rest of that body on the connection, which then
+/// cannot carry another request: say so with `Connection: close`, so clients
+/// open a fresh connection instead of failing on a closed one.
+async fn close_after_refusal(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let has_body = req
+        .headers()
+        .contains_key(axum::http::header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    let mut resp = next.run(req).await;
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 async fn not_found(_uri: Uri) -> impl IntoResponse {

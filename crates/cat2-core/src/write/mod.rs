@@ -85,10 +85,23 @@ impl StateDir {
         Ok(total)
     }
 
-    /// Refuses a write that would take the state directory over its quota.
-    pub fn check_quota(&self, policy: &WritePolicy, incoming: u64, what: &str) -> Result<()> {
+    /// Refuses a write that would take the state directory over its quota:
+    /// `incoming` bytes not yet on disk are added and the `replaced` bytes of
+    /// a file the write replaces are taken off (bytes already received into a
+    /// temporary file are on disk, so they are counted by `usage` itself).
+    pub fn check_quota(
+        &self,
+        policy: &WritePolicy,
+        incoming: u64,
+        replaced: u64,
+        what: &str,
+    ) -> Result<()> {
         if let Some(quota) = policy.quota {
-            if self.usage()?.saturating_add(incoming) > quota {
+            let after = self
+                .usage()?
+                .saturating_add(incoming)
+                .saturating_sub(replaced);
+            if after > quota {
                 return Err(Error::BadRequest(format!(
                     "{what} failed because quota limit has been exceeded."
                 )));

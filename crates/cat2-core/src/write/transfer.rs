@@ -108,7 +108,12 @@ pub fn transfer(
         } else {
             fs::metadata(&from.fs).map(|m| m.len()).unwrap_or(0)
         };
-        sd.check_quota(policy, size, "Copy")?;
+        let replaced = if target.is_dir() {
+            crate::listing::dir_usage(&target)?.0
+        } else {
+            fs::metadata(&target).map(|m| m.len()).unwrap_or(0)
+        };
+        sd.check_quota(policy, size, replaced, "Copy")?;
     }
     make_parents(&target)?;
     match kind {

@@ -137,10 +137,9 @@ pub fn finish_upload(
     policy: &WritePolicy,
 ) -> Result<()> {
     let result = (|| {
-        let size = fs::metadata(received)
-            .map_err(|e| Error::io("stat", received, e))?
-            .len();
-        sd.check_quota(policy, size, "Upload")?;
+        // The received bytes are on disk already; the file they replace goes.
+        let replaced = fs::metadata(&plan.target).map(|m| m.len()).unwrap_or(0);
+        sd.check_quota(policy, 0, replaced, "Upload")?;
         if plan.compress {
             let packed = temp_beside(&plan.target);
             let r = compress_file(received, &packed).and_then(|()| commit(&packed, &plan.target));
