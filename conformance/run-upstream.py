@@ -44,6 +44,7 @@ MODES = ("login", "nologin")
 DESELECT_K = "not test_loadfromurl"  # needs internet
 SECRET = "cat2rs-conformance-secret"
 PORT = 8000
+PORT_WAIT_SECS = 300
 OUTCOMES = ("passed", "failed", "skipped", "error")
 RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
@@ -100,6 +101,12 @@ def run_mode(mode, args, spec):
     else:
         env.pop("CATERVA2_SECRET", None)
 
+    # Another run (or a server someone left behind) may hold the port for a
+    # while: wait for it rather than failing at once.
+    waited = 0
+    while port_in_use(PORT) and waited < PORT_WAIT_SECS:
+        time.sleep(5)
+        waited += 5
     if port_in_use(PORT):
         run.note = f"port {PORT} is already in use; not run"
         run.returncode = -1
