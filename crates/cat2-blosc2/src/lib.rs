@@ -22,7 +22,7 @@ mod schunk;
 pub use chunks::{chunk_sizes, chunk_version, special_chunk, Compressor, Decompressor, Special};
 pub use cparams::CParams;
 pub use error::{Error, Result};
-pub use frame::ndarray_frame_from_chunks;
+pub use frame::{ndarray_frame_from_chunks, read_frame_index, ChunkSlot};
 pub use layout::pack_chunk;
 pub use ndarray::{ArraySpec, NdArray, MAX_DIM};
 pub use schunk::{decode_msgpack, encode_msgpack, SChunk};
