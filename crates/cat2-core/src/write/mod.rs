@@ -1,5 +1,6 @@
-//! Changing what a state directory holds: uploads, appends, moves, copies
-//! and removals, with Caterva2's rules about where each may happen.
+//! Changing what a state directory holds: uploads, appends, chunk writes and
+//! publishing, moves, copies and removals, with Caterva2's rules about where
+//! each may happen.
 //!
 //! Every change is made beside its target under a temporary name
 //! ([`crate::store::TEMP_PREFIX`], never listed or served), synced, and then
@@ -7,6 +8,8 @@
 //! one, never a partial dataset.
 
 pub mod append;
+pub mod fill;
+pub mod lock;
 pub mod transfer;
 pub mod upload;
 

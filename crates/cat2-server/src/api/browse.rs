@@ -52,13 +52,16 @@ pub async fn get_info(
     let sd = app.state_dir.clone();
     let (info, etag) = blocking(move || {
         let loc = sd.locate(&path, caller.as_caller())?;
-        let info = dataset::info(&loc)?;
+        // The validator first: if a writer replaces the file in between, the
+        // answer is newer than its ETag (a later request sees the ETag move
+        // and asks again), never older than it.
         let etag = match loc.entry {
             cat2_core::Entry::Dataset | cat2_core::Entry::Blob => std::fs::metadata(&loc.fs)
                 .ok()
                 .map(|m| cat2_core::meta::etag(&loc.fs, &m)),
             _ => None,
         };
+        let info = dataset::info(&loc)?;
         Ok::<_, cat2_core::Error>((info, etag))
     })
     .await?;

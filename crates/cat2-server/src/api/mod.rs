@@ -6,6 +6,7 @@ pub mod browse;
 pub mod chunk;
 pub mod download;
 pub mod fetch;
+pub mod publish;
 pub mod ranges;
 pub mod users;
 pub mod write;
@@ -29,7 +30,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/chunk/{*path}",
-            get(chunk::get_chunk).post(writes_need_login),
+            get(chunk::get_chunk)
+                .post(chunk::post_chunk)
+                .layer(DefaultBodyLimit::max(chunk::MAX_CHUNK_BODY)),
         )
         .route("/api/download/{*path}", get(download::get_download))
         .route("/api/preview/{*path}", get(download::get_preview))
@@ -50,7 +53,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/unfold/{*path}", post(writes_need_login))
         .route("/api/upload_lazyarr/{*path}", post(writes_need_login))
         .route("/api/load_from_url/{*path}", post(writes_need_login))
-        .route("/api/publish/{*path}", post(writes_need_login))
+        .route("/api/publish/{*path}", post(publish::post_publish))
         .route("/api/addnotebook/{*path}", post(writes_need_login))
         .route("/api/move/", post(write::post_move))
         .route("/api/copy/", post(write::post_copy))

@@ -1,7 +1,9 @@
 //! HTTP byte ranges (RFC 9110 §14) over a file served verbatim.
 //!
 //! Only whole stored files honour `Range`; blosc2's remote arrays read frame
-//! headers and chunk offsets this way.
+//! headers and chunk offsets this way. The spans are read from the one open
+//! file whose metadata made the ETag, so the bytes and the validator always
+//! belong to the same version of a file that writers replace by renaming.
 
 use std::io::SeekFrom;
 use std::path::Path;
@@ -78,10 +80,11 @@ pub fn parse_range(value: &str, len: u64) -> RangeRequest {
     RangeRequest::Spans(merged)
 }
 
-async fn read_span(path: &Path, (start, end): (u64, u64)) -> ApiResult<Vec<u8>> {
-    let mut f = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| ApiError::internal(format!("opening {}: {e}", path.display())))?;
+async fn read_span(
+    f: &mut tokio::fs::File,
+    path: &Path,
+    (start, end): (u64, u64),
+) -> ApiResult<Vec<u8>> {
     f.seek(SeekFrom::Start(start))
         .await
         .map_err(|e| ApiError::internal(format!("seeking {}: {e}", path.display())))?;
@@ -92,8 +95,9 @@ async fn read_span(path: &Path, (start, end): (u64, u64)) -> ApiResult<Vec<u8>> 
     Ok(buf)
 }
 
-/// The 206 (or 416) answer for `spans` of the file at `path`.
+/// The 206 (or 416) answer for `spans` of `file` (opened from `path`).
 pub async fn ranged_response(
+    mut file: tokio::fs::File,
     path: &Path,
     len: u64,
     request: RangeRequest,
@@ -112,7 +116,7 @@ pub async fn ranged_response(
         )),
         RangeRequest::Spans(spans) if spans.len() == 1 => {
             let (s, e) = spans[0];
-            let data = read_span(path, (s, e)).await?;
+            let data = read_span(&mut file, path, (s, e)).await?;
             base.status(StatusCode::PARTIAL_CONTENT)
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{len}"))
@@ -124,7 +128,7 @@ pub async fn ranged_response(
             let boundary = cat2_core::store::random_hex32();
             let mut body = Vec::new();
             for (s, e) in spans {
-                let data = read_span(path, (s, e)).await?;
+                let data = read_span(&mut file, path, (s, e)).await?;
                 body.extend_from_slice(
                     format!(
                         "--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {s}-{e}/{len}\r\n\r\n"
