@@ -119,6 +119,30 @@ impl FrameLock {
     }
 }
 
+/// Whether the file at `path` is one chunk writers may change (a `.b2nd`
+/// array), and so one whose frame lock other writes must take too.
+pub fn is_fillable(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "b2nd")
+}
+
+/// Exclusive locks on the fillable files among `paths`, for a write that
+/// replaces, moves or removes them: without them, a chunk write that copied
+/// the old frame could rename it back over the result. Taken in path order,
+/// so two writes locking the same files cannot deadlock, and each counted as
+/// a mutation (readers holding C-Blosc2 handles look again).
+pub fn lock_fillable(paths: &[&Path]) -> Result<Vec<FrameLock>> {
+    let mut fillable: Vec<&Path> = paths.iter().copied().filter(|p| is_fillable(p)).collect();
+    fillable.sort();
+    fillable.dedup();
+    let mut locks = Vec::with_capacity(fillable.len());
+    for path in fillable {
+        let lock = FrameLock::exclusive(path)?;
+        lock.bump_generation()?;
+        locks.push(lock);
+    }
+    Ok(locks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +163,17 @@ mod tests {
         let bytes = std::fs::read(sidecar_path(&frame)).unwrap();
         assert_eq!(bytes, [0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(generation(&frame), Some(2));
+    }
+
+    #[test]
+    fn only_arrays_are_locked_for_replacing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.b2nd");
+        let b = dir.path().join("b.txt.b2");
+        let locks = lock_fillable(&[&a, &b, &a]).unwrap();
+        assert_eq!(locks.len(), 1);
+        assert_eq!(generation(&a), Some(1));
+        assert!(!sidecar_path(&b).exists());
     }
 
     #[test]
