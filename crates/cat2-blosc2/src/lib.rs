@@ -16,6 +16,7 @@ mod error;
 mod frame;
 mod layout;
 mod ndarray;
+mod pin;
 mod raw;
 mod schunk;
 

@@ -31,17 +31,29 @@ pub struct NdArray {
     // the array that owns it.
     schunk: SChunk,
     raw: RawNdArray,
+    /// The open file C-Blosc2 reads through (see `pin`), closed last.
+    _pin: Option<std::fs::File>,
 }
 
 impl NdArray {
     fn wrap(mut raw: RawNdArray) -> Result<NdArray> {
         let schunk = SChunk::wrap(raw.schunk()?);
-        Ok(NdArray { schunk, raw })
+        Ok(NdArray {
+            schunk,
+            raw,
+            _pin: None,
+        })
     }
 
     /// Opens a `.b2nd` file. Fails if the frame has no `b2nd` metalayer.
+    ///
+    /// The handle reads (and writes) the file that was there when it was
+    /// opened, even if another is renamed over the name meanwhile.
     pub fn open(path: &Path) -> Result<NdArray> {
-        Self::wrap(RawNdArray::open(path)?)
+        let pinned = crate::pin::pin(path);
+        let mut arr = Self::wrap(RawNdArray::open(&pinned.c_path)?)?;
+        arr._pin = pinned.file;
+        Ok(arr)
     }
 
     /// Reads an NDArray contiguous frame held in memory (copied).

@@ -129,3 +129,26 @@ fn writing_a_chunk_in_place_keeps_a_wide_typesize_in_the_header() {
     let after = std::fs::read(&path).unwrap();
     assert_eq!(before[47..52], after[47..52]);
 }
+
+#[test]
+fn an_open_array_keeps_reading_the_file_it_opened_when_another_is_renamed_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.b2nd");
+    std::fs::copy(fixtures_dir().join("d3_i32_blosclz_shuffle.b2nd"), &path).unwrap();
+    let arr = NdArray::open(&path).unwrap();
+    let sc = SChunk::open(&path).unwrap();
+    let want = arr.to_vec().unwrap();
+    let chunk0 = sc.chunk(0).unwrap();
+    // A writer replaces the file.
+    let temp = dir.path().join("new");
+    std::fs::copy(fixtures_dir().join("special_uninit.b2nd"), &temp).unwrap();
+    std::fs::rename(&temp, &path).unwrap();
+    // Every read of the open handles still sees the old frame, whole.
+    assert_eq!(arr.to_vec().unwrap(), want);
+    assert_eq!(sc.chunk(0).unwrap(), chunk0);
+    assert!(sc.vlmeta().is_ok());
+    // A new handle sees the new one.
+    let new = NdArray::open(&path).unwrap();
+    assert_eq!(new.shape(), [12, 5]);
+    assert_eq!(index_of(&path), vec![UNWRITTEN; 3]);
+}
