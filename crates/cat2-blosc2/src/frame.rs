@@ -10,14 +10,120 @@
 //! header | chunks | offsets chunk | trailer; the trailer's own offsets are
 //! relative to its start, so it moves as it is).
 
+use std::io::{Read, Seek, SeekFrom};
+
 use crate::error::{Error, Result};
 use crate::raw::ndarray::{Fill, RawNdArray};
-use crate::{chunk_sizes, ArraySpec, CParams, Compressor};
+use crate::{chunk_sizes, ArraySpec, CParams, Compressor, Decompressor, Special};
 
 /// Offsets of big-endian fields in a frame header (after their msgpack markers).
 const HEADER_LEN_AT: usize = 11;
 const FRAME_LEN_AT: usize = 16;
+const NBYTES_AT: usize = 30;
 const CBYTES_AT: usize = 39;
+/// The frame magic, a msgpack str8 of 8 bytes after the fixarray marker.
+const MAGIC: &[u8] = b"\xa8b2frame\0";
+/// Enough of a header to hold every fixed field read here.
+const HEADER_PREFIX: usize = 64;
+/// Bytes of an extended (Blosc2) chunk header.
+const CHUNK_HEADER: usize = 32;
+
+/// Where one chunk of a frame lives, as the frame's offsets index records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkSlot {
+    /// Stored in the chunk section, this many bytes after the header.
+    Stored(u64),
+    /// Not stored at all: the index holds a special value (zeros, NaNs,
+    /// uninitialised) instead of an offset.
+    Special(Special),
+}
+
+impl ChunkSlot {
+    /// Whether nothing was ever written to this slot: `uninit` lays an array
+    /// out with every chunk in this state, and a chunk write takes it out of it.
+    pub fn is_unwritten(self) -> bool {
+        self == ChunkSlot::Special(Special::Uninit)
+    }
+
+    /// Decodes one entry of the offsets index: a negative value is a special
+    /// value, tagged in bits 4-6 of its top byte (`README_CFRAME_FORMAT`).
+    fn from_offset(offset: i64) -> ChunkSlot {
+        match u64::try_from(offset) {
+            Ok(at) => ChunkSlot::Stored(at),
+            Err(_) => {
+                let tag = ((offset as u64) >> 56) as u8 & 0x7;
+                ChunkSlot::Special(match tag {
+                    1 => Special::Zero,
+                    2 => Special::Nan,
+                    3 => Special::Value,
+                    4 => Special::Uninit,
+                    _ => Special::None,
+                })
+            }
+        }
+    }
+}
+
+/// The offsets index of the contiguous frame in `file`: one [`ChunkSlot`] per
+/// chunk, in chunk order.
+///
+/// Two small reads (the header, then the index it locates) and one
+/// decompression of 8 bytes per chunk; no chunk is read. This is what says
+/// which chunks of an array being filled are written.
+pub fn read_frame_index<F: Read + Seek>(file: &mut F) -> Result<Vec<ChunkSlot>> {
+    let bad = |what: &str| Error::Invalid(format!("not a Blosc2 frame: {what}"));
+    let io = |op: &'static str| {
+        move |source| Error::Io {
+            op,
+            path: "frame".into(),
+            source,
+        }
+    };
+    let mut header = Vec::with_capacity(HEADER_PREFIX);
+    file.seek(SeekFrom::Start(0)).map_err(io("seeking in"))?;
+    file.by_ref()
+        .take(HEADER_PREFIX as u64)
+        .read_to_end(&mut header)
+        .map_err(io("reading"))?;
+    if header.get(1..1 + MAGIC.len()) != Some(MAGIC) {
+        return Err(bad("no b2frame magic"));
+    }
+    let header_len = be_u32(&header, HEADER_LEN_AT).ok_or_else(|| bad("short header"))?;
+    let nbytes = be_i64(&header, NBYTES_AT).ok_or_else(|| bad("short header"))?;
+    let cbytes = be_i64(&header, CBYTES_AT).ok_or_else(|| bad("short header"))?;
+    if nbytes == 0 {
+        return Ok(Vec::new());
+    }
+    let index_at = u64::try_from(cbytes)
+        .ok()
+        .and_then(|c| c.checked_add(u64::from(header_len)))
+        .ok_or_else(|| bad("negative chunk section"))?;
+    file.seek(SeekFrom::Start(index_at))
+        .map_err(io("seeking in"))?;
+    let mut index = vec![0u8; CHUNK_HEADER];
+    file.read_exact(&mut index).map_err(io("reading"))?;
+    let (index_nbytes, index_cbytes, _) = chunk_sizes(&index)?;
+    let rest = usize::try_from(index_cbytes)
+        .ok()
+        .and_then(|c| c.checked_sub(CHUNK_HEADER))
+        .ok_or_else(|| bad("offsets index shorter than its header"))?;
+    if index_nbytes < 0 || index_nbytes % 8 != 0 {
+        return Err(bad("offsets index of a size that is not whole offsets"));
+    }
+    index.resize(CHUNK_HEADER + rest, 0);
+    file.read_exact(&mut index[CHUNK_HEADER..])
+        .map_err(io("reading"))?;
+    let mut offsets = Vec::new();
+    Decompressor::new(1)?.decompress(&index, &mut offsets)?;
+    Ok(offsets
+        .chunks_exact(8)
+        .map(|b| {
+            let mut le = [0u8; 8];
+            le.copy_from_slice(b);
+            ChunkSlot::from_offset(i64::from_le_bytes(le))
+        })
+        .collect())
+}
 
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
@@ -32,7 +138,6 @@ pub const FRAME_HEADER_MINLEN: usize = 87;
 
 /// More offsets of big-endian fields in a frame header.
 const FRAME_TYPE_AT: usize = 26;
-const NBYTES_AT: usize = 30;
 const TYPESIZE_AT: usize = 48;
 const CHUNKSIZE_AT: usize = 58;
 const NFILTERS_AT: usize = 70;

@@ -16,6 +16,7 @@ mod error;
 mod frame;
 mod layout;
 mod ndarray;
+mod pin;
 mod raw;
 mod schunk;
 
@@ -23,7 +24,8 @@ pub use chunks::{chunk_sizes, chunk_version, special_chunk, Compressor, Decompre
 pub use cparams::CParams;
 pub use error::{Error, Result};
 pub use frame::{
-    check_b2nd_meta, check_cframe, check_header, ndarray_frame_from_chunks, FRAME_HEADER_MINLEN,
+    check_b2nd_meta, check_cframe, check_header, ndarray_frame_from_chunks, read_frame_index,
+    ChunkSlot, FRAME_HEADER_MINLEN,
 };
 pub use layout::pack_chunk;
 pub use ndarray::{ArraySpec, NdArray, MAX_DIM};

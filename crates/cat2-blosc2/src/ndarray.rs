@@ -31,12 +31,18 @@ pub struct NdArray {
     // the array that owns it.
     schunk: SChunk,
     raw: RawNdArray,
+    /// The open file C-Blosc2 reads through (see `pin`), closed last.
+    _pin: Option<std::fs::File>,
 }
 
 impl NdArray {
     fn wrap(mut raw: RawNdArray) -> Result<NdArray> {
         let schunk = SChunk::wrap(raw.schunk()?);
-        let arr = NdArray { schunk, raw };
+        let arr = NdArray {
+            schunk,
+            raw,
+            _pin: None,
+        };
         arr.check_grid()?;
         Ok(arr)
     }
@@ -67,9 +73,16 @@ impl NdArray {
     }
 
     /// Opens a `.b2nd` file. Fails if the frame has no `b2nd` metalayer.
+    ///
+    /// The handle reads (and writes) the file that was there when it was
+    /// opened, even if another is renamed over the name meanwhile.
     pub fn open(path: &Path) -> Result<NdArray> {
-        crate::frame::check_file(path)?;
-        Self::wrap(RawNdArray::open(path)?)
+        // Checked through the pinned path: the bytes checked are the bytes opened.
+        let pinned = crate::pin::pin(path);
+        crate::frame::check_file(&pinned.c_path)?;
+        let mut arr = Self::wrap(RawNdArray::open(&pinned.c_path)?)?;
+        arr._pin = pinned.file;
+        Ok(arr)
     }
 
     /// Opens the array whose frame starts `offset` bytes into a file, as a

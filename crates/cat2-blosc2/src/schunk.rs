@@ -18,6 +18,9 @@ pub struct SChunk {
     pub(crate) raw: RawSChunk,
     /// A multi-threaded decompression context, made on first use.
     dctx: RefCell<Option<Decompressor>>,
+    /// The open file C-Blosc2 reads through (see `pin`); after `raw`, so it
+    /// is closed after the handle that uses it.
+    _pin: Option<std::fs::File>,
 }
 
 impl SChunk {
@@ -25,6 +28,7 @@ impl SChunk {
         SChunk {
             raw,
             dctx: RefCell::new(None),
+            _pin: None,
         }
     }
 
@@ -43,9 +47,15 @@ impl SChunk {
         }
     }
     /// Opens a frame file (`.b2frame`, `.b2`, or the super-chunk of a `.b2nd`).
+    ///
+    /// The handle reads (and writes) the file that was there when it was
+    /// opened, even if another is renamed over the name meanwhile.
     pub fn open(path: &Path) -> Result<SChunk> {
-        crate::frame::check_file(path)?;
-        RawSChunk::open(path).map(SChunk::wrap)
+        let pinned = crate::pin::pin(path);
+        crate::frame::check_file(&pinned.c_path)?;
+        let mut sc = RawSChunk::open(&pinned.c_path).map(SChunk::wrap)?;
+        sc._pin = pinned.file;
+        Ok(sc)
     }
 
     /// Opens the frame that starts `offset` bytes into a file (see

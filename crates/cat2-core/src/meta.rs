@@ -37,16 +37,8 @@ pub fn mtime_ns(meta: &Metadata) -> u128 {
 /// a `<file>.b2lock` sidecar (8-byte little-endian counter at offset 8) when
 /// one exists, as Caterva2's chunk writers keep it, and is `u` otherwise.
 pub fn etag(path: &Path, meta: &Metadata) -> String {
-    let mut lock = path.as_os_str().to_owned();
-    lock.push(".b2lock");
-    let gen = std::fs::read(Path::new(&lock))
-        .ok()
-        .and_then(|b| b.get(8..16).map(|s| s.to_vec()))
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .map_or_else(
-            || "u".to_string(),
-            |b| format!("{:x}", u64::from_le_bytes(b)),
-        );
+    let gen =
+        crate::write::lock::generation(path).map_or_else(|| "u".to_string(), |g| format!("{g:x}"));
     format!("\"{gen}-{:x}-{:x}\"", meta.len(), mtime_ns(meta))
 }
 

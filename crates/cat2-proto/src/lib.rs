@@ -111,3 +111,23 @@ pub struct FetchParams {
     #[serde(default)]
     pub field: Option<String>,
 }
+
+/// The answer of `POST /api/chunk/{path}?nchunk=N`: how far the fill has got.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChunkWritten {
+    /// The slot that was written.
+    pub nchunk: i64,
+    /// Slots written so far (the UNINIT ones are the rest).
+    pub written: i64,
+    pub nchunks: i64,
+    /// The array's `fill_state` vlmeta: `filling`, `complete`, `publishing`
+    /// or `published`.
+    pub state: String,
+}
+
+/// The answer of `POST /api/publish/{path}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Published {
+    /// Where the copy went: `<publish_root>/<key>`.
+    pub published: String,
+}

@@ -20,6 +20,7 @@ pub struct Config {
     /// Disk quota over the state dir, in bytes.
     pub quota: Option<u64>,
     pub demo: bool,
+    /// Where filled arrays are published (`publish_root`): a local directory.
     pub publish_root: Option<String>,
     /// Who may write to `@public` (`public_writes = "superusers" | "users"`).
     pub public_writes: cat2_core::write::PublicWrites,
@@ -40,6 +41,14 @@ impl Config {
             public_writes: self.public_writes,
             quota: self.quota,
         }
+    }
+
+    /// Where this server publishes filled arrays, if anywhere.
+    pub fn publish_root(&self) -> Option<cat2_core::write::fill::PublishRoot> {
+        self.publish_root
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(cat2_core::write::fill::PublishRoot::new)
     }
 }
 

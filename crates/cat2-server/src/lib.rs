@@ -66,6 +66,9 @@ impl AppState {
         } else {
             None
         };
+        if let Some(Err(e)) = config.publish_root().map(|r| r.local_dir()) {
+            tracing::warn!("filled arrays cannot be published: {e}");
+        }
         Ok(AppState {
             state_dir: Arc::new(state_dir),
             config: Arc::new(config),

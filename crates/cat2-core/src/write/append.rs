@@ -40,6 +40,9 @@ pub fn append(
     if suffix(path.name()) != ".b2nd" {
         return Err(Error::BadRequest("Target file must be a NDArray".into()));
     }
+    // Read, rebuilt and replaced under the frame lock, so that no chunk
+    // write lands in between and is lost.
+    let _locks = super::lock::lock_fillable(&[&target])?;
     let old = open_array(&target)?;
     if derived_kind(&old).is_some() {
         return Err(Error::BadRequest(format!(

@@ -1,5 +1,6 @@
-//! Changing what a state directory holds: uploads, appends, moves, copies
-//! and removals, with Caterva2's rules about where each may happen.
+//! Changing what a state directory holds: uploads, appends, chunk writes and
+//! publishing, moves, copies and removals, with Caterva2's rules about where
+//! each may happen.
 //!
 //! Every change is made beside its target under a temporary name
 //! ([`crate::store::TEMP_PREFIX`], never listed or served), synced, and then
@@ -7,6 +8,8 @@
 //! one, never a partial dataset.
 
 pub mod append;
+pub mod fill;
+pub mod lock;
 pub mod transfer;
 pub mod upload;
 
@@ -143,6 +146,13 @@ pub fn commit(temp: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
+/// [`commit`], holding the frame lock of `target` if it is an array chunk
+/// writers may change (see [`lock::lock_fillable`]).
+pub fn commit_replacing(temp: &Path, target: &Path) -> Result<()> {
+    let _locks = lock::lock_fillable(&[target])?;
+    commit(temp, target)
+}
+
 /// Writes bytes to a temporary file beside `target` and commits it.
 pub fn write_new(target: &Path, data: &[u8]) -> Result<()> {
     make_parents(target)?;
@@ -186,4 +196,45 @@ pub fn sweep_temporaries(dir: &Path) -> usize {
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn replacing_an_array_waits_for_its_chunk_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.b2nd");
+        fs::write(&target, b"old").unwrap();
+        let temp = temp_beside(&target);
+        fs::write(&temp, b"new").unwrap();
+        let writer = lock::FrameLock::exclusive(&target).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let (t, tgt) = (temp.clone(), target.clone());
+        let upload = std::thread::spawn(move || {
+            commit_replacing(&t, &tgt).unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"old");
+        drop(writer);
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        upload.join().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        // The replacement counts as a mutation of the frame.
+        assert_eq!(lock::generation(&target), Some(1));
+    }
+
+    #[test]
+    fn replacing_other_files_takes_no_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("notes.txt.b2");
+        let temp = temp_beside(&target);
+        fs::write(&temp, b"new").unwrap();
+        commit_replacing(&temp, &target).unwrap();
+        assert!(!lock::sidecar_path(&target).exists());
+    }
 }

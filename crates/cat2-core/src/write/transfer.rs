@@ -116,6 +116,12 @@ pub fn transfer(
         sd.check_quota(policy, size, replaced, "Copy")?;
     }
     make_parents(&target)?;
+    // A moved array is taken from under its chunk writers, and a replaced
+    // one must not be renamed back by one (directories are not covered).
+    let _locks = match kind {
+        Transfer::Move => super::lock::lock_fillable(&[&from.fs, &target])?,
+        Transfer::Copy => super::lock::lock_fillable(&[&target])?,
+    };
     match kind {
         Transfer::Move => replace_with(&target, |dst| {
             fs::rename(&from.fs, dst).map_err(|e| Error::io("moving", &from.fs, e))
@@ -220,6 +226,7 @@ pub fn remove(
             return Err(missing());
         }
     };
+    let _locks = super::lock::lock_fillable(&[&target])?;
     fs::remove_file(&target).map_err(|e| Error::io("removing", &target, e))?;
     Ok(target)
 }

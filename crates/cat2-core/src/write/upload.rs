@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use cat2_blosc2::{CParams, NdArray, SChunk};
 
-use super::{commit, make_parents, temp_beside, WritePolicy};
+use super::{commit_replacing, make_parents, temp_beside, WritePolicy};
 use crate::blob::BLOB_CHUNKSIZE;
 use crate::error::{Error, Result};
 use crate::path::{is_stored_verbatim, suffix, DsPath};
@@ -142,14 +142,15 @@ pub fn finish_upload(
         sd.check_quota(policy, 0, replaced, "Upload")?;
         if plan.compress {
             let packed = temp_beside(&plan.target);
-            let r = compress_file(received, &packed).and_then(|()| commit(&packed, &plan.target));
+            let r = compress_file(received, &packed)
+                .and_then(|()| commit_replacing(&packed, &plan.target));
             if r.is_err() {
                 let _ = fs::remove_file(&packed);
             }
             r
         } else {
             verify_dataset(received, plan.logical.name())?;
-            commit(received, &plan.target)
+            commit_replacing(received, &plan.target)
         }
     })();
     let _ = fs::remove_file(received);

@@ -52,7 +52,9 @@ pub async fn get_info(
     let sd = app.state_dir.clone();
     let (info, etag) = blocking(move || {
         let loc = sd.locate(&path, caller.as_caller())?;
-        let info = dataset::info(&loc)?;
+        // The validator first: if a writer replaces the file in between, the
+        // answer is newer than its ETag (a later request sees the ETag move
+        // and asks again), never older than it.
         let etag = match loc.entry {
             // A path inside a container carries the container's validator:
             // a leaf served in ranges is a window of that file.
@@ -63,6 +65,7 @@ pub async fn get_info(
             }
             _ => None,
         };
+        let info = dataset::info(&loc)?;
         Ok::<_, cat2_core::Error>((info, etag))
     })
     .await?;

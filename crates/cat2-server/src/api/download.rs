@@ -66,10 +66,12 @@ pub async fn file_body(path: &PathBuf) -> ApiResult<(Body, u64)> {
         .await
         .map_err(|e| ApiError::internal(format!("stat {}: {e}", path.display())))?
         .len();
-    Ok((
-        Body::from_stream(ReaderStream::with_capacity(file, STREAM_BUFFER)),
-        len,
-    ))
+    Ok((open_file_body(file), len))
+}
+
+/// A body that streams an already open file from its current position.
+pub fn open_file_body(file: tokio::fs::File) -> Body {
+    Body::from_stream(ReaderStream::with_capacity(file, STREAM_BUFFER))
 }
 
 /// A body that streams bytes `offset..offset + len` of a file (a leaf's

@@ -12,7 +12,7 @@ use serde_json::Value;
 use cat2_core::fetch::{self, FetchOutput, FetchRequest};
 use cat2_proto::FetchParams;
 
-use super::download::{file_body, window_body};
+use super::download::{open_file_body, window_body};
 use super::ranges::{parse_range, ranged_response, ranged_window_response, RangeRequest};
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
@@ -104,14 +104,30 @@ async fn answer(
     range: Option<String>,
 ) -> ApiResult<Response> {
     let sd = app.state_dir.clone();
-    let (loc, out) = blocking(move || {
+    let (loc, out, opened) = blocking(move || {
         let loc = sd.locate(&path, caller.as_caller())?;
         let out = fetch::fetch(&loc, &req)?;
-        Ok::<_, cat2_core::Error>((loc, out))
+        // A stored file is opened here, once: its metadata makes the ETag
+        // and the same handle serves the bytes, so a writer renaming a new
+        // version into place cannot pair one version's bytes with the
+        // other's validator.
+        let opened = match out {
+            FetchOutput::Verbatim => {
+                let file = std::fs::File::open(&loc.fs)
+                    .map_err(|e| cat2_core::Error::io("opening", &loc.fs, e))?;
+                let meta = file
+                    .metadata()
+                    .map_err(|e| cat2_core::Error::io("reading metadata of", &loc.fs, e))?;
+                let etag = cat2_core::meta::etag(&loc.fs, &meta);
+                Some((file, meta, etag))
+            }
+            FetchOutput::Frame(_) | FetchOutput::Window { .. } => None,
+        };
+        Ok::<_, cat2_core::Error>((loc, out, opened))
     })
     .await?;
-    match out {
-        FetchOutput::Frame(bytes) => {
+    match (out, opened) {
+        (FetchOutput::Frame(bytes), _) => {
             if range.is_some() {
                 return Err(not_from_file(&loc.logical.to_string()));
             }
@@ -121,15 +137,14 @@ async fn answer(
                 .body(Body::from(bytes))
                 .map_err(ApiError::internal)
         }
-        FetchOutput::Window { offset, len } => window_response(&loc, offset, len, range).await,
-        FetchOutput::Verbatim => {
-            let meta = tokio::fs::metadata(&loc.fs)
-                .await
-                .map_err(|_| ApiError::not_found())?;
+        (FetchOutput::Window { offset, len }, _) => window_response(&loc, offset, len, range).await,
+        (FetchOutput::Verbatim, None) => Err(ApiError::internal("a stored file was not opened")),
+        (FetchOutput::Verbatim, Some((file, meta, etag))) => {
+            let file = tokio::fs::File::from_std(file);
             let len = meta.len();
             let mut builder = Response::builder()
                 .header(header::ACCEPT_RANGES, "bytes")
-                .header(header::ETAG, cat2_core::meta::etag(&loc.fs, &meta))
+                .header(header::ETAG, etag)
                 .header(
                     header::CONTENT_DISPOSITION,
                     format!(
@@ -141,15 +156,12 @@ async fn answer(
                 builder = builder.header(header::LAST_MODIFIED, httpdate::fmt_http_date(t));
             }
             match range.as_deref().map(|r| parse_range(r, len)) {
-                None | Some(RangeRequest::Whole) => {
-                    let (body, len) = file_body(&loc.fs).await?;
-                    builder
-                        .header(header::CONTENT_TYPE, "application/octet-stream")
-                        .header(header::CONTENT_LENGTH, len)
-                        .body(body)
-                        .map_err(ApiError::internal)
-                }
-                Some(req) => ranged_response(&loc.fs, len, req, builder).await,
+                None | Some(RangeRequest::Whole) => builder
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header(header::CONTENT_LENGTH, len)
+                    .body(open_file_body(file))
+                    .map_err(ApiError::internal),
+                Some(req) => ranged_response(file, &loc.fs, len, req, builder).await,
             }
         }
     }
@@ -192,7 +204,12 @@ async fn window_response(
             header::ACCEPT_RANGES,
             axum::http::HeaderValue::from_static("bytes"),
         )),
-        Some((_, spans)) => ranged_window_response(&loc.fs, offset, len, spans, builder).await,
+        Some((_, spans)) => {
+            let file = tokio::fs::File::open(&loc.fs)
+                .await
+                .map_err(|_| ApiError::not_found())?;
+            ranged_window_response(file, &loc.fs, offset, len, spans, builder).await
+        }
     }
 }
 

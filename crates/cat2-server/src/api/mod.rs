@@ -7,6 +7,7 @@ pub mod chunk;
 pub mod download;
 pub mod fetch;
 pub mod load;
+pub mod publish;
 pub mod ranges;
 pub mod users;
 pub mod write;
@@ -30,7 +31,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/chunk/{*path}",
-            get(chunk::get_chunk).post(writes_need_login),
+            get(chunk::get_chunk)
+                .post(chunk::post_chunk)
+                .layer(DefaultBodyLimit::max(chunk::MAX_CHUNK_BODY)),
         )
         .route("/api/download/{*path}", get(download::get_download))
         .route("/api/preview/{*path}", get(download::get_preview))
@@ -51,15 +54,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/unfold/{*path}", post(not_yet_unfold))
         .route("/api/upload_lazyarr/{*path}", post(not_yet_lazy))
         .route("/api/load_from_url/{*path}", post(load::post_load_from_url))
-        .route("/api/publish/{*path}", post(writes_need_login))
+        .route("/api/publish/{*path}", post(publish::post_publish))
         .route("/api/addnotebook/{*path}", post(write::post_addnotebook))
         .route("/api/move/", post(write::post_move))
         .route("/api/copy/", post(write::post_copy))
         .route("/api/lazyexpr/", post(not_yet_lazy))
-}
-
-async fn writes_need_login() -> crate::error::ApiError {
-    crate::error::ApiError::unauthorized()
 }
 
 /// HDF5 unfolding is not served yet: a logged-in caller is told so plainly.

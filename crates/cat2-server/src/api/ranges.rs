@@ -1,7 +1,9 @@
 //! HTTP byte ranges (RFC 9110 §14) over a file served verbatim.
 //!
 //! Only whole stored files honour `Range`; blosc2's remote arrays read frame
-//! headers and chunk offsets this way.
+//! headers and chunk offsets this way. The spans are read from the one open
+//! file whose metadata made the ETag, so the bytes and the validator always
+//! belong to the same version of a file that writers replace by renaming.
 
 use std::io::SeekFrom;
 use std::path::Path;
@@ -79,11 +81,13 @@ pub fn parse_range(value: &str, len: u64) -> RangeRequest {
 }
 
 /// Reads the inclusive span `start..=end` of the window that starts `base`
-/// bytes into the file.
-async fn read_span(path: &Path, base: u64, (start, end): (u64, u64)) -> ApiResult<Vec<u8>> {
-    let mut f = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| ApiError::internal(format!("opening {}: {e}", path.display())))?;
+/// bytes into `f` (opened from `path`, named in errors).
+async fn read_span(
+    f: &mut tokio::fs::File,
+    path: &Path,
+    base: u64,
+    (start, end): (u64, u64),
+) -> ApiResult<Vec<u8>> {
     f.seek(SeekFrom::Start(base + start))
         .await
         .map_err(|e| ApiError::internal(format!("seeking {}: {e}", path.display())))?;
@@ -94,19 +98,21 @@ async fn read_span(path: &Path, base: u64, (start, end): (u64, u64)) -> ApiResul
     Ok(buf)
 }
 
-/// The 206 (or 416) answer for `spans` of the file at `path`.
+/// The 206 (or 416) answer for `spans` of `file` (opened from `path`).
 pub async fn ranged_response(
+    file: tokio::fs::File,
     path: &Path,
     len: u64,
     request: RangeRequest,
     base: axum::http::response::Builder,
 ) -> ApiResult<Response> {
-    ranged_window_response(path, 0, len, request, base).await
+    ranged_window_response(file, path, 0, len, request, base).await
 }
 
 /// The 206 (or 416) answer for `spans` of the `len` bytes that start
-/// `offset` bytes into the file at `path`; positions are the window's.
+/// `offset` bytes into `file`; positions are the window's.
 pub async fn ranged_window_response(
+    mut file: tokio::fs::File,
     path: &Path,
     offset: u64,
     len: u64,
@@ -126,7 +132,7 @@ pub async fn ranged_window_response(
         )),
         RangeRequest::Spans(spans) if spans.len() == 1 => {
             let (s, e) = spans[0];
-            let data = read_span(path, offset, (s, e)).await?;
+            let data = read_span(&mut file, path, offset, (s, e)).await?;
             base.status(StatusCode::PARTIAL_CONTENT)
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{len}"))
@@ -138,7 +144,7 @@ pub async fn ranged_window_response(
             let boundary = cat2_core::store::random_hex32();
             let mut body = Vec::new();
             for (s, e) in spans {
-                let data = read_span(path, offset, (s, e)).await?;
+                let data = read_span(&mut file, path, offset, (s, e)).await?;
                 body.extend_from_slice(
                     format!(
                         "--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {s}-{e}/{len}\r\n\r\n"
