@@ -2,10 +2,12 @@
 //! that plugs them into it.
 //!
 //! Built into `hdf5-reader`: deflate (1), shuffle (2), fletcher32 (3), szip (4), nbit (5),
-//! scale-offset (6) and hdf5plugin's LZ4 (32004). Added here: LZF (32000), Blosc (32001),
-//! bitshuffle (32008), Zstd (32015) and Blosc2 (32026).
+//! scale-offset (6). Added here: LZF (32000), Blosc (32001), hdf5plugin's LZ4 (32004,
+//! replacing the built-in one, which fails on multi-block chunks), bitshuffle (32008),
+//! Zstd (32015) and Blosc2 (32026).
 
 mod bitshuffle;
+mod lz4;
 mod lzf;
 
 use hdf5_reader::messages::filter_pipeline::FilterDescription;
@@ -95,6 +97,10 @@ pub fn registry() -> FilterRegistry {
     reg.register(
         BLOSC,
         Box::new(|_, data, _| wrap(BLOSC, "blosc", decode_blosc(data))),
+    );
+    reg.register(
+        LZ4,
+        Box::new(|_, data, _| wrap(LZ4, "lz4", lz4::decode(data))),
     );
     reg.register(
         BITSHUFFLE,
