@@ -11,7 +11,12 @@
 //! unknown filter gives a clear error instead of wrong data or a panic.
 #![forbid(unsafe_code)]
 
+mod dtype;
+mod file;
 pub mod filters;
+
+pub use dtype::numpy_dtype;
+pub use file::{DatasetInfo, File, Filter, GroupInfo, Node};
 
 /// What can go wrong reading an HDF5 file.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,15 @@ pub enum Error {
         name: &'static str,
         reason: String,
     },
+    /// The file could not be opened as HDF5.
+    #[error("opening HDF5 file {}: {source}", path.display())]
+    Open {
+        path: std::path::PathBuf,
+        source: hdf5_reader::error::Error,
+    },
+    /// A box does not fit in the dataset.
+    #[error("bad box for dataset {path}: {reason}")]
+    BadBox { path: String, reason: String },
     /// An error from the HDF5 container parser.
     #[error("HDF5: {0}")]
     Hdf5(#[from] hdf5_reader::error::Error),
