@@ -211,13 +211,33 @@ impl File {
                 })
                 .collect(),
         };
-        let arr = ds.read_slice::<RawElem>(&selection)?;
-        let mut out = Vec::with_capacity(arr.len() * ds.raw_element_size()?);
-        for e in arr.iter() {
-            out.extend_from_slice(&e.0);
-        }
-        Ok(out)
+        // Elements of the common sizes are read as fixed arrays: no allocation each.
+        let itemsize = ds.raw_element_size()?;
+        Ok(match itemsize {
+            1 => read_fixed::<1>(&ds, &selection)?,
+            2 => read_fixed::<2>(&ds, &selection)?,
+            4 => read_fixed::<4>(&ds, &selection)?,
+            8 => read_fixed::<8>(&ds, &selection)?,
+            16 => read_fixed::<16>(&ds, &selection)?,
+            _ => {
+                let arr = ds.read_slice::<RawElem>(&selection)?;
+                let mut out = Vec::with_capacity(arr.len() * itemsize);
+                for e in arr.iter() {
+                    out.extend_from_slice(&e.0);
+                }
+                out
+            }
+        })
     }
+}
+
+fn read_fixed<const N: usize>(ds: &Dataset, selection: &SliceInfo) -> Result<Vec<u8>> {
+    let arr = ds.read_slice::<Fixed<N>>(selection)?;
+    let mut out = Vec::with_capacity(arr.len() * N);
+    for e in arr.iter() {
+        out.extend_from_slice(&e.0);
+    }
+    Ok(out)
 }
 
 fn normalize(path: &str) -> String {
@@ -250,5 +270,31 @@ impl hdf5_reader::H5Type for RawElem {
 
     fn element_size(dtype: &Datatype) -> usize {
         hdf5_reader::dtype_element_size(dtype).unwrap_or(0)
+    }
+}
+
+/// One element of exactly `N` bytes, kept as raw bytes.
+#[derive(Clone)]
+struct Fixed<const N: usize>([u8; N]);
+
+impl<const N: usize> hdf5_reader::H5Type for Fixed<N> {
+    fn hdf5_type() -> Datatype {
+        Datatype::Opaque {
+            size: N as u32,
+            tag: "raw".to_string(),
+        }
+    }
+
+    fn from_bytes(bytes: &[u8], _dtype: &Datatype) -> hdf5_reader::error::Result<Self> {
+        bytes.try_into().map(Fixed).map_err(|_| {
+            hdf5_reader::error::Error::InvalidData(format!(
+                "element of {} bytes, expected {N}",
+                bytes.len()
+            ))
+        })
+    }
+
+    fn element_size(_dtype: &Datatype) -> usize {
+        N
     }
 }
