@@ -2,7 +2,7 @@
 //!
 //! The container format (superblock, groups, B-trees, chunk indexes) is parsed by the
 //! `hdf5-reader` crate; this crate adds the decoders for the third-party HDF5 filters
-//! Caterva2 files use (bitshuffle, LZF, Blosc, Blosc2, Zstd) and registers them in
+//! Caterva2 files use (bitshuffle, LZF, Blosc, Blosc2, LZ4, Zstd) and registers them in
 //! `hdf5-reader`'s [`hdf5_reader::FilterRegistry`] (see [`filters::registry`]).
 //!
 //! Design choice: we never load HDF5 filter plugins (C shared objects). Every filter is
@@ -25,13 +25,6 @@ pub enum Error {
     /// The dataset's filter pipeline has a filter we cannot decode.
     #[error("dataset uses HDF5 filter {id} ({name}), which this server cannot decode")]
     UnsupportedFilter { id: u16, name: String },
-    /// A filtered chunk could not be decoded.
-    #[error("decoding HDF5 filter {id} ({name}): {reason}")]
-    Filter {
-        id: u16,
-        name: &'static str,
-        reason: String,
-    },
     /// The file could not be opened as HDF5.
     #[error("opening HDF5 file {}: {source}", path.display())]
     Open {
@@ -41,7 +34,8 @@ pub enum Error {
     /// A box does not fit in the dataset.
     #[error("bad box for dataset {path}: {reason}")]
     BadBox { path: String, reason: String },
-    /// An error from the HDF5 container parser.
+    /// An error from the HDF5 container parser. A chunk that one of our filters cannot
+    /// decode arrives here too, as `FilterError("filter <id> (<name>): <reason>")`.
     #[error("HDF5: {0}")]
     Hdf5(#[from] hdf5_reader::error::Error),
 }

@@ -113,6 +113,32 @@ fn walk_lists_groups_datasets_and_attributes() {
 }
 
 #[test]
+fn box_outside_the_dataset_is_an_error() {
+    let Some((_dir, h5, _)) = fixtures() else {
+        return;
+    };
+    let file = File::open(&h5).expect("open");
+    for (start, stop) in [
+        (vec![0, 0], vec![4, 5]),
+        (vec![2], vec![3]),
+        (vec![3, 0], vec![2, 4]),
+    ] {
+        let err = file
+            .read_box("/nested/deeper/ones", &start, &stop)
+            .unwrap_err();
+        assert!(matches!(err, Error::BadBox { .. }), "{err:?}");
+    }
+    let ones = file
+        .read_box("/nested/deeper/ones", &[1, 1], &[3, 3])
+        .expect("box");
+    assert_eq!(ones, vec![1u8; 4]);
+    assert!(matches!(
+        File::open(h5.with_extension("nope")),
+        Err(Error::Open { .. })
+    ));
+}
+
+#[test]
 fn unknown_filter_is_a_clear_error() {
     let Some((_dir, h5, expected)) = fixtures() else {
         return;
