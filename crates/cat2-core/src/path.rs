@@ -227,6 +227,9 @@ mod tests {
     fn verbatim_suffixes() {
         assert!(is_stored_verbatim("a.b2nd"));
         assert!(is_stored_verbatim("k.h5"));
+        assert!(is_container_name("k.h5") && is_container_name("k.hdf5"));
+        assert!(is_container_name("k.b2z") && !is_container_name("k.b2nd"));
+        assert!(is_hdf5_name("k.hdf5") && !is_hdf5_name("k.b2z"));
         assert!(!is_stored_verbatim("README.md"));
         assert!(!is_stored_verbatim("noext"));
         assert!(!is_stored_verbatim(".hidden"));
