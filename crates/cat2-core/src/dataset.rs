@@ -148,8 +148,10 @@ pub fn info(loc: &Located) -> Result<Info> {
                     Ok(sc) => Ok(Info::SChunk(schunk_info(&sc, &loc.fs, mtime.clone())?)),
                     Err(_) => Ok(unreadable()),
                 },
-                Some(FileKind::Store) => Ok(crate::container::browse::store_info(loc, &m)),
-                Some(FileKind::Hdf5) | None => Ok(Info::File(FileInfo {
+                Some(FileKind::Store) | Some(FileKind::Hdf5) => {
+                    Ok(crate::container::browse::store_info(loc, &m))
+                }
+                None => Ok(Info::File(FileInfo {
                     mtime,
                     size: m.len(),
                 })),
@@ -233,6 +235,10 @@ pub fn schunk_info(sc: &SChunk, path: &Path, mtime: Option<String>) -> Result<SC
 /// 400 that says what they are; a leaf inside a store is one, and a group
 /// inside it names no dataset (404, as the reference).
 pub fn open(loc: &Located) -> Result<Dataset> {
+    let hdf5 = loc.entry == Entry::Member && crate::container::browse::is_hdf5(loc);
+    if hdf5 || FileKind::of(loc) == Some(FileKind::Hdf5) {
+        return Err(hdf5_not_blosc2(loc));
+    }
     if loc.entry == Entry::Member {
         return open_member(loc).map(|leaf| leaf.dataset);
     }
@@ -264,6 +270,15 @@ pub fn open(loc: &Located) -> Result<Dataset> {
             ))),
         },
     }
+}
+
+/// The refusal for Blosc2 access (chunks) to an HDF5 file or a dataset in it.
+pub fn hdf5_not_blosc2(loc: &Located) -> Error {
+    Error::BadRequest(format!(
+        "{} is HDF5, whose chunks are HDF5-compressed rather than Blosc2 chunks; \
+         fetch it with the slice_ parameter instead",
+        loc.logical
+    ))
 }
 
 /// Opens the leaf a path inside a store names. Groups and missing keys are

@@ -53,6 +53,9 @@ pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
         ));
     }
     if loc.entry == crate::Entry::Member {
+        if crate::container::browse::is_hdf5(loc) {
+            return fetch_h5(loc, req);
+        }
         return fetch_member(loc, req);
     }
     match FileKind::of(loc) {
@@ -107,6 +110,103 @@ fn fetch_member(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
         (FetchOutput::Verbatim, Placement::Embedded(frame)) => FetchOutput::Frame(frame),
         (out, _) => out,
     })
+}
+
+/// A dataset of an HDF5 file: every answer is computed (read through
+/// `cat2-hdf5` and recompressed as a new NDArray frame), never file bytes.
+fn fetch_h5(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
+    use crate::container::browse;
+    let t = browse::open_h5_for_member(loc)?;
+    let d = t
+        .dataset(browse::inner_key(loc))
+        .ok_or_else(|| Error::NotFound {
+            path: loc.logical.to_string(),
+        })?;
+    if req.filter.is_some() {
+        return Err(Error::BadRequest(
+            "Filtering is not supported for HDF5-backed datasets".into(),
+        ));
+    }
+    let dtype = DType::parse(&d.dtype)?;
+    let mut reader = H5Reader::new(t.file(), d);
+    let shape = reader.shape.clone();
+    let chunks = reader.chunks.clone();
+    if let Some(ind) = &req.indices {
+        let idx = parse_indices(ind, &shape)?;
+        let data = read_indices(&mut reader, &idx)?;
+        let out_shape = idx.out_shape();
+        return build_array_frame(&data, &out_shape, &dtype, None).map(FetchOutput::Frame);
+    }
+    let sel = match req.slice.as_deref().map(parse_slice).transpose()?.flatten() {
+        None => Selection::full(&shape),
+        Some(spec) => spec.resolve(&shape)?,
+    };
+    let out_shape = sel.out_shape();
+    let geometry = result_geometry(&sel, &out_shape, &chunks, &chunks, dtype.itemsize());
+    match &req.field {
+        None => frame_from_selection(&mut reader, &sel, &dtype, geometry).map(FetchOutput::Frame),
+        Some(name) => {
+            let data = read_selection(&mut reader, &sel)?;
+            let (fdata, fshape, fdtype) = project_field(&data, &out_shape, &dtype, name)?;
+            let geometry = (fshape.len() == out_shape.len()).then_some(geometry);
+            build_array_frame(&fdata, &fshape, &fdtype, geometry).map(FetchOutput::Frame)
+        }
+    }
+}
+
+/// Reads boxes of an HDF5 dataset.
+struct H5Reader<'a> {
+    file: &'a cat2_hdf5::File,
+    path: String,
+    shape: Vec<i64>,
+    chunks: Vec<i64>,
+    itemsize: usize,
+}
+
+impl<'a> H5Reader<'a> {
+    fn new(file: &'a cat2_hdf5::File, d: &cat2_hdf5::DatasetInfo) -> Self {
+        let to_i64 = |v: Vec<u64>| -> Vec<i64> {
+            v.into_iter()
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+                .collect()
+        };
+        H5Reader {
+            file,
+            path: d.path.clone(),
+            shape: to_i64(d.shape.clone()),
+            chunks: to_i64(crate::container::h5::chunk_shape(d)),
+            itemsize: d.itemsize,
+        }
+    }
+}
+
+impl BoxReader for H5Reader<'_> {
+    fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+    fn chunk_shape(&self) -> &[i64] {
+        &self.chunks
+    }
+    fn itemsize(&self) -> usize {
+        self.itemsize
+    }
+    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
+        let to_u64 = |v: &[i64]| -> Vec<u64> { v.iter().map(|&n| n.max(0) as u64).collect() };
+        let data = self
+            .file
+            .read_box(&self.path, &to_u64(start), &to_u64(stop))
+            .map_err(|e| Error::BadRequest(format!("reading HDF5 dataset {}: {e}", self.path)))?;
+        if data.len() != out.len() {
+            return Err(Error::BadRequest(format!(
+                "reading HDF5 dataset {}: got {} bytes for a box of {}",
+                self.path,
+                data.len(),
+                out.len()
+            )));
+        }
+        out.copy_from_slice(&data);
+        Ok(())
+    }
 }
 
 /// Reads boxes of a stored array.

@@ -162,11 +162,16 @@ pub fn is_stored_verbatim(name: &str) -> bool {
     )
 }
 
-/// Files a path can descend into (`x.b2z/g/a`): zip stores of Blosc2
-/// datasets. HDF5 files are containers too in the reference, but are not
-/// browsed inside by this server yet.
+/// Files a path can descend into (`x.b2z/g/a`, `x.h5/g/a`): zip stores of
+/// Blosc2 datasets and HDF5 files.
 pub fn is_container_name(name: &str) -> bool {
-    suffix(name) == ".b2z"
+    matches!(suffix(name), ".b2z" | ".h5" | ".hdf5")
+}
+
+/// Whether a file name is an HDF5 file's, browsed as a container of its
+/// datasets.
+pub fn is_hdf5_name(name: &str) -> bool {
+    matches!(suffix(name), ".h5" | ".hdf5")
 }
 
 #[cfg(test)]
@@ -222,6 +227,9 @@ mod tests {
     fn verbatim_suffixes() {
         assert!(is_stored_verbatim("a.b2nd"));
         assert!(is_stored_verbatim("k.h5"));
+        assert!(is_container_name("k.h5") && is_container_name("k.hdf5"));
+        assert!(is_container_name("k.b2z") && !is_container_name("k.b2nd"));
+        assert!(is_hdf5_name("k.hdf5") && !is_hdf5_name("k.b2z"));
         assert!(!is_stored_verbatim("README.md"));
         assert!(!is_stored_verbatim("noext"));
         assert!(!is_stored_verbatim(".hidden"));

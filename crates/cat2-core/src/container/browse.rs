@@ -13,10 +13,12 @@ use std::sync::Arc;
 
 use cat2_proto::{FileInfo, GroupInfo, Info};
 
+use super::h5::{self, H5Tree};
 use super::{Container, Leaf, Node, Placement};
 use crate::dataset::{self, Dataset};
 use crate::error::{Error, Result};
 use crate::meta::iso_mtime;
+use crate::path::is_hdf5_name;
 use crate::store::Located;
 
 fn not_found(loc: &Located) -> Error {
@@ -28,6 +30,20 @@ fn not_found(loc: &Located) -> Error {
 /// The key a located path names inside its container (`/` for the store).
 pub fn inner_key(loc: &Located) -> &str {
     loc.inner.as_deref().unwrap_or("/")
+}
+
+/// Whether a located path is (or lies inside) an HDF5 file.
+pub fn is_hdf5(loc: &Located) -> bool {
+    loc.fs
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(is_hdf5_name)
+}
+
+/// Opens the HDF5 file a path inside it belongs to; an unreadable file has
+/// nothing inside it.
+pub fn open_h5_for_member(loc: &Located) -> Result<H5Tree> {
+    H5Tree::open(&loc.fs).ok_or_else(|| not_found(loc))
 }
 
 /// Opens the store a path inside it belongs to. A file that is not a
@@ -42,6 +58,12 @@ pub fn open_for_member(loc: &Located) -> Result<Arc<Container>> {
 /// `/api/list` of the store file itself: its leaves, or its own name when
 /// it is not a store that can be browsed (a table, a damaged file).
 pub fn list_store(loc: &Located) -> Vec<String> {
+    if is_hdf5(loc) {
+        return match H5Tree::open(&loc.fs) {
+            Some(t) => t.list(None),
+            None => vec![loc.logical.name().to_string()],
+        };
+    }
     match Container::open_cached(&loc.fs) {
         Ok(c) if c.is_browsable() => c.list(None),
         _ => vec![loc.logical.name().to_string()],
@@ -50,11 +72,31 @@ pub fn list_store(loc: &Located) -> Vec<String> {
 
 /// `/api/list` of a path inside a store.
 pub fn list_member(loc: &Located) -> Result<Vec<String>> {
+    if is_hdf5(loc) {
+        // A path naming nothing inside the file lists as nothing.
+        return Ok(H5Tree::open(&loc.fs)
+            .map(|t| t.list(loc.inner.as_deref()))
+            .unwrap_or_default());
+    }
     Ok(open_for_member(loc)?.list(loc.inner.as_deref()))
 }
 
 /// `/api/info` of the store file itself.
 pub fn store_info(loc: &Located, meta: &fs::Metadata) -> Info {
+    if is_hdf5(loc) {
+        return match H5Tree::open(&loc.fs) {
+            Some(t) => Info::Group(GroupInfo {
+                kind: "group".into(),
+                mtime: iso_mtime(meta),
+                size: meta.len(),
+                nfiles: t.leaves("/").len() as u64,
+            }),
+            None => Info::File(FileInfo {
+                mtime: iso_mtime(meta),
+                size: meta.len(),
+            }),
+        };
+    }
     match Container::open_cached(&loc.fs) {
         Ok(c) if c.is_browsable() => Info::Group(GroupInfo {
             kind: "group".into(),
@@ -93,8 +135,21 @@ pub fn object_unsupported(loc: &Located, kind: &str) -> Error {
 pub fn member_info(loc: &Located) -> Result<Info> {
     let meta = fs::metadata(&loc.fs).map_err(|_| not_found(loc))?;
     let mtime = iso_mtime(&meta);
-    let c = open_for_member(loc)?;
     let key = inner_key(loc);
+    if is_hdf5(loc) {
+        let t = open_h5_for_member(loc)?;
+        return match (t.lookup(key), t.dataset(key)) {
+            (_, Some(d)) => Ok(Info::Array(h5::leaf_meta(d, mtime))),
+            (Some(Node::Group), _) => Ok(Info::Group(GroupInfo {
+                kind: "group".into(),
+                mtime,
+                size: t.size(key),
+                nfiles: t.leaves(key).len() as u64,
+            })),
+            _ => Err(not_found(loc)),
+        };
+    }
+    let c = open_for_member(loc)?;
     match c.lookup(key).ok_or_else(|| not_found(loc))? {
         Node::Group => Ok(Info::Group(GroupInfo {
             kind: "group".into(),

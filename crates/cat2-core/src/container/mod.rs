@@ -29,6 +29,7 @@
 //! (what keys name), `leaf` (opening leaves), `browse` (list/info answers).
 
 pub mod browse;
+pub mod h5;
 mod hierarchy;
 mod leaf;
 pub mod zip;

@@ -1,0 +1,173 @@
+//! HDF5 files browsed in place: the file is a group, its HDF5 groups are
+//! groups and its datasets are leaves, read through `cat2-hdf5`.
+//!
+//! Only datasets a client can receive as an NDArray are leaves: variable
+//! length data (NumPy `O`) and datasets of more than [`MAX_DIMS`] dimensions
+//! are left out of listings and counts, as the reference does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use cat2_hdf5::{DatasetInfo, File, Node as H5Node};
+use cat2_proto::{ArrayInfo, SChunkInfo};
+
+use super::Node;
+use crate::meta::cparams_json;
+
+/// Most dimensions an NDArray has.
+pub const MAX_DIMS: usize = 16;
+
+/// The groups and compatible datasets of an HDF5 file.
+pub struct H5Tree {
+    file: File,
+    groups: BTreeSet<String>,
+    leaves: BTreeMap<String, DatasetInfo>,
+}
+
+/// Whether a dataset can be served as an NDArray.
+fn compatible(d: &DatasetInfo) -> bool {
+    d.shape.len() <= MAX_DIMS && d.itemsize > 0 && !d.dtype.contains("|O")
+}
+
+impl H5Tree {
+    /// Reads the structure of the HDF5 file at `path`; `None` when it is not
+    /// one that can be read.
+    pub fn open(path: &Path) -> Option<H5Tree> {
+        let file = File::open(path).ok()?;
+        let nodes = file.walk().ok()?;
+        let mut groups = BTreeSet::new();
+        let mut leaves = BTreeMap::new();
+        for n in nodes {
+            match n {
+                H5Node::Group(g) => {
+                    groups.insert(g.path);
+                }
+                H5Node::Dataset(d) if compatible(&d) => {
+                    leaves.insert(d.path.clone(), d);
+                }
+                H5Node::Dataset(_) => {}
+            }
+        }
+        Some(H5Tree {
+            file,
+            groups,
+            leaves,
+        })
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// What `key` (`/g/a`) names.
+    pub fn lookup(&self, key: &str) -> Option<Node<'static>> {
+        if key == "/" || self.groups.contains(key) {
+            Some(Node::Group)
+        } else if self.leaves.contains_key(key) {
+            Some(Node::Leaf)
+        } else {
+            None
+        }
+    }
+
+    /// The dataset at `key`, when it is a leaf.
+    pub fn dataset(&self, key: &str) -> Option<&DatasetInfo> {
+        self.leaves.get(key)
+    }
+
+    /// The leaves below `prefix`.
+    pub fn leaves(&self, prefix: &str) -> Vec<&DatasetInfo> {
+        let start = format!("{}/", prefix.trim_end_matches('/'));
+        self.leaves
+            .range(start.clone()..)
+            .take_while(|(k, _)| k.starts_with(&start))
+            .map(|(_, d)| d)
+            .collect()
+    }
+
+    /// Bytes of data below `prefix`.
+    pub fn size(&self, prefix: &str) -> u64 {
+        self.leaves(prefix).iter().map(|d| nbytes(d)).sum()
+    }
+
+    /// What `/api/list` shows for the file (`None`) or a path in it.
+    pub fn list(&self, inner: Option<&str>) -> Vec<String> {
+        let prefix = inner.unwrap_or("/");
+        let strip = prefix.trim_end_matches('/').len() + 1;
+        let mut names: Vec<String> = self
+            .leaves(prefix)
+            .iter()
+            .filter_map(|d| d.path.get(strip..))
+            .map(str::to_string)
+            .collect();
+        names.sort_unstable();
+        if names.is_empty() {
+            if let Some(key) = inner {
+                if self.leaves.contains_key(key) {
+                    names.push(key.rsplit('/').next().unwrap_or(key).to_string());
+                }
+            }
+        }
+        names
+    }
+}
+
+/// Uncompressed bytes of a dataset.
+pub fn nbytes(d: &DatasetInfo) -> u64 {
+    d.shape
+        .iter()
+        .try_fold(d.itemsize as u64, |acc, &n| acc.checked_mul(n))
+        .unwrap_or(u64::MAX)
+}
+
+/// The chunk shape a leaf is served with: the HDF5 chunk shape, or the
+/// whole shape for contiguous (and scalar) datasets.
+pub fn chunk_shape(d: &DatasetInfo) -> Vec<u64> {
+    match &d.chunks {
+        Some(c) if c.len() == d.shape.len() => c.clone(),
+        _ => d.shape.clone(),
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `/api/info` of a leaf: array metadata with Blosc2 default parameters
+/// (the data is recompressed with them when fetched), no file of its own
+/// and no byte ranges.
+pub fn leaf_meta(d: &DatasetInfo, mtime: Option<String>) -> ArrayInfo {
+    let chunks = chunk_shape(d);
+    let items: u64 = chunks.iter().product();
+    let nbytes = nbytes(d);
+    let nchunks: u64 = d
+        .shape
+        .iter()
+        .zip(&chunks)
+        .map(|(&s, &c)| if c == 0 { 0 } else { s.div_ceil(c) })
+        .product();
+    let cparams = cat2_blosc2::CParams::zstd_shuffle(d.itemsize);
+    let schunk = SChunkInfo {
+        cbytes: to_i64(nbytes),
+        chunkshape: to_i64(items),
+        chunksize: to_i64(items.saturating_mul(d.itemsize as u64)),
+        contiguous: false,
+        cparams: cparams_json(&cparams),
+        cratio: 1.0,
+        nbytes: to_i64(nbytes),
+        urlpath: None,
+        vlmeta: serde_json::Map::new(),
+        nchunks: to_i64(nchunks),
+        mtime: None,
+    };
+    let chunks: Vec<i64> = chunks.into_iter().map(to_i64).collect();
+    ArrayInfo {
+        shape: d.shape.iter().copied().map(to_i64).collect(),
+        blocks: chunks.clone(),
+        chunks,
+        dtype: crate::dataset::display_dtype(&d.dtype),
+        schunk,
+        mtime,
+        accept_ranges: None,
+    }
+}
