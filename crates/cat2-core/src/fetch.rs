@@ -132,26 +132,14 @@ fn fetch_h5(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
     let shape = reader.shape.clone();
     let chunks = reader.chunks.clone();
     if let Some(ind) = &req.indices {
-        let idx = parse_indices(ind, &shape)?;
-        let data = read_indices(&mut reader, &idx)?;
-        let out_shape = idx.out_shape();
-        return build_array_frame(&data, &out_shape, &dtype, None).map(FetchOutput::Frame);
+        return indices_frame(&mut reader, ind, &shape, &dtype);
     }
     let sel = match req.slice.as_deref().map(parse_slice).transpose()?.flatten() {
         None => Selection::full(&shape),
         Some(spec) => spec.resolve(&shape)?,
     };
-    let out_shape = sel.out_shape();
-    let geometry = result_geometry(&sel, &out_shape, &chunks, &chunks, dtype.itemsize());
-    match &req.field {
-        None => frame_from_selection(&mut reader, &sel, &dtype, geometry).map(FetchOutput::Frame),
-        Some(name) => {
-            let data = read_selection(&mut reader, &sel)?;
-            let (fdata, fshape, fdtype) = project_field(&data, &out_shape, &dtype, name)?;
-            let geometry = (fshape.len() == out_shape.len()).then_some(geometry);
-            build_array_frame(&fdata, &fshape, &fdtype, geometry).map(FetchOutput::Frame)
-        }
-    }
+    let geometry = result_geometry(&sel, &sel.out_shape(), &chunks, &chunks, dtype.itemsize());
+    selection_frame(&mut reader, &sel, &dtype, geometry, req.field.as_deref())
 }
 
 /// Reads boxes of an HDF5 dataset.
@@ -252,10 +240,7 @@ fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<FetchOutput> {
     let mut reader = ArrayReader::new(arr);
 
     if let Some(ind) = &req.indices {
-        let idx = parse_indices(ind, &shape)?;
-        let data = read_indices(&mut reader, &idx)?;
-        let out_shape = idx.out_shape();
-        return build_array_frame(&data, &out_shape, &dtype, None).map(FetchOutput::Frame);
+        return indices_frame(&mut reader, ind, &shape, &dtype);
     }
 
     if let Some(expr) = &req.filter {
@@ -306,13 +291,42 @@ fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<FetchOutput> {
             return Ok(FetchOutput::Frame(frame));
         }
     }
-    let out_shape = sel.out_shape();
-    let geometry = result_geometry(&sel, &out_shape, &src_chunks, &src_blocks, dtype.itemsize());
-    match &req.field {
-        None => frame_from_selection(&mut reader, &sel, &dtype, geometry).map(FetchOutput::Frame),
+    let geometry = result_geometry(
+        &sel,
+        &sel.out_shape(),
+        &src_chunks,
+        &src_blocks,
+        dtype.itemsize(),
+    );
+    selection_frame(&mut reader, &sel, &dtype, geometry, req.field.as_deref())
+}
+
+/// The frame of an `indices=` gather from any dataset.
+fn indices_frame(
+    reader: &mut dyn BoxReader,
+    indices: &str,
+    shape: &[i64],
+    dtype: &DType,
+) -> Result<FetchOutput> {
+    let idx = parse_indices(indices, shape)?;
+    let data = read_indices(reader, &idx)?;
+    build_array_frame(&data, &idx.out_shape(), dtype, None).map(FetchOutput::Frame)
+}
+
+/// The frame of a resolved selection from any dataset, or of one field of it.
+fn selection_frame(
+    reader: &mut dyn BoxReader,
+    sel: &Selection,
+    dtype: &DType,
+    geometry: Geometry,
+    field: Option<&str>,
+) -> Result<FetchOutput> {
+    match field {
+        None => frame_from_selection(reader, sel, dtype, geometry).map(FetchOutput::Frame),
         Some(name) => {
-            let data = read_selection(&mut reader, &sel)?;
-            let (fdata, fshape, fdtype) = project_field(&data, &out_shape, &dtype, name)?;
+            let out_shape = sel.out_shape();
+            let data = read_selection(reader, sel)?;
+            let (fdata, fshape, fdtype) = project_field(&data, &out_shape, dtype, name)?;
             let geometry = (fshape.len() == out_shape.len()).then_some(geometry);
             build_array_frame(&fdata, &fshape, &fdtype, geometry).map(FetchOutput::Frame)
         }
