@@ -475,6 +475,19 @@ pub fn ndarray_frame_from_chunks(
                 c.len()
             )));
         }
+        // Zero, NaN and uninitialised chunks are coded in their offset and
+        // not stored, as C-Blosc2 does when it appends them: C-Blosc2 3.x
+        // (python-blosc2) refuses to open a frame *file* that stores one.
+        let special = match crate::chunks::Special::of(c) {
+            crate::chunks::Special::Zero => Some(1u64),
+            crate::chunks::Special::Nan => Some(2),
+            crate::chunks::Special::Uninit => Some(4),
+            _ => None,
+        };
+        if let Some(code) = special {
+            offsets.extend_from_slice(&((1u64 << 63) | (code << 56)).to_le_bytes());
+            continue;
+        }
         offsets.extend_from_slice(&total.to_le_bytes());
         total += i64::from(cbytes);
     }
@@ -488,7 +501,12 @@ pub fn ndarray_frame_from_chunks(
     frame[FRAME_LEN_AT..FRAME_LEN_AT + 8].copy_from_slice(&(frame_len as u64).to_be_bytes());
     frame[CBYTES_AT..CBYTES_AT + 8].copy_from_slice(&total.to_be_bytes());
     for c in chunks {
-        frame.extend_from_slice(c);
+        if matches!(
+            crate::chunks::Special::of(c),
+            crate::chunks::Special::None | crate::chunks::Special::Value
+        ) {
+            frame.extend_from_slice(c);
+        }
     }
     frame.extend_from_slice(&offsets_chunk);
     frame.extend_from_slice(trailer);
@@ -525,6 +543,30 @@ mod tests {
         assert_eq!(back.shape(), [5, 7, 9]);
         assert_eq!(back.chunks(), [2, 7, 4]);
         assert_eq!(back.dtype(), "<u2");
+        assert_eq!(back.to_vec().unwrap(), data);
+    }
+
+    #[test]
+    fn special_chunks_are_coded_in_offsets() {
+        let s = spec(&[4, 3], &[2, 3], &[1, 3]);
+        // The first chunk all zeros: C-Blosc2 compresses it as a special.
+        let mut data = vec![0u8; 4 * 3 * 2];
+        data[12..]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = i as u8 + 1);
+        let src = NdArray::from_buffer(&s, &data).unwrap();
+        let mut chunks: Vec<Vec<u8>> = (0..2).map(|n| src.schunk().chunk(n).unwrap()).collect();
+        let (nbytes, _, _) = chunk_sizes(&chunks[0]).unwrap();
+        chunks[0] = crate::special_chunk(&s.cparams, nbytes, false).unwrap();
+        assert_eq!(
+            crate::chunks::Special::of(&chunks[0]),
+            crate::chunks::Special::Zero
+        );
+        let frame = ndarray_frame_from_chunks(&s, &chunks, &[]).unwrap();
+        // The zero chunk takes no room among the chunk data.
+        assert_eq!(be_i64(&frame, CBYTES_AT).unwrap() as usize, chunks[1].len());
+        let back = NdArray::from_cframe(&frame).unwrap();
         assert_eq!(back.to_vec().unwrap(), data);
     }
 

@@ -79,6 +79,30 @@ pub fn derived_kind(arr: &NdArray) -> Option<Derived> {
     None
 }
 
+/// Chunk `nchunk` of a located dataset, compressed (`GET /api/chunk`): as
+/// stored, or for an HDF5 proxy, a chunk of its grid made from the HDF5 data.
+pub fn chunk(loc: &Located, nchunk: i64) -> Result<Vec<u8>> {
+    if FileKind::of(loc) == Some(FileKind::Array) {
+        let arr = open_array(&loc.fs)?;
+        if derived_kind(&arr) == Some(Derived::Hdf5Proxy) {
+            return crate::proxy::Proxy::open(loc, arr)?.chunk(nchunk);
+        }
+    }
+    let ds = open(loc)?;
+    let sc = match &ds {
+        Dataset::Array(arr) => arr.schunk(),
+        Dataset::Frame(sc) => sc,
+    };
+    if nchunk < 0 || nchunk >= sc.nchunks() {
+        return Err(Error::BadRequest(format!(
+            "nchunk {nchunk} is out of range: {} has {} chunks",
+            loc.logical,
+            sc.nchunks()
+        )));
+    }
+    Ok(sc.chunk(nchunk)?)
+}
+
 /// Opens the array or super-chunk stored at `path`.
 pub fn open_array(path: &Path) -> Result<NdArray> {
     NdArray::open(path).map_err(|e| {
@@ -137,8 +161,12 @@ pub fn info(loc: &Located) -> Result<Info> {
             match FileKind::of(loc) {
                 Some(FileKind::Array) => match NdArray::open(&loc.fs) {
                     Ok(arr) => {
-                        if let Some(d) = derived_kind(&arr) {
-                            return Err(derived_unsupported(loc, d));
+                        match derived_kind(&arr) {
+                            Some(Derived::Hdf5Proxy) => {
+                                return crate::proxy::Proxy::open(loc, arr)?.info(loc)
+                            }
+                            Some(d) => return Err(derived_unsupported(loc, d)),
+                            None => {}
                         }
                         array_info(&arr, &loc.fs, mtime)
                     }

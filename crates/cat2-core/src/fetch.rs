@@ -7,6 +7,7 @@
 
 use cat2_blosc2::{ArraySpec, CParams, NdArray, SChunk};
 
+use crate::container::h5::H5Reader;
 use crate::container::Placement;
 use crate::dataset::{self, Dataset, FileKind};
 use crate::dtype::DType;
@@ -68,6 +69,12 @@ pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
         }
         _ => return Err(Error::BadRequest(NOT_A_DATASET.into())),
     }
+    if FileKind::of(loc) == Some(FileKind::Array) {
+        let arr = dataset::open_array(&loc.fs)?;
+        if dataset::derived_kind(&arr) == Some(dataset::Derived::Hdf5Proxy) {
+            return fetch_proxy(loc, arr, req);
+        }
+    }
     match dataset::open(loc)? {
         Dataset::Array(arr) => fetch_array(&arr, req),
         Dataset::Frame(sc) => fetch_frame(&sc, req),
@@ -122,79 +129,53 @@ fn fetch_h5(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
         .ok_or_else(|| Error::NotFound {
             path: loc.logical.to_string(),
         })?;
+    let mut reader = H5Reader::new(t.file(), d);
+    let chunks = reader.chunks.clone();
+    fetch_hdf5(&mut reader, &d.dtype, &chunks, &chunks, req)
+}
+
+/// An unfolded HDF5 proxy: computed from the HDF5 dataset like an in-place
+/// leaf, with the proxy's geometry guiding the result's.
+fn fetch_proxy(loc: &Located, arr: NdArray, req: &FetchRequest) -> Result<FetchOutput> {
+    let proxy = crate::proxy::Proxy::open(loc, arr)?;
+    let chunks: Vec<i64> = proxy.arr.chunks().into_iter().map(i64::from).collect();
+    let blocks: Vec<i64> = proxy.arr.blocks().into_iter().map(i64::from).collect();
+    let mut reader = proxy.reader();
+    fetch_hdf5(&mut reader, &proxy.dataset().dtype, &chunks, &blocks, req)
+}
+
+/// A fetch from an HDF5 dataset: every answer is computed (read through
+/// `cat2-hdf5` and compressed as a new NDArray frame), never file bytes.
+fn fetch_hdf5(
+    reader: &mut H5Reader<'_>,
+    stored_dtype: &str,
+    chunks: &[i64],
+    blocks: &[i64],
+    req: &FetchRequest,
+) -> Result<FetchOutput> {
     if req.filter.is_some() {
         return Err(Error::BadRequest(
             "Filtering is not supported for HDF5-backed datasets".into(),
         ));
     }
-    let dtype = DType::parse(&d.dtype)?;
-    let mut reader = H5Reader::new(t.file(), d);
+    let dtype = DType::parse(stored_dtype)?;
     let shape = reader.shape.clone();
-    let chunks = reader.chunks.clone();
     if let Some(ind) = &req.indices {
-        return indices_frame(&mut reader, ind, &shape, &dtype);
+        return indices_frame(reader, ind, &shape, &dtype);
     }
     let sel = match req.slice.as_deref().map(parse_slice).transpose()?.flatten() {
         None => Selection::full(&shape),
         Some(spec) => spec.resolve(&shape)?,
     };
-    let geometry = result_geometry(&sel, &sel.out_shape(), &chunks, &chunks, dtype.itemsize());
-    selection_frame(&mut reader, &sel, &dtype, geometry, req.field.as_deref())
-}
-
-/// Reads boxes of an HDF5 dataset.
-struct H5Reader<'a> {
-    file: &'a cat2_hdf5::File,
-    path: String,
-    shape: Vec<i64>,
-    chunks: Vec<i64>,
-    itemsize: usize,
-}
-
-impl<'a> H5Reader<'a> {
-    fn new(file: &'a cat2_hdf5::File, d: &cat2_hdf5::DatasetInfo) -> Self {
-        let to_i64 = |v: Vec<u64>| -> Vec<i64> {
-            v.into_iter()
-                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
-                .collect()
-        };
-        H5Reader {
-            file,
-            path: d.path.clone(),
-            shape: to_i64(d.shape.clone()),
-            chunks: to_i64(crate::container::h5::chunk_shape(d)),
-            itemsize: d.itemsize,
-        }
+    if let (Some((base, sub)), None) = (dtype.subarray(), &req.field) {
+        // A sub-array element is its own dimensions to NumPy (and to h5py).
+        let data = read_selection(reader, &sel)?;
+        let mut out_shape = sel.out_shape();
+        out_shape.extend(sub.iter().map(|&n| n as i64));
+        return build_array_frame(&data, &out_shape, base, None).map(FetchOutput::Frame);
     }
-}
-
-impl BoxReader for H5Reader<'_> {
-    fn shape(&self) -> &[i64] {
-        &self.shape
-    }
-    fn chunk_shape(&self) -> &[i64] {
-        &self.chunks
-    }
-    fn itemsize(&self) -> usize {
-        self.itemsize
-    }
-    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
-        let to_u64 = |v: &[i64]| -> Vec<u64> { v.iter().map(|&n| n.max(0) as u64).collect() };
-        let data = self
-            .file
-            .read_box(&self.path, &to_u64(start), &to_u64(stop))
-            .map_err(|e| Error::BadRequest(format!("reading HDF5 dataset {}: {e}", self.path)))?;
-        if data.len() != out.len() {
-            return Err(Error::BadRequest(format!(
-                "reading HDF5 dataset {}: got {} bytes for a box of {}",
-                self.path,
-                data.len(),
-                out.len()
-            )));
-        }
-        out.copy_from_slice(&data);
-        Ok(())
-    }
+    let geometry = result_geometry(&sel, &sel.out_shape(), chunks, blocks, dtype.itemsize());
+    selection_frame(reader, &sel, &dtype, geometry, req.field.as_deref())
 }
 
 /// Reads boxes of a stored array.

@@ -18,13 +18,16 @@ pub mod dtype;
 pub mod error;
 pub mod examples;
 pub mod fetch;
+pub mod filecache;
 pub mod filter;
 pub mod indices;
 pub mod listing;
 pub mod meta;
 pub mod path;
+pub mod proxy;
 pub mod selection;
 pub mod store;
+pub mod unfold;
 pub mod write;
 
 pub use error::{Error, Result};

@@ -6,18 +6,22 @@ use std::sync::Arc;
 use hdf5_reader::messages::filter_pipeline::FilterDescription;
 use hdf5_reader::messages::HdfMessage;
 use hdf5_reader::{
-    Attribute, Dataset, Datatype, FilesystemExternalLinkResolver, Hdf5File, OpenOptions, SliceInfo,
+    Dataset, Datatype, FilesystemExternalLinkResolver, Hdf5File, OpenOptions, SliceInfo,
     SliceInfoElem,
 };
-use serde_json::Value;
 
-use crate::dtype::{attribute_json, numpy_dtype};
+use crate::attrs::{attribute_values, AttrValue};
+use crate::dtype::numpy_dtype;
 use crate::filters::{check_pipeline, filter_name, registry};
 use crate::{Error, Result};
 
+/// Bytes of decoded chunks an open [`File`] keeps for reuse (reading one
+/// frame after another out of the same chunks decodes each chunk once).
+pub const CHUNK_CACHE_BYTES: usize = 32 << 20;
+
 /// An open HDF5 file, with every filter of [`crate::filters`] registered.
 pub struct File {
-    inner: Hdf5File,
+    pub(crate) inner: Hdf5File,
     path: PathBuf,
 }
 
@@ -43,7 +47,7 @@ pub struct DatasetInfo {
     /// The chunk shape, for chunked datasets.
     pub chunks: Option<Vec<u64>>,
     pub filters: Vec<Filter>,
-    pub attrs: serde_json::Map<String, Value>,
+    pub attrs: Vec<(String, AttrValue)>,
 }
 
 /// What a group looks like, without its members.
@@ -51,7 +55,7 @@ pub struct DatasetInfo {
 pub struct GroupInfo {
     /// Path inside the file: `/` for the root.
     pub path: String,
-    pub attrs: serde_json::Map<String, Value>,
+    pub attrs: Vec<(String, AttrValue)>,
 }
 
 /// One entry of [`File::walk`].
@@ -70,6 +74,7 @@ impl File {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let options = OpenOptions::default()
+            .with_chunk_cache_bytes(CHUNK_CACHE_BYTES)
             .with_filter_registry(registry())
             .with_external_link_resolver(Arc::new(FilesystemExternalLinkResolver::new(dir)));
         let inner = Hdf5File::open_with_options(&path, options).map_err(|source| Error::Open {
@@ -99,7 +104,7 @@ impl File {
         };
         out.push(Node::Group(GroupInfo {
             path: path.to_string(),
-            attrs: attrs_json(&group.attributes()?),
+            attrs: attribute_values(&group.attributes()?),
         }));
         let (mut groups, mut datasets) = group.member_names()?;
         groups.sort();
@@ -142,7 +147,7 @@ impl File {
                     params: f.client_data,
                 })
                 .collect(),
-            attrs: attrs_json(&ds.attributes()),
+            attrs: attribute_values(&ds.attributes()),
         })
     }
 
@@ -159,13 +164,13 @@ impl File {
     }
 
     /// The attributes of the group at `path`.
-    pub fn group_attrs(&self, path: &str) -> Result<serde_json::Map<String, Value>> {
+    pub fn group_attrs(&self, path: &str) -> Result<Vec<(String, AttrValue)>> {
         let group = if normalize(path) == "/" {
             self.inner.root_group()?
         } else {
             self.inner.group(path)?
         };
-        Ok(attrs_json(&group.attributes()?))
+        Ok(attribute_values(&group.attributes()?))
     }
 
     /// Reads the elements `start[i]..stop[i]` of the dataset at `path`, as raw element
@@ -194,7 +199,12 @@ impl File {
                 )));
             }
         }
-        if shape.is_empty() || start.iter().zip(shape).all(|(&a, _)| a == 0) && stop == shape {
+        if shape.is_empty() {
+            // An empty dataset (null dataspace, h5py.Empty) holds no element:
+            // it is served as a zero of its dtype, as h5py-based servers do.
+            if ds.num_elements()? == 0 {
+                return Ok(vec![0; ds.raw_element_size()?]);
+            }
             return Ok(ds.read_raw_bytes()?);
         }
         if start.iter().zip(stop).any(|(a, b)| a == b) {
@@ -232,7 +242,8 @@ impl File {
 }
 
 fn read_fixed<const N: usize>(ds: &Dataset, selection: &SliceInfo) -> Result<Vec<u8>> {
-    let arr = ds.read_slice::<Fixed<N>>(selection)?;
+    // Chunked datasets decode the chunks a box overlaps in parallel.
+    let arr = ds.read_slice_parallel::<Fixed<N>>(selection)?;
     let mut out = Vec::with_capacity(arr.len() * N);
     for e in arr.iter() {
         out.extend_from_slice(&e.0);
@@ -242,13 +253,6 @@ fn read_fixed<const N: usize>(ds: &Dataset, selection: &SliceInfo) -> Result<Vec
 
 fn normalize(path: &str) -> String {
     format!("/{}", path.trim_matches('/'))
-}
-
-fn attrs_json(attrs: &[Attribute]) -> serde_json::Map<String, Value> {
-    attrs
-        .iter()
-        .map(|a| (a.name.clone(), attribute_json(a)))
-        .collect()
 }
 
 /// One element as its raw bytes, whatever its type: lets `read_slice` do the
@@ -296,5 +300,11 @@ impl<const N: usize> hdf5_reader::H5Type for Fixed<N> {
 
     fn element_size(_dtype: &Datatype) -> usize {
         N
+    }
+
+    /// Raw bytes are exactly what is wanted: chunks are copied, not
+    /// converted element by element.
+    fn native_copy_compatible(dtype: &Datatype) -> bool {
+        hdf5_reader::dtype_element_size(dtype).ok() == Some(N)
     }
 }

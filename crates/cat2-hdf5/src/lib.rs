@@ -11,12 +11,16 @@
 //! unknown filter gives a clear error instead of wrong data or a panic.
 #![forbid(unsafe_code)]
 
+mod attrs;
 mod dtype;
 mod file;
 pub mod filters;
+mod raw;
 
+pub use attrs::{attribute_value, attribute_values, AttrValue};
 pub use dtype::numpy_dtype;
-pub use file::{DatasetInfo, File, Filter, GroupInfo, Node};
+pub use file::{DatasetInfo, File, Filter, GroupInfo, Node, CHUNK_CACHE_BYTES};
+pub use raw::{Layout, RawChunk};
 
 /// What can go wrong reading an HDF5 file.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,60 @@ extern "C" {
     // C-Blosc2 hands out buffers from `malloc` (vlmeta contents, cframes with
     // `needs_free`); they must go back to the same allocator.
     fn free(ptr: *mut c_void);
+    fn malloc(size: usize) -> *mut c_void;
+}
+
+/// A copy of `frame` in a `malloc` buffer, for C-Blosc2 to adopt.
+///
+/// Why: opening an in-memory frame with `copy=true` runs a loop in C-Blosc2
+/// 2.21 (`frame_to_schunk`) that frees a pointer into the caller's buffer
+/// when a special chunk (zeros, NaN, uninit) is followed by a stored one.
+/// Opening with `copy=false` skips that loop; handing over a buffer from
+/// `malloc` and letting C-Blosc2 own it (`avoid_cframe_free = false`) keeps
+/// the handle independent of the caller and lets C-Blosc2 `realloc` it
+/// when metadata is written.
+pub(crate) struct MallocFrame {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl MallocFrame {
+    pub(crate) fn copy_of(frame: &[u8]) -> Result<MallocFrame> {
+        // SAFETY: malloc has no preconditions; a null result is checked.
+        let ptr = unsafe { malloc(frame.len().max(1)) } as *mut u8;
+        if ptr.is_null() {
+            return Err(Error::Invalid(format!(
+                "cannot allocate {} bytes for a frame",
+                frame.len()
+            )));
+        }
+        // SAFETY: ptr holds at least frame.len() bytes and does not overlap frame.
+        unsafe { std::ptr::copy_nonoverlapping(frame.as_ptr(), ptr, frame.len()) };
+        Ok(MallocFrame {
+            ptr,
+            len: frame.len(),
+        })
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    pub(crate) fn len(&self) -> i64 {
+        self.len as i64
+    }
+
+    /// C-Blosc2 now owns the buffer (and frees it with the super-chunk).
+    pub(crate) fn adopted(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for MallocFrame {
+    fn drop(&mut self) {
+        // SAFETY: the buffer came from malloc and was not adopted.
+        unsafe { free(self.ptr as *mut c_void) }
+    }
 }
 
 /// Initialises C-Blosc2 exactly once per process. Called by every

@@ -139,6 +139,21 @@ impl RawNdArray {
 
     pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
         init();
+        let buf = super::MallocFrame::copy_of(frame)?;
+        let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
+        // SAFETY: with copy=false C-Blosc2 keeps the pointer to `buf`, which
+        // stays alive: on success it is adopted below (freed with the array).
+        let rc = unsafe { ffi::b2nd_from_cframe(buf.ptr(), buf.len(), false, &mut arr) };
+        let mut lazy = Self::wrap(rc, arr, "b2nd_from_cframe")?;
+        let mut sc = lazy.schunk()?;
+        sc.adopt_frame_buffer();
+        buf.adopted();
+        // See `RawSChunk::special_then_stored`.
+        if sc.special_then_stored()? {
+            return Ok(lazy);
+        }
+        drop(sc);
+        drop(lazy);
         let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
         // SAFETY: with copy=true the frame is copied before the call returns
         // and never written to.

@@ -77,12 +77,49 @@ impl RawSChunk {
 
     pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
         init();
+        let buf = super::MallocFrame::copy_of(frame)?;
+        // SAFETY: with copy=false C-Blosc2 keeps the pointer to `buf`, which
+        // stays alive: on success it is adopted below (freed with the handle).
+        let ptr = unsafe { ffi::blosc2_schunk_from_buffer(buf.ptr(), buf.len(), false) };
+        let mut lazy = Self::owned(ptr, "blosc2_schunk_from_buffer")?;
+        lazy.adopt_frame_buffer();
+        buf.adopted();
+        if lazy.special_then_stored()? {
+            return Ok(lazy);
+        }
+        drop(lazy);
         // SAFETY: with copy=true C-Blosc2 copies the buffer before returning,
         // so the borrow only needs to last for the call; it never writes to it.
         let ptr = unsafe {
             ffi::blosc2_schunk_from_buffer(frame.as_ptr() as *mut u8, frame.len() as i64, true)
         };
         Self::owned(ptr, "blosc2_schunk_from_buffer")
+    }
+
+    /// Whether a stored chunk follows a special one (zeros, NaN, uninit):
+    /// the frames C-Blosc2 2.21 cannot copy into memory (see `MallocFrame`),
+    /// which are then read in place instead. Other frames are copied, as
+    /// python-blosc2 does, so their figures (`cbytes`) are the same.
+    pub(crate) fn special_then_stored(&self) -> Result<bool> {
+        let mut seen_special = false;
+        for n in 0..self.nchunks() {
+            let chunk = self.chunk(n)?;
+            match crate::chunks::Special::of(&chunk) {
+                crate::chunks::Special::Zero
+                | crate::chunks::Special::Nan
+                | crate::chunks::Special::Uninit => seen_special = true,
+                _ if seen_special => return Ok(true),
+                _ => {}
+            }
+        }
+        Ok(false)
+    }
+
+    /// Makes C-Blosc2 own (and free) the frame buffer this in-memory
+    /// super-chunk was opened on (see `MallocFrame`).
+    pub(crate) fn adopt_frame_buffer(&mut self) {
+        // SAFETY: the handle is valid; the call only flips a flag of its frame.
+        unsafe { ffi::blosc2_schunk_avoid_cframe_free(self.ptr.as_ptr(), false) }
     }
 
     /// Parses the header and trailer of a frame held in memory without

@@ -42,8 +42,8 @@ pub fn is_hdf5(loc: &Located) -> bool {
 
 /// Opens the HDF5 file a path inside it belongs to; an unreadable file has
 /// nothing inside it.
-pub fn open_h5_for_member(loc: &Located) -> Result<H5Tree> {
-    H5Tree::open(&loc.fs).ok_or_else(|| not_found(loc))
+pub fn open_h5_for_member(loc: &Located) -> Result<Arc<H5Tree>> {
+    H5Tree::open_cached(&loc.fs).ok_or_else(|| not_found(loc))
 }
 
 /// Opens the store a path inside it belongs to. A file that is not a
@@ -59,7 +59,7 @@ pub fn open_for_member(loc: &Located) -> Result<Arc<Container>> {
 /// it is not a store that can be browsed (a table, a damaged file).
 pub fn list_store(loc: &Located) -> Vec<String> {
     if is_hdf5(loc) {
-        return match H5Tree::open(&loc.fs) {
+        return match H5Tree::open_cached(&loc.fs) {
             Some(t) => t.list(None),
             None => vec![loc.logical.name().to_string()],
         };
@@ -74,7 +74,7 @@ pub fn list_store(loc: &Located) -> Vec<String> {
 pub fn list_member(loc: &Located) -> Result<Vec<String>> {
     if is_hdf5(loc) {
         // A path naming nothing inside the file lists as nothing.
-        return Ok(H5Tree::open(&loc.fs)
+        return Ok(H5Tree::open_cached(&loc.fs)
             .map(|t| t.list(loc.inner.as_deref()))
             .unwrap_or_default());
     }
@@ -84,7 +84,7 @@ pub fn list_member(loc: &Located) -> Result<Vec<String>> {
 /// `/api/info` of the store file itself.
 pub fn store_info(loc: &Located, meta: &fs::Metadata) -> Info {
     if is_hdf5(loc) {
-        return match H5Tree::open(&loc.fs) {
+        return match H5Tree::open_cached(&loc.fs) {
             Some(t) => Info::Group(GroupInfo {
                 kind: "group".into(),
                 mtime: iso_mtime(meta),

@@ -7,12 +7,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use cat2_hdf5::{DatasetInfo, File, Node as H5Node};
 use cat2_proto::{ArrayInfo, SChunkInfo};
 
 use super::Node;
+use crate::error::{Error, Result};
+use crate::filecache::FileCache;
 use crate::meta::cparams_json;
+use crate::selection::BoxReader;
 
 /// Most dimensions an NDArray has.
 pub const MAX_DIMS: usize = 16;
@@ -24,12 +28,50 @@ pub struct H5Tree {
     leaves: BTreeMap<String, DatasetInfo>,
 }
 
+/// HDF5's superblock signature, found at offset 0, 512, 1024, 2048, ...
+const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
+
+/// Whether the file at `path` is an HDF5 file, whatever its name: the
+/// signature sits at the start or after a user block of 512 bytes times a
+/// power of two.
+pub fn is_hdf5_file(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut offset = 0u64;
+    let mut buf = [0u8; 8];
+    while offset + 8 <= len {
+        if f.seek(SeekFrom::Start(offset)).is_err() || f.read_exact(&mut buf).is_err() {
+            return false;
+        }
+        if &buf == SIGNATURE {
+            return true;
+        }
+        offset = if offset == 0 { 512 } else { offset * 2 };
+    }
+    false
+}
+
 /// Whether a dataset can be served as an NDArray.
-fn compatible(d: &DatasetInfo) -> bool {
+pub fn compatible(d: &DatasetInfo) -> bool {
     d.shape.len() <= MAX_DIMS && d.itemsize > 0 && !d.dtype.contains("|O")
 }
 
+/// Files whose structure was read lately. Each holds the file's decoded-chunk
+/// cache (bounded by `cat2_hdf5::CHUNK_CACHE_BYTES`), so this bounds memory too.
+static TREES: FileCache<H5Tree> = FileCache::new(8);
+
 impl H5Tree {
+    /// [`H5Tree::open`], keeping the last few files read while they are
+    /// unchanged (size, modification time and inode).
+    pub fn open_cached(path: &Path) -> Option<Arc<H5Tree>> {
+        TREES
+            .get_or_open(path, |_| (), |p| H5Tree::open(p).ok_or(()))
+            .ok()
+    }
+
     /// Reads the structure of the HDF5 file at `path`; `None` when it is not
     /// one that can be read.
     pub fn open(path: &Path) -> Option<H5Tree> {
@@ -169,5 +211,60 @@ pub fn leaf_meta(d: &DatasetInfo, mtime: Option<String>) -> ArrayInfo {
         schunk,
         mtime,
         accept_ranges: None,
+    }
+}
+
+/// Reads boxes of an HDF5 dataset.
+pub struct H5Reader<'a> {
+    file: &'a cat2_hdf5::File,
+    path: String,
+    pub shape: Vec<i64>,
+    pub chunks: Vec<i64>,
+    itemsize: usize,
+}
+
+impl<'a> H5Reader<'a> {
+    pub fn new(file: &'a cat2_hdf5::File, d: &cat2_hdf5::DatasetInfo) -> Self {
+        let to_i64 = |v: Vec<u64>| -> Vec<i64> {
+            v.into_iter()
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+                .collect()
+        };
+        H5Reader {
+            file,
+            path: d.path.clone(),
+            shape: to_i64(d.shape.clone()),
+            chunks: to_i64(chunk_shape(d)),
+            itemsize: d.itemsize,
+        }
+    }
+}
+
+impl BoxReader for H5Reader<'_> {
+    fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+    fn chunk_shape(&self) -> &[i64] {
+        &self.chunks
+    }
+    fn itemsize(&self) -> usize {
+        self.itemsize
+    }
+    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
+        let to_u64 = |v: &[i64]| -> Vec<u64> { v.iter().map(|&n| n.max(0) as u64).collect() };
+        let data = self
+            .file
+            .read_box(&self.path, &to_u64(start), &to_u64(stop))
+            .map_err(|e| Error::BadRequest(format!("reading HDF5 dataset {}: {e}", self.path)))?;
+        if data.len() != out.len() {
+            return Err(Error::BadRequest(format!(
+                "reading HDF5 dataset {}: got {} bytes for a box of {}",
+                self.path,
+                data.len(),
+                out.len()
+            )));
+        }
+        out.copy_from_slice(&data);
+        Ok(())
     }
 }

@@ -41,7 +41,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+
+use crate::filecache::FileCache;
 
 use cat2_blosc2::SChunk;
 
@@ -195,58 +197,17 @@ fn vlmeta_text(sc: &SChunk, name: &str) -> Option<String> {
     as_text(&cat2_blosc2::decode_msgpack(&raw))
 }
 
-/// What identifies a version of a file: path, size, modification time and
-/// (on Unix) inode, which changes when a file is replaced by a rename.
-type CacheKey = (PathBuf, u64, Option<std::time::SystemTime>, u64);
-
-fn inode(meta: &std::fs::Metadata) -> u64 {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::MetadataExt::ino(meta)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        0
-    }
-}
-
-type Cache = std::sync::Mutex<Vec<(CacheKey, Arc<Container>)>>;
-
-fn cache() -> &'static Cache {
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
+static CACHE: FileCache<Container> = FileCache::new(CACHE_SLOTS);
 
 impl Container {
     /// [`Container::open`], keeping the last few indexes read. A file that
-    /// changes size or modification time is read again.
+    /// changes size, modification time or inode is read again.
     pub fn open_cached(path: &Path) -> std::result::Result<Arc<Container>, NotAStore> {
-        let meta =
-            std::fs::metadata(path).map_err(|e| NotAStore(format!("cannot stat it: {e}")))?;
-        let key: CacheKey = (
-            path.to_path_buf(),
-            meta.len(),
-            meta.modified().ok(),
-            inode(&meta),
-        );
-        if let Ok(mut slots) = cache().lock() {
-            if let Some(i) = slots.iter().position(|(k, _)| *k == key) {
-                let hit = slots.remove(i);
-                let c = Arc::clone(&hit.1);
-                slots.push(hit);
-                return Ok(c);
-            }
-        }
-        let c = Arc::new(Container::open(path)?);
-        if let Ok(mut slots) = cache().lock() {
-            slots.retain(|(k, _)| k.0 != key.0);
-            if slots.len() >= CACHE_SLOTS {
-                slots.remove(0);
-            }
-            slots.push((key, Arc::clone(&c)));
-        }
-        Ok(c)
+        CACHE.get_or_open(
+            path,
+            |e| NotAStore(format!("cannot stat it: {e}")),
+            Container::open,
+        )
     }
 
     /// Reads the index of the store at `path`.

@@ -96,7 +96,7 @@ pub fn verify_dataset(path: &Path, logical_name: &str) -> Result<()> {
             .map(drop)
             .map_err(|e| bad("Blosc2 frame", &e)),
         ".h5" | ".hdf5" => {
-            if has_hdf5_signature(path)? {
+            if crate::container::h5::is_hdf5_file(path) {
                 Ok(())
             } else {
                 Err(bad("HDF5 file", &"no HDF5 signature"))
@@ -104,27 +104,6 @@ pub fn verify_dataset(path: &Path, logical_name: &str) -> Result<()> {
         }
         _ => Ok(()),
     }
-}
-
-/// HDF5's superblock signature sits at offset 0, 512, 1024, 2048, ...
-fn has_hdf5_signature(path: &Path) -> Result<bool> {
-    const SIG: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
-    let mut f = fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    let len = f.metadata().map_err(|e| Error::io("stat", path, e))?.len();
-    let mut offset = 0u64;
-    let mut buf = [0u8; 8];
-    while offset + 8 <= len {
-        use std::io::Seek;
-        f.seek(std::io::SeekFrom::Start(offset))
-            .map_err(|e| Error::io("seeking", path, e))?;
-        f.read_exact(&mut buf)
-            .map_err(|e| Error::io("reading", path, e))?;
-        if &buf == SIG {
-            return Ok(true);
-        }
-        offset = if offset == 0 { 512 } else { offset * 2 };
-    }
-    Ok(false)
 }
 
 /// Stores a received upload (`received`, a temporary file beside the target)

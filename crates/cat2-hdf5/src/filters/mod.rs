@@ -140,11 +140,16 @@ fn decode_blosc(data: &[u8]) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// A Blosc2 filter chunk is a b2nd cframe holding the whole (padded) HDF5 chunk.
+/// A Blosc2 filter chunk is a cframe holding the whole (padded) HDF5 chunk:
+/// a b2nd array for multidimensional chunks, a plain super-chunk otherwise
+/// (hdf5plugin writes 1-D chunks without the b2nd metalayer).
 fn decode_blosc2(data: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    cat2_blosc2::NdArray::from_cframe(data)
-        .and_then(|a| a.to_vec())
-        .map_err(|e| e.to_string())
+    match cat2_blosc2::NdArray::from_cframe(data) {
+        Ok(a) => a.to_vec().map_err(|e| e.to_string()),
+        Err(nd_err) => cat2_blosc2::SChunk::from_cframe(data)
+            .and_then(|sc| sc.to_bytes())
+            .map_err(|e| format!("neither a b2nd array ({nd_err}) nor a super-chunk ({e})")),
+    }
 }
 
 /// A Zstd filter chunk is one Zstd frame (possibly without a content size).

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 
-use cat2_core::dataset::{self, Dataset};
+use cat2_core::dataset;
 use cat2_core::write::fill;
 use cat2_proto::ChunkWritten;
 
@@ -53,19 +53,7 @@ pub async fn get_chunk(
     let sd = app.state_dir.clone();
     let chunk = blocking(move || {
         let loc = sd.locate(&path, caller.as_caller())?;
-        let ds = dataset::open(&loc)?;
-        let sc = match &ds {
-            Dataset::Array(arr) => arr.schunk(),
-            Dataset::Frame(sc) => sc,
-        };
-        if nchunk < 0 || nchunk >= sc.nchunks() {
-            return Err(ApiError::bad_request(format!(
-                "nchunk {nchunk} is out of range: {} has {} chunks",
-                loc.logical,
-                sc.nchunks()
-            )));
-        }
-        Ok(sc.chunk(nchunk)?)
+        dataset::chunk(&loc, nchunk)
     })
     .await?;
     // Like the reference, a bare body with no content type.

@@ -164,16 +164,26 @@ pub async fn get_download(
     }
     let loc = locate(&app, caller, path).await?;
     let kind = FileKind::of(&loc);
+    // An HDF5 proxy is downloaded as the array of its data, computed; other
+    // arrays whose data lives elsewhere must not be handed out as their
+    // (empty) carrier file.
+    let mut computed = None;
     if kind == Some(FileKind::Array) {
-        // Arrays whose data lives elsewhere must not be handed out as their
-        // (empty) carrier file.
-        let fs = loc.fs.clone();
-        let logical = loc.clone();
-        blocking(move || {
-            let arr = dataset::open_array(&fs)?;
+        let l = loc.clone();
+        computed = blocking(move || {
+            let arr = dataset::open_array(&l.fs)?;
             match dataset::derived_kind(&arr) {
-                Some(d) => Err(dataset::derived_unsupported(&logical, d)),
-                None => Ok(()),
+                Some(dataset::Derived::Hdf5Proxy) => {
+                    match cat2_core::fetch::fetch(&l, &Default::default())? {
+                        cat2_core::fetch::FetchOutput::Frame(f) => Ok(Some(f)),
+                        _ => Err(cat2_core::Error::BadRequest(format!(
+                            "{} could not be computed",
+                            l.logical
+                        ))),
+                    }
+                }
+                Some(d) => Err(dataset::derived_unsupported(&l, d)),
+                None => Ok(None),
             }
         })
         .await?;
@@ -185,7 +195,10 @@ pub async fn get_download(
     if let Some(m) = guess_mime(&name) {
         builder = builder.header(header::CONTENT_TYPE, m);
     }
-    let body = if kind == Some(FileKind::Blob) && !wants_blosc2(&headers) {
+    let body = if let Some(frame) = computed {
+        builder = builder.header(header::CONTENT_LENGTH, frame.len());
+        Body::from(frame)
+    } else if kind == Some(FileKind::Blob) && !wants_blosc2(&headers) {
         decompressed_body(loc.fs.clone())
     } else {
         if kind == Some(FileKind::Blob) {

@@ -51,7 +51,7 @@ pub fn routes() -> Router<AppState> {
             post(write::post_append).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/remove/{*path}", post(write::post_remove))
-        .route("/api/unfold/{*path}", post(not_yet_unfold))
+        .route("/api/unfold/{*path}", post(write::post_unfold))
         .route("/api/upload_lazyarr/{*path}", post(not_yet_lazy))
         .route("/api/load_from_url/{*path}", post(load::post_load_from_url))
         .route("/api/publish/{*path}", post(publish::post_publish))
@@ -59,14 +59,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/move/", post(write::post_move))
         .route("/api/copy/", post(write::post_copy))
         .route("/api/lazyexpr/", post(not_yet_lazy))
-}
-
-/// HDF5 unfolding is not served yet: a logged-in caller is told so plainly.
-async fn not_yet_unfold(_: crate::extract::LoggedIn) -> crate::error::ApiError {
-    crate::error::ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "unfolding HDF5 files is not supported by this server yet",
-    )
 }
 
 /// Stored lazy expressions are not served yet: a logged-in caller is told so.

@@ -134,6 +134,24 @@ pub async fn post_remove(
     Ok(Json(answer))
 }
 
+/// `POST /api/unfold/{path}`: unfolds an HDF5 file into proxies beside it;
+/// answers the name of the new directory (the file name without its suffix).
+pub async fn post_unfold(
+    State(app): State<AppState>,
+    LoggedIn(caller): LoggedIn,
+    DatasetPath(path): DatasetPath,
+) -> ApiResult<Json<String>> {
+    let policy = app.config.write_policy();
+    let sd = app.state_dir.clone();
+    let stem = blocking(move || {
+        let who = caller.as_caller();
+        let loc = sd.locate(&path, who)?;
+        cat2_core::unfold::unfold(&sd, &loc, who, &policy)
+    })
+    .await?;
+    Ok(Json(stem))
+}
+
 /// The JSON body of move and copy.
 #[derive(Debug)]
 pub struct TransferBody {

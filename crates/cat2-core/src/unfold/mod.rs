@@ -1,0 +1,249 @@
+//! Unfolding an HDF5 file (`POST /api/unfold`) into a tree of proxies.
+//!
+//! For `<dir>/<name>.h5` the reference server creates the directory
+//! `<dir>/<name>/` beside the file and mirrors the HDF5 hierarchy in it: an
+//! `!_attrs_.json` (stored as `!_attrs_.json.b2`) with the attributes of the
+//! file and of every group, and for every dataset a `.b2nd` *proxy*: an
+//! array of the dataset's shape and dtype whose chunks are all special zero
+//! chunks (a few hundred bytes), whose vlmeta say where the data is
+//! (`_ftype = "hdf5"`, `_dsetname`) and carry the dataset's attributes. The
+//! data stays in the HDF5 file; [`crate::proxy`] serves it from there.
+//!
+//! cat2rs writes the same files byte for byte where the format is fixed
+//! (vlmeta, attribute encodings, cparams; geometry in [`geometry`]), so
+//! either server serves what the other unfolded. Unfolding reads metadata
+//! only — except the first chunk of a Blosc2-filtered dataset, whose frame
+//! gives the proxy its compression parameters — so its cost grows with the
+//! number of objects, not with the data.
+//!
+//! Differences from the reference, all on the safe side: HDF5 names that
+//! cannot be file names here (`.`, `..`, names with NUL, the server's own
+//! reserved names) are skipped; a dataset attribute named `_ftype` or
+//! `_dsetname` cannot overwrite the proxy's own keys (the reference lets it,
+//! which breaks the proxy); and every file is written beside its target and
+//! renamed into place, so a crash leaves each file old or new.
+
+pub mod attrs;
+pub mod geometry;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use cat2_blosc2::{ArraySpec, CParams, NdArray, SChunk};
+use cat2_hdf5::{DatasetInfo, File, Node};
+
+use crate::container::h5::{compatible, is_hdf5_file};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::path::is_reserved_name;
+use crate::store::{Caller, Entry, Located, StateDir};
+use crate::write::{write_new, WritePolicy};
+
+/// Name of the attribute files, as listed (stored with `.b2`).
+pub const ATTRS_NAME: &str = "!_attrs_.json";
+
+/// The vlmeta key that marks a proxy, and its value.
+pub const FTYPE_KEY: &str = "_ftype";
+pub const FTYPE_HDF5: &str = "hdf5";
+/// The vlmeta key naming the dataset inside the HDF5 file.
+pub const DSETNAME_KEY: &str = "_dsetname";
+
+/// Python's `PurePosixPath(name).stem`.
+pub fn stem(name: &str) -> &str {
+    match name.rfind('.') {
+        Some(i) if i > 0 && i + 1 < name.len() => &name[..i],
+        _ => name,
+    }
+}
+
+/// Unfolds the HDF5 file a located path names; answers the stem of its
+/// name (the reference's answer: `"kevlar"` for `@shared/kevlar.h5`).
+pub fn unfold(
+    sd: &StateDir,
+    loc: &Located,
+    caller: Caller<'_>,
+    policy: &WritePolicy,
+) -> Result<String> {
+    sd.writable_dir(loc.logical.root(), caller, policy)?;
+    if !matches!(loc.entry, Entry::Dataset | Entry::Blob) || !loc.fs.is_file() {
+        return Err(Error::BadRequest(
+            "Target file does not exist or is not a file".into(),
+        ));
+    }
+    if loc.entry == Entry::Blob || !is_hdf5_file(&loc.fs) {
+        return Err(Error::BadRequest(
+            "Target file must be a zip, tar or hdf5 container".into(),
+        ));
+    }
+    let name = loc.logical.name();
+    let stem = stem(name);
+    if stem == name || is_reserved_name(stem) {
+        return Err(Error::BadRequest(format!(
+            "{name} has no suffix to drop, so there is no directory name to unfold it into"
+        )));
+    }
+    let file = File::open(&loc.fs).map_err(|e| {
+        Error::BadRequest(format!("{} is not a readable HDF5 file: {e}", loc.logical))
+    })?;
+    let nodes = file
+        .walk()
+        .map_err(|e| Error::BadRequest(format!("{} cannot be unfolded: {e}", loc.logical)))?;
+    if !nodes
+        .iter()
+        .any(|n| matches!(n, Node::Dataset(d) if compatible(d)))
+    {
+        return Err(Error::BadRequest("No arrays found in HDF5 file".into()));
+    }
+    let target = loc.fs.with_file_name(stem);
+    if target.exists() && !target.is_dir() {
+        return Err(Error::BadRequest(format!(
+            "{} cannot be unfolded: {stem} exists and is not a directory",
+            loc.logical
+        )));
+    }
+    // Proxies and attribute files are small: a generous estimate per object.
+    sd.check_quota(policy, nodes.len() as u64 * 4096, 0, "Unfold")?;
+    let mut written = 0usize;
+    for node in &nodes {
+        match node {
+            Node::Group(g) => {
+                let Some(dir) = object_path(&target, &g.path) else {
+                    continue;
+                };
+                fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+                let json = attrs::attrs_json(&g.attrs);
+                write_new(&dir.join(format!("{ATTRS_NAME}.b2")), &attrs_frame(&json)?)?;
+            }
+            Node::Dataset(d) if compatible(d) => {
+                let Some(path) = object_path(&target, &d.path) else {
+                    continue;
+                };
+                let mut proxy = path.into_os_string();
+                proxy.push(".b2nd");
+                let frame = match proxy_frame(&file, d) {
+                    Ok(f) => f,
+                    // A dataset whose dtype or geometry has no Blosc2 form is
+                    // skipped, as the reference skips what it cannot store.
+                    Err(e) => {
+                        tracing_skip(&d.path, &e);
+                        continue;
+                    }
+                };
+                write_new(Path::new(&proxy), &frame)?;
+                written += 1;
+            }
+            Node::Dataset(_) => {}
+        }
+    }
+    if written == 0 {
+        return Err(Error::BadRequest("No arrays found in HDF5 file".into()));
+    }
+    Ok(stem.to_string())
+}
+
+fn tracing_skip(path: &str, e: &Error) {
+    // cat2-core has no logger of its own; the reason goes to stderr like the
+    // server's other warnings.
+    eprintln!("unfold: skipping HDF5 dataset {path}: {e}");
+}
+
+/// Where an object of the HDF5 file (`/g/d`) lands below `target`, or `None`
+/// when one of its names cannot be a file name here.
+fn object_path(target: &Path, h5path: &str) -> Option<PathBuf> {
+    let mut p = target.to_path_buf();
+    for part in h5path.split('/').filter(|s| !s.is_empty()) {
+        if part == "." || part == ".." || part.contains('\0') || is_reserved_name(part) {
+            return None;
+        }
+        if part.len() > 250 {
+            return None;
+        }
+        p.push(part);
+    }
+    Some(p)
+}
+
+/// The compression parameters of proxies and attribute files: python-blosc2
+/// defaults as the reference server runs it (ZSTD 5, shuffle, automatic split).
+fn default_cparams(typesize: usize) -> CParams {
+    CParams {
+        clevel: 5,
+        splitmode: cat2_blosc2::cparams::splitmode::AUTO,
+        ..CParams::zstd_shuffle(typesize)
+    }
+}
+
+/// An `!_attrs_.json.b2` file: the JSON text as a one-chunk super-chunk.
+fn attrs_frame(json: &str) -> Result<Vec<u8>> {
+    let data = json.as_bytes();
+    let sc = SChunk::from_bytes(data, data.len().max(1), &default_cparams(1))?;
+    Ok(sc.to_cframe()?)
+}
+
+/// A Blosc2 filter's frame in the dataset's first chunk, when Blosc2 is the
+/// dataset's only filter: its geometry and parameters are the proxy's.
+fn blosc2_source(file: &File, d: &DatasetInfo) -> Option<(Vec<i64>, CParams)> {
+    if d.filters.len() != 1 || d.filters[0].id != cat2_hdf5::filters::BLOSC2 {
+        return None;
+    }
+    let chunks = file.raw_chunks(&d.path).ok()?;
+    let first = chunks.iter().min_by(|a, b| a.offsets.cmp(&b.offsets))?;
+    let raw = file.read_raw_chunk(first).ok()?;
+    let arr = NdArray::from_cframe(&raw).ok()?;
+    let blocks = arr.blocks().into_iter().map(i64::from).collect();
+    Some((blocks, arr.schunk().cparams()))
+}
+
+/// The frame of the proxy of dataset `d`.
+pub fn proxy_frame(file: &File, d: &DatasetInfo) -> Result<Vec<u8>> {
+    let shape: Vec<i64> = d
+        .shape
+        .iter()
+        .map(|&n| i64::try_from(n).unwrap_or(i64::MAX))
+        .collect();
+    let h5chunks: Option<Vec<i64>> = d
+        .chunks
+        .as_ref()
+        .filter(|c| c.len() == shape.len())
+        .map(|c| c.iter().map(|&n| n as i64).collect());
+    let dtype = DType::parse(&d.dtype)?;
+    let (chunks, mut blocks) = geometry::chunks_blocks(&shape, h5chunks.as_deref(), d.itemsize);
+    let mut cparams = default_cparams(d.itemsize);
+    if let Some((b, cp)) = blosc2_source(file, d) {
+        if b.len() == blocks.len() {
+            blocks = b;
+            cparams = CParams {
+                typesize: cparams.typesize,
+                nthreads: cparams.nthreads,
+                ..cp
+            };
+        }
+    }
+    let clamp = |v: &i64| i32::try_from(*v).unwrap_or(i32::MAX);
+    cparams.blocksize =
+        i32::try_from(blocks.iter().product::<i64>() * d.itemsize as i64).unwrap_or(0);
+    let spec = ArraySpec {
+        shape,
+        chunks: chunks.iter().map(clamp).collect(),
+        blocks: blocks.iter().map(clamp).collect(),
+        dtype: dtype.descr_str(),
+        cparams,
+        urlpath: None,
+    };
+    let mut arr = NdArray::zeros(&spec)?;
+    let sc = arr.schunk_mut();
+    sc.set_vlmeta(FTYPE_KEY, &rmpv::Value::from(FTYPE_HDF5))?;
+    sc.set_vlmeta(
+        DSETNAME_KEY,
+        &rmpv::Value::from(d.path.trim_start_matches('/')),
+    )?;
+    for (name, value) in &d.attrs {
+        if name == FTYPE_KEY || name == DSETNAME_KEY {
+            continue;
+        }
+        if let Some(v) = attrs::attr_msgpack(value) {
+            sc.set_vlmeta(name, &v)?;
+        }
+    }
+    Ok(arr.to_cframe()?)
+}
