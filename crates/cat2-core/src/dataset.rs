@@ -33,12 +33,15 @@ impl FileKind {
     pub fn of(loc: &Located) -> Option<FileKind> {
         match loc.entry {
             Entry::Blob => Some(FileKind::Blob),
+            // A file kept under its own name is a Blosc2 container by its
+            // suffix, and otherwise an HDF5 file (by suffix or content: see
+            // `StateDir::locate`).
             Entry::Dataset => Some(match suffix(loc.logical.name()) {
                 ".b2nd" => FileKind::Array,
                 ".b2frame" => FileKind::Frame,
                 ".b2" => FileKind::Blob,
-                ".h5" | ".hdf5" => FileKind::Hdf5,
-                _ => FileKind::Store,
+                ".b2z" => FileKind::Store,
+                _ => FileKind::Hdf5,
             }),
             Entry::Dir | Entry::Member | Entry::Missing => None,
         }

@@ -27,7 +27,10 @@ pub fn list(loc: &Located) -> Result<Vec<String>> {
         // A regular file addressed by its logical name lists as [] in the
         // reference (its lookup does not add `.b2`); keep that.
         Entry::Blob => Ok(Vec::new()),
-        Entry::Dataset if is_container_name(loc.logical.name()) => {
+        Entry::Dataset
+            if is_container_name(loc.logical.name())
+                || crate::dataset::FileKind::of(loc) == Some(crate::dataset::FileKind::Hdf5) =>
+        {
             Ok(crate::container::browse::list_store(loc))
         }
         Entry::Dataset => Ok(vec![loc.logical.name().to_string()]),

@@ -136,6 +136,11 @@ impl StateDir {
             return Ok(located(b2, Entry::Blob));
         }
         if fs_path.is_file() {
+            // An HDF5 file is one whatever its name (uploads keep them as
+            // they are): it is served in place, never compressed.
+            if crate::container::h5::is_hdf5_file(&fs_path) {
+                return Ok(located(fs_path, Entry::Dataset));
+            }
             // A plain file dropped into a root by hand: store it the way
             // every other regular file is stored, as the reference does.
             compress_in_place(&fs_path, &b2)?;
@@ -153,7 +158,13 @@ fn split_container(base: &Path, parts: &[String]) -> Option<(PathBuf, String)> {
     let mut fs = base.to_path_buf();
     for (i, part) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
         fs.push(part);
-        if is_container_name(part) && !fs.is_dir() {
+        let container = if is_container_name(part) {
+            !fs.is_dir()
+        } else {
+            // An HDF5 file under another name (kept as is by uploads).
+            fs.is_file() && crate::container::h5::is_hdf5_file(&fs)
+        };
+        if container {
             return Some((fs, format!("/{}", parts[i + 1..].join("/"))));
         }
     }

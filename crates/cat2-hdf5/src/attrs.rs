@@ -7,7 +7,7 @@
 //! is a record that msgpack cannot hold). The writers live with the unfold
 //! code; this module only says what each value *is*.
 
-use hdf5_reader::messages::datatype::StringSize;
+use hdf5_reader::messages::datatype::{StringSize, VarLenKind};
 use hdf5_reader::{Attribute, ByteOrder, Datatype};
 
 use crate::dtype::{is_bool, is_complex};
@@ -157,8 +157,14 @@ fn nest(values: &mut std::vec::IntoIter<AttrValue>, shape: &[u64]) -> AttrValue 
 }
 
 fn is_string(dt: &Datatype) -> bool {
-    matches!(dt, Datatype::String { .. })
-        || matches!(dt, Datatype::VarLen { base, .. } if matches!(**base, Datatype::String { .. }))
+    matches!(
+        dt,
+        Datatype::String { .. }
+            | Datatype::VarLen {
+                kind: VarLenKind::String,
+                ..
+            }
+    )
 }
 
 /// An attribute's value as h5py reads it.

@@ -34,10 +34,8 @@ pub fn inner_key(loc: &Located) -> &str {
 
 /// Whether a located path is (or lies inside) an HDF5 file.
 pub fn is_hdf5(loc: &Located) -> bool {
-    loc.fs
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(is_hdf5_name)
+    let name = loc.fs.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    is_hdf5_name(name) || (!name.ends_with(".b2z") && h5::is_hdf5_file(&loc.fs))
 }
 
 /// Opens the HDF5 file a path inside it belongs to; an unreadable file has

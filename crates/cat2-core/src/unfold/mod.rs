@@ -39,6 +39,12 @@ use crate::path::is_reserved_name;
 use crate::store::{Caller, Entry, Located, StateDir};
 use crate::write::{write_new, WritePolicy};
 
+/// Most vlmeta entries a frame may carry and still be read by python-blosc2
+/// (C-Blosc2 3.x): the proxy's two keys and 14 attributes. The reference
+/// fails the whole unfold (500) on a dataset with more; cat2rs keeps the
+/// first 14 (by name) and says so in the log.
+const MAX_VLMETA: usize = 16;
+
 /// Name of the attribute files, as listed (stored with `.b2`).
 pub const ATTRS_NAME: &str = "!_attrs_.json";
 
@@ -88,10 +94,9 @@ pub fn unfold(
     let nodes = file
         .walk()
         .map_err(|e| Error::BadRequest(format!("{} cannot be unfolded: {e}", loc.logical)))?;
-    if !nodes
-        .iter()
-        .any(|n| matches!(n, Node::Dataset(d) if compatible(d)))
-    {
+    // As the reference: a file without datasets is refused; one whose
+    // datasets all lack a Blosc2 form unfolds into its groups only.
+    if !nodes.iter().any(|n| matches!(n, Node::Dataset(_))) {
         return Err(Error::BadRequest("No arrays found in HDF5 file".into()));
     }
     let target = loc.fs.with_file_name(stem);
@@ -103,7 +108,6 @@ pub fn unfold(
     }
     // Proxies and attribute files are small: a generous estimate per object.
     sd.check_quota(policy, nodes.len() as u64 * 4096, 0, "Unfold")?;
-    let mut written = 0usize;
     for node in &nodes {
         match node {
             Node::Group(g) => {
@@ -130,13 +134,9 @@ pub fn unfold(
                     }
                 };
                 write_new(Path::new(&proxy), &frame)?;
-                written += 1;
             }
             Node::Dataset(_) => {}
         }
-    }
-    if written == 0 {
-        return Err(Error::BadRequest("No arrays found in HDF5 file".into()));
     }
     Ok(stem.to_string())
 }
@@ -237,13 +237,24 @@ pub fn proxy_frame(file: &File, d: &DatasetInfo) -> Result<Vec<u8>> {
         DSETNAME_KEY,
         &rmpv::Value::from(d.path.trim_start_matches('/')),
     )?;
+    let mut entries = 2;
     for (name, value) in &d.attrs {
         if name == FTYPE_KEY || name == DSETNAME_KEY {
             continue;
         }
-        if let Some(v) = attrs::attr_msgpack(value) {
-            sc.set_vlmeta(name, &v)?;
+        let Some(v) = attrs::attr_msgpack(value) else {
+            continue;
+        };
+        if entries == MAX_VLMETA {
+            eprintln!(
+                "unfold: HDF5 dataset {} has more attributes than a proxy holds; \
+                 the ones after {name:?} are left out",
+                d.path
+            );
+            break;
         }
+        sc.set_vlmeta(name, &v)?;
+        entries += 1;
     }
     Ok(arr.to_cframe()?)
 }

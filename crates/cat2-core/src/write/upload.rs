@@ -95,7 +95,7 @@ pub fn verify_dataset(path: &Path, logical_name: &str) -> Result<()> {
         ".b2frame" | ".b2" => SChunk::open(path)
             .map(drop)
             .map_err(|e| bad("Blosc2 frame", &e)),
-        ".h5" | ".hdf5" => {
+        _ if crate::path::is_hdf5_name(logical_name) => {
             if crate::container::h5::is_hdf5_file(path) {
                 Ok(())
             } else {
@@ -119,12 +119,24 @@ pub fn finish_upload(
         // The received bytes are on disk already; the file they replace goes.
         let replaced = fs::metadata(&plan.target).map(|m| m.len()).unwrap_or(0);
         sd.check_quota(policy, 0, replaced, "Upload")?;
-        if plan.compress {
+        let raw_target = plan.target.with_extension("");
+        if plan.compress && crate::container::h5::is_hdf5_file(received) {
+            // An HDF5 file under any other name stays an HDF5 file: kept as
+            // it is under its own name, so it can be browsed and unfolded
+            // (the reference compresses it into an opaque `.b2`).
+            verify_dataset(received, plan.logical.name())?;
+            commit_replacing(received, &raw_target)?;
+            let _ = fs::remove_file(&plan.target);
+            Ok(())
+        } else if plan.compress {
             let packed = temp_beside(&plan.target);
             let r = compress_file(received, &packed)
                 .and_then(|()| commit_replacing(&packed, &plan.target));
             if r.is_err() {
                 let _ = fs::remove_file(&packed);
+            } else if crate::container::h5::is_hdf5_file(&raw_target) {
+                // An HDF5 file this upload replaces.
+                let _ = fs::remove_file(&raw_target);
             }
             r
         } else {

@@ -25,7 +25,7 @@ pub fn guess_mime(name: &str) -> Option<String> {
     if matches!(suffix, ".b2nd" | ".b2frame" | ".b2" | ".b2z") {
         return None;
     }
-    if matches!(suffix, ".h5" | ".hdf5") {
+    if cat2_core::path::is_hdf5_name(name) {
         return Some("application/x-hdf5".into());
     }
     if suffix == ".md" {
