@@ -161,10 +161,8 @@ def main():
                 client = cat2.Client(url, (USER, PASSWORD))
                 for k in ("bslz4", "gzip"):
                     client.unfold(f"@shared/stack-{k}.h5")
-                cookie = client.cookie if hasattr(client, "cookie") else None
-                if cookie is None:
-                    r = httpx.post(f"{url}/auth/jwt/login", data={"username": USER, "password": PASSWORD})
-                    cookie = r.cookies
+                r = httpx.post(f"{url}/auth/jwt/login", data={"username": USER, "password": PASSWORD})
+                cookie = r.cookies
                 paths = {
                     "native .b2nd": "@shared/stack.b2nd",
                     "proxy bitshuffle/LZ4": "@shared/stack-bslz4/entry/data/data.b2nd",

@@ -33,6 +33,13 @@ impl Special {
     }
 }
 
+/// Reverses bitshuffle on one block of `typesize`-byte items (C-Blosc2's
+/// SIMD kernels): whole groups of 8 items are transposed back, the leftover
+/// items copied. `dst` has the length of `src`.
+pub fn bitunshuffle(typesize: usize, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    chunk::bitunshuffle(typesize, src, dst)
+}
+
 /// A header-only chunk of `nbytes` zeros (or uninitialised bytes).
 pub fn special_chunk(cparams: &CParams, nbytes: i32, uninit: bool) -> Result<Vec<u8>> {
     chunk::special_chunk(cparams, nbytes, uninit)

@@ -20,7 +20,9 @@ mod pin;
 mod raw;
 mod schunk;
 
-pub use chunks::{chunk_sizes, chunk_version, special_chunk, Compressor, Decompressor, Special};
+pub use chunks::{
+    bitunshuffle, chunk_sizes, chunk_version, special_chunk, Compressor, Decompressor, Special,
+};
 pub use cparams::CParams;
 pub use error::{Error, Result};
 pub use frame::{

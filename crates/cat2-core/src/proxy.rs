@@ -157,11 +157,7 @@ impl Proxy {
     pub fn info(&self, loc: &Located) -> Result<Info> {
         let meta = std::fs::metadata(&loc.fs).map_err(|e| Error::io("stat", &loc.fs, e))?;
         let mut schunk = schunk_info(self.arr.schunk(), &loc.fs, None)?;
-        let stored = self
-            .tree
-            .file()
-            .storage_size(&self.key)
-            .map_err(|e| bad(loc, e))?;
+        let stored = self.tree.storage_size(&self.key)?;
         schunk.cbytes = i64::try_from(stored).unwrap_or(i64::MAX);
         schunk.cratio = if stored > 0 {
             schunk.nbytes as f64 / stored as f64
@@ -220,45 +216,237 @@ impl Proxy {
         Ok(cat2_blosc2::Compressor::new(&cparams)?.compress(&packed)?)
     }
 
-    /// The stored chunk itself, when the dataset's only filter is Blosc2,
-    /// the proxy's grid is the HDF5 one and the chunk's frame holds one
-    /// chunk of the proxy's blocks: then it already is the answer.
+    /// How the dataset's stored chunks become Blosc2 chunks without being
+    /// decompressed, when they can: the proxy's grid is the HDF5 one and the
+    /// only filter is Blosc2 (each chunk a one-chunk frame) or bitshuffle
+    /// with LZ4 or Zstd blocks (rewritten, see `cat2_hdf5::transcode`).
+    fn stored_kind(&self) -> Option<StoredKind> {
+        let d = self.dataset();
+        let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
+        let same_grid = d
+            .chunks
+            .as_ref()
+            .is_some_and(|c| c.iter().map(|&n| n as i64).eq(chunks.iter().copied()));
+        if !same_grid || d.filters.len() != 1 || d.itemsize == 0 {
+            return None;
+        }
+        let f = &d.filters[0];
+        match f.id {
+            cat2_hdf5::filters::BLOSC2 => Some(StoredKind::Blosc2Frame),
+            cat2_hdf5::filters::BITSHUFFLE if matches!(f.params.get(4), Some(2 | 3)) => {
+                Some(StoredKind::Bitshuffle(f.params.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The Blosc2 chunk of the stored HDF5 chunk starting at `start`, its
+    /// block shape and compression parameters; `None` when that chunk
+    /// cannot be passed through (unwritten, filter skipped, odd framing).
+    fn stored_chunk(&self, start: &[i64]) -> Result<Option<StoredChunk>> {
+        let Some(kind) = self.stored_kind() else {
+            return Ok(None);
+        };
+        let map = self.tree.raw_chunks(&self.key)?;
+        let want: Vec<u64> = start.iter().map(|&s| s.max(0) as u64).collect();
+        let Some(rc) = map.get(&want) else {
+            return Ok(None);
+        };
+        if rc.filter_mask != 0 {
+            return Ok(None);
+        }
+        let file = self.tree.file();
+        let raw = file
+            .read_raw_chunk(rc)
+            .map_err(|e| Error::BadRequest(format!("reading HDF5 dataset {}: {e}", self.key)))?;
+        let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
+        let itemsize = self.arr.itemsize();
+        Ok(match kind {
+            StoredKind::Blosc2Frame => {
+                let Ok(inner) = NdArray::from_cframe(&raw) else {
+                    return Ok(None);
+                };
+                let inner_chunks: Vec<i64> = inner.chunks().into_iter().map(i64::from).collect();
+                if inner.schunk().nchunks() != 1 || inner_chunks != chunks {
+                    return Ok(None);
+                }
+                let blocks = inner.blocks().into_iter().map(i64::from).collect();
+                let mut cparams = inner.schunk().cparams();
+                cparams.typesize = cat2_blosc2::cparams::clamp_typesize(itemsize);
+                Some((inner.schunk().chunk(0)?, blocks, cparams))
+            }
+            StoredKind::Bitshuffle(cd) => {
+                let Some(chunk) = cat2_hdf5::transcode::bitshuffle_to_blosc2(&cd, &raw, itemsize)
+                else {
+                    return Ok(None);
+                };
+                let (nbytes, _, blocksize) = cat2_blosc2::chunk_sizes(&chunk)?;
+                // A short last block would not be a block of the array.
+                if blocksize <= 0 || nbytes % blocksize != 0 {
+                    return Ok(None);
+                }
+                let Some(blocks) = row_slab_blocks(&chunks, blocksize as usize / itemsize) else {
+                    return Ok(None);
+                };
+                let mut cparams = CParams::lz4_fast(itemsize);
+                cparams.filters = [0, 0, 0, 0, 0, cat2_blosc2::cparams::filter::BITSHUFFLE];
+                cparams.blocksize = blocksize;
+                Some((chunk, blocks, cparams))
+            }
+        })
+    }
+
+    /// The stored Blosc2 chunk at index `index` of the chunk grid (C order).
+    fn stored_chunk_at(&self, index: i64) -> Result<Option<StoredChunk>> {
+        let shape = self.arr.shape();
+        let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
+        let mut start = vec![0i64; shape.len()];
+        let mut rest = index;
+        for d in (0..shape.len()).rev() {
+            let g = if chunks[d] > 0 {
+                ((shape[d] + chunks[d] - 1) / chunks[d]).max(1)
+            } else {
+                1
+            };
+            start[d] = (rest % g) * chunks[d];
+            rest /= g;
+        }
+        self.stored_chunk(&start)
+    }
+
+    /// A fetch answered by copying stored chunks into the result, when the
+    /// selection is made of whole chunks and they can be passed through.
+    pub fn passthrough(&self, sel: &crate::selection::Selection) -> Result<Option<Vec<u8>>> {
+        // The geometry of what passes through: the first selected chunk's.
+        let first: Vec<i64> = sel
+            .dims
+            .iter()
+            .zip(self.arr.chunks())
+            .map(|(s, c)| s.start / i64::from(c).max(1) * i64::from(c))
+            .collect();
+        let Some((first_chunk, blocks, cparams)) = self.stored_chunk(&first)? else {
+            return Ok(None);
+        };
+        let first_index = {
+            let shape = self.arr.shape();
+            let chunks = self.arr.chunks();
+            let mut index = 0i64;
+            for ((&s, &c), &f) in shape.iter().zip(&chunks).zip(&first) {
+                let c = i64::from(c).max(1);
+                index = index * ((s + c - 1) / c).max(1) + f / c;
+            }
+            index
+        };
+        let mut first_chunk = Some(first_chunk);
+        let source = crate::fetch::StoredChunks {
+            shape: self.arr.shape(),
+            chunks: self.arr.chunks().into_iter().map(i64::from).collect(),
+            blocks: blocks.clone(),
+            dtype: self.arr.dtype(),
+            cparams,
+        };
+        crate::fetch::passthrough_with(&source, sel, &mut |index| {
+            if index == first_index {
+                if let Some(c) = first_chunk.take() {
+                    return Ok(Some(c));
+                }
+            }
+            // Every chunk must share the first one's blocks.
+            Ok(self
+                .stored_chunk_at(index)?
+                .filter(|(_, b, _)| *b == blocks)
+                .map(|(c, _, _)| c))
+        })
+    }
+
+    /// The stored chunk as the answer to `/api/chunk`, when its bytes decode
+    /// to what the proxy's own blocks would hold.
     fn passthrough_chunk(
         &self,
         start: &[i64],
         chunks: &[i64],
         blocks: &[i64],
     ) -> Result<Option<Vec<u8>>> {
-        let d = self.dataset();
-        let same_grid = d
-            .chunks
-            .as_ref()
-            .is_some_and(|c| c.iter().map(|&n| n as i64).eq(chunks.iter().copied()));
-        if d.filters.len() != 1 || d.filters[0].id != cat2_hdf5::filters::BLOSC2 || !same_grid {
-            return Ok(None);
+        Ok(self
+            .stored_chunk(start)?
+            .filter(|(_, b, _)| b == blocks || (c_order(chunks, b) && c_order(chunks, blocks)))
+            .map(|(c, _, _)| c))
+    }
+}
+
+/// A stored chunk as a Blosc2 chunk: its bytes, block shape and the
+/// parameters it was compressed with.
+type StoredChunk = (Vec<u8>, Vec<i64>, CParams);
+
+/// How a proxy's stored chunks pass through (see `Proxy::stored_kind`).
+enum StoredKind {
+    /// Blosc2 filter: each HDF5 chunk is a frame holding one Blosc2 chunk.
+    Blosc2Frame,
+    /// Bitshuffle with LZ4 or Zstd blocks, with these filter parameters.
+    Bitshuffle(Vec<u32>),
+}
+
+/// The block shape whose blocks are `elems` consecutive items of a chunk in
+/// C order (whole trailing rows), if there is one.
+fn row_slab_blocks(chunks: &[i64], elems: usize) -> Option<Vec<i64>> {
+    let mut rest = i64::try_from(elems).ok()?;
+    let mut blocks = vec![1i64; chunks.len()];
+    for d in (0..chunks.len()).rev() {
+        if rest == 1 {
+            break;
         }
-        let file = self.tree.file();
-        let Ok(raw_chunks) = file.raw_chunks(&self.key) else {
-            return Ok(None);
-        };
-        let want: Vec<u64> = start.iter().map(|&s| s as u64).collect();
-        let Some(rc) = raw_chunks.iter().find(|c| c.offsets == want) else {
-            return Ok(None);
-        };
-        if rc.filter_mask != 0 {
-            return Ok(None);
+        let c = chunks[d].max(1);
+        if rest % c == 0 {
+            blocks[d] = c;
+            rest /= c;
+        } else if c % rest == 0 {
+            blocks[d] = rest;
+            rest = 1;
+        } else {
+            return None;
         }
-        let Ok(raw) = file.read_raw_chunk(rc) else {
-            return Ok(None);
-        };
-        let Ok(inner) = NdArray::from_cframe(&raw) else {
-            return Ok(None);
-        };
-        let inner_chunks: Vec<i64> = inner.chunks().into_iter().map(i64::from).collect();
-        let inner_blocks: Vec<i64> = inner.blocks().into_iter().map(i64::from).collect();
-        if inner.schunk().nchunks() != 1 || inner_chunks != chunks || inner_blocks != blocks {
-            return Ok(None);
-        }
-        Ok(Some(inner.schunk().chunk(0)?))
+    }
+    (rest == 1).then_some(blocks)
+}
+
+/// Whether blocks of this shape lay a chunk out in plain C order: they tile
+/// it exactly and each covers whole trailing rows.
+fn c_order(chunks: &[i64], blocks: &[i64]) -> bool {
+    if chunks.len() != blocks.len() {
+        return false;
+    }
+    let Some(first) = blocks.iter().position(|&b| b != 1) else {
+        return true;
+    };
+    chunks[first] % blocks[first].max(1) == 0 && blocks[first + 1..] == chunks[first + 1..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_slabs() {
+        assert_eq!(
+            row_slab_blocks(&[1, 2048, 2048], 4096),
+            Some(vec![1, 2, 2048])
+        );
+        assert_eq!(
+            row_slab_blocks(&[1, 100, 100], 10000),
+            Some(vec![1, 100, 100])
+        );
+        assert_eq!(row_slab_blocks(&[4, 100], 200), Some(vec![2, 100]));
+        assert_eq!(row_slab_blocks(&[4, 100], 300), None);
+        assert_eq!(row_slab_blocks(&[3, 100], 40), None);
+        assert_eq!(row_slab_blocks(&[1, 64], 128), None);
+    }
+
+    #[test]
+    fn c_order_layouts() {
+        assert!(c_order(&[1, 2048, 2048], &[1, 2, 2048]));
+        assert!(c_order(&[1, 2048, 2048], &[1, 128, 2048]));
+        assert!(c_order(&[4, 6], &[4, 6]));
+        assert!(!c_order(&[1, 2048, 2048], &[1, 128, 128]));
+        assert!(!c_order(&[10, 6], &[3, 6]));
     }
 }

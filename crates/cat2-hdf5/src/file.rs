@@ -5,10 +5,7 @@ use std::sync::Arc;
 
 use hdf5_reader::messages::filter_pipeline::FilterDescription;
 use hdf5_reader::messages::HdfMessage;
-use hdf5_reader::{
-    Dataset, Datatype, FilesystemExternalLinkResolver, Hdf5File, OpenOptions, SliceInfo,
-    SliceInfoElem,
-};
+use hdf5_reader::{Dataset, Datatype, Hdf5File, OpenOptions, SliceInfo, SliceInfoElem};
 
 use crate::attrs::{attribute_values, AttrValue};
 use crate::dtype::numpy_dtype;
@@ -22,6 +19,13 @@ pub const CHUNK_CACHE_BYTES: usize = 32 << 20;
 /// An open HDF5 file, with every filter of [`crate::filters`] registered.
 pub struct File {
     pub(crate) inner: Hdf5File,
+    /// The files external links led to (see `owner`).
+    pub(crate) linked: Arc<crate::owner::LinkedFiles>,
+    /// Our filters, for decoding chunks ourselves (see `chunked`).
+    pub(crate) registry: hdf5_reader::FilterRegistry,
+    /// Chunk indexes read so far, by dataset path.
+    pub(crate) chunk_maps:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<crate::chunked::ChunkMap>>>,
     path: PathBuf,
 }
 
@@ -73,15 +77,22 @@ impl File {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        let linked = Arc::new(crate::owner::LinkedFiles::new(dir));
         let options = OpenOptions::default()
             .with_chunk_cache_bytes(CHUNK_CACHE_BYTES)
             .with_filter_registry(registry())
-            .with_external_link_resolver(Arc::new(FilesystemExternalLinkResolver::new(dir)));
+            .with_external_link_resolver(linked.clone());
         let inner = Hdf5File::open_with_options(&path, options).map_err(|source| Error::Open {
             path: path.clone(),
             source,
         })?;
-        Ok(File { inner, path })
+        Ok(File {
+            inner,
+            linked,
+            path,
+            registry: registry(),
+            chunk_maps: Default::default(),
+        })
     }
 
     /// The path the file was opened from.
@@ -152,7 +163,7 @@ impl File {
     }
 
     fn pipeline(&self, ds: &Dataset) -> Result<Vec<FilterDescription>> {
-        let header = self.inner.get_or_parse_header(ds.address())?;
+        let header = self.owner(ds)?.header;
         Ok(header
             .messages
             .iter()
@@ -210,6 +221,33 @@ impl File {
         if start.iter().zip(stop).any(|(a, b)| a == b) {
             return Ok(Vec::new());
         }
+        let itemsize = ds.raw_element_size()?;
+        if let Some(chunks) = ds.chunks() {
+            let chunks: Vec<u64> = chunks
+                .iter()
+                .take(shape.len())
+                .map(|&c| u64::from(c))
+                .collect();
+            let pipeline = self.pipeline(&ds)?;
+            let plain = chunks.len() == shape.len()
+                && chunks.iter().all(|&c| c > 0)
+                && !matches!(
+                    ds.dtype(),
+                    Datatype::String { .. } | Datatype::VarLen { .. }
+                );
+            if plain {
+                let spec = crate::chunked::ChunkedDataset {
+                    path,
+                    shape,
+                    chunks: &chunks,
+                    itemsize,
+                    pipeline: &pipeline,
+                };
+                if let Some(out) = self.read_chunked_box(&spec, start, stop)? {
+                    return Ok(out);
+                }
+            }
+        }
         let selection = SliceInfo {
             selections: start
                 .iter()
@@ -222,7 +260,6 @@ impl File {
                 .collect(),
         };
         // Elements of the common sizes are read as fixed arrays: no allocation each.
-        let itemsize = ds.raw_element_size()?;
         Ok(match itemsize {
             1 => read_fixed::<1>(&ds, &selection)?,
             2 => read_fixed::<2>(&ds, &selection)?,

@@ -12,12 +12,16 @@
 #![forbid(unsafe_code)]
 
 mod attrs;
+mod chunked;
 mod dtype;
 mod file;
 pub mod filters;
+mod owner;
 mod raw;
+pub mod transcode;
 
 pub use attrs::{attribute_value, attribute_values, AttrValue};
+pub use chunked::ChunkMap;
 pub use dtype::numpy_dtype;
 pub use file::{DatasetInfo, File, Filter, GroupInfo, Node, CHUNK_CACHE_BYTES};
 pub use raw::{Layout, RawChunk};

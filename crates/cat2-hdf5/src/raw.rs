@@ -17,6 +17,7 @@ use hdf5_reader::fixed_array::collect_fixed_array_chunk_entries_storage;
 use hdf5_reader::messages::layout::{ChunkIndexing, DataLayout};
 use hdf5_reader::messages::HdfMessage;
 
+use crate::owner::Owner;
 use crate::{Error, File, Result};
 
 /// How a dataset's data is stored.
@@ -41,6 +42,8 @@ pub struct RawChunk {
     pub size: u64,
     /// Bit `i` set: filter `i` of the pipeline was skipped for this chunk.
     pub filter_mask: u32,
+    /// Which file holds it (0: the file itself; else a linked one).
+    pub(crate) source: usize,
 }
 
 /// The "no address" value of a file whose addresses are `offset_size` bytes.
@@ -52,10 +55,15 @@ fn undefined_address(offset_size: u8) -> u64 {
 }
 
 impl File {
-    fn layout_message(&self, path: &str) -> Result<(DataLayout, Vec<u64>, Option<Vec<u64>>)> {
+    #[allow(clippy::type_complexity)]
+    fn layout_message(
+        &self,
+        path: &str,
+    ) -> Result<(DataLayout, Vec<u64>, Option<Vec<u64>>, Owner)> {
         let ds = self.inner.dataset(path)?;
-        let header = self.inner.get_or_parse_header(ds.address())?;
-        let layout = header
+        let owner = self.owner(&ds)?;
+        let layout = owner
+            .header
             .messages
             .iter()
             .find_map(|m| match m {
@@ -71,12 +79,13 @@ impl File {
             layout,
             ds.shape().to_vec(),
             ds.max_dims().map(<[u64]>::to_vec),
+            owner,
         ))
     }
 
     /// How the dataset at `path` is stored.
     pub fn layout(&self, path: &str) -> Result<Layout> {
-        let (layout, shape, _) = self.layout_message(path)?;
+        let (layout, shape, _, _) = self.layout_message(path)?;
         Ok(match layout {
             DataLayout::Compact { data } => Layout::Compact {
                 len: data.len() as u64,
@@ -95,7 +104,7 @@ impl File {
     /// The stored chunks of a chunked dataset (empty for other layouts and
     /// for chunks never written), in the index's order.
     pub fn raw_chunks(&self, path: &str) -> Result<Vec<RawChunk>> {
-        let (layout, shape, max_dims) = self.layout_message(path)?;
+        let (layout, shape, max_dims, owner) = self.layout_message(path)?;
         let DataLayout::Chunked {
             address,
             dims,
@@ -105,14 +114,14 @@ impl File {
         else {
             return Ok(Vec::new());
         };
-        let sb = self.inner.superblock();
+        let sb = owner.file.superblock();
         let (osize, lsize) = (sb.offset_size, sb.length_size);
         if address == undefined_address(osize) {
             return Ok(Vec::new());
         }
         let ndim = shape.len();
         let dims: Vec<u32> = dims.into_iter().take(ndim).collect();
-        let storage = self.inner.storage();
+        let storage = owner.file.storage();
         let itemsize = self.inner.dataset(path)?.raw_element_size()?;
         let entries: Vec<ChunkEntry> = match chunk_indexing {
             None => collect_btree_v1_leaves_storage(
@@ -186,6 +195,7 @@ impl File {
                 address: e.address,
                 size: e.size,
                 filter_mask: e.filter_mask,
+                source: owner.source,
             })
             .collect())
     }
@@ -212,10 +222,11 @@ impl File {
                 "chunk larger than memory".into(),
             ))
         })?;
-        Ok(self
-            .inner
-            .storage()
-            .read_range(chunk.address, len)?
-            .to_vec())
+        let file = self.files().into_iter().nth(chunk.source).ok_or_else(|| {
+            Error::Hdf5(hdf5_reader::error::Error::InvalidData(
+                "a chunk of a linked file that is no longer open".into(),
+            ))
+        })?;
+        Ok(file.storage().read_range(chunk.address, len)?.to_vec())
     }
 }

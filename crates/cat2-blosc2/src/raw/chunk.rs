@@ -153,3 +153,26 @@ pub(crate) fn special_chunk(cparams: &CParams, nbytes: i32, uninit: bool) -> Res
     unsafe { out.set_len(n) };
     Ok(out)
 }
+
+/// Reverses bitshuffle (the bitshuffle library's bit transpose, which
+/// C-Blosc2 shares) on one block: the elements up to a multiple of 8 are
+/// transposed back, the rest are copied.
+pub(crate) fn bitunshuffle(typesize: usize, src: &[u8], dst: &mut [u8]) -> Result<()> {
+    let (Ok(ts), Ok(len)) = (i32::try_from(typesize), i32::try_from(src.len())) else {
+        return Err(Error::Invalid("block too large to unshuffle".into()));
+    };
+    if dst.len() != src.len() || typesize == 0 {
+        return Err(Error::Invalid(format!(
+            "cannot unshuffle {} bytes into {} with items of {typesize}",
+            src.len(),
+            dst.len()
+        )));
+    }
+    init();
+    // SAFETY: src and dst are distinct buffers of `len` bytes each, which is
+    // all the call reads and writes.
+    let rc =
+        unsafe { ffi::blosc2_bitunshuffle(ts, len, src.as_ptr().cast(), dst.as_mut_ptr().cast()) };
+    check(rc, "blosc2_bitunshuffle")?;
+    Ok(())
+}

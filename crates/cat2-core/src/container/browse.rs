@@ -137,7 +137,7 @@ pub fn member_info(loc: &Located) -> Result<Info> {
     if is_hdf5(loc) {
         let t = open_h5_for_member(loc)?;
         return match (t.lookup(key), t.dataset(key)) {
-            (_, Some(d)) => Ok(Info::Array(h5::leaf_meta(d, mtime))),
+            (_, Some(d)) => Ok(Info::Array(h5::leaf_meta(d, t.storage_size(key)?, mtime))),
             (Some(Node::Group), _) => Ok(Info::Group(GroupInfo {
                 kind: "group".into(),
                 mtime,

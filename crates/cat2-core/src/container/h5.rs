@@ -28,6 +28,9 @@ pub struct H5Tree {
     leaves: BTreeMap<String, DatasetInfo>,
 }
 
+/// The stored chunks of a dataset by the coordinates of their first element.
+pub use cat2_hdf5::ChunkMap as RawChunkMap;
+
 /// HDF5's superblock signature, found at offset 0, 512, 1024, 2048, ...
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
@@ -99,6 +102,24 @@ impl H5Tree {
 
     pub fn file(&self) -> &File {
         &self.file
+    }
+
+    /// The stored chunks of the dataset at `key` (read once per file version).
+    pub fn raw_chunks(&self, key: &str) -> Result<Arc<RawChunkMap>> {
+        self.file
+            .chunk_map(key)
+            .map_err(|e| Error::BadRequest(format!("reading the chunk index of {key}: {e}")))
+    }
+
+    /// Bytes the dataset at `key` occupies in the file.
+    pub fn storage_size(&self, key: &str) -> Result<u64> {
+        match self.dataset(key).and_then(|d| d.chunks.as_ref()) {
+            Some(_) => Ok(self.raw_chunks(key)?.values().map(|c| c.size).sum()),
+            None => self
+                .file
+                .storage_size(key)
+                .map_err(|e| Error::BadRequest(format!("reading the layout of {key}: {e}"))),
+        }
     }
 
     /// What `key` (`/g/a`) names.
@@ -178,7 +199,7 @@ fn to_i64(n: u64) -> i64 {
 /// `/api/info` of a leaf: array metadata with Blosc2 default parameters
 /// (the data is recompressed with them when fetched), no file of its own
 /// and no byte ranges.
-pub fn leaf_meta(d: &DatasetInfo, mtime: Option<String>) -> ArrayInfo {
+pub fn leaf_meta(d: &DatasetInfo, stored: u64, mtime: Option<String>) -> ArrayInfo {
     let chunks = chunk_shape(d);
     let items: u64 = chunks.iter().product();
     let nbytes = nbytes(d);
@@ -190,12 +211,17 @@ pub fn leaf_meta(d: &DatasetInfo, mtime: Option<String>) -> ArrayInfo {
         .product();
     let cparams = cat2_blosc2::CParams::zstd_shuffle(d.itemsize);
     let schunk = SChunkInfo {
-        cbytes: to_i64(nbytes),
+        // As for a proxy: the bytes the dataset takes in the HDF5 file.
+        cbytes: to_i64(stored),
         chunkshape: to_i64(items),
         chunksize: to_i64(items.saturating_mul(d.itemsize as u64)),
         contiguous: false,
         cparams: cparams_json(&cparams),
-        cratio: 1.0,
+        cratio: if stored > 0 {
+            nbytes as f64 / stored as f64
+        } else {
+            0.0
+        },
         nbytes: to_i64(nbytes),
         urlpath: None,
         vlmeta: serde_json::Map::new(),

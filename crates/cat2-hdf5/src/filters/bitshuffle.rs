@@ -14,12 +14,48 @@
 //! `8 * s` bit rows of `n / 8` bytes: row `8 * j + k` holds bit `k` of byte `j` of every
 //! element, element `i` at bit `i % 8` of byte `i / 8` of the row.
 
+use rayon::prelude::*;
+
 const BLOCKED_MULT: usize = 8;
 const TARGET_BLOCK_BYTES: usize = 8192;
 const MIN_BLOCK: usize = 128;
 
 /// Decodes one chunk. `cd` are the filter's parameters, `elem_size` the dataset's.
+///
+/// A chunk that can be rewritten as a Blosc2 chunk (see
+/// [`crate::transcode`]) is decoded by C-Blosc2 (its LZ4/Zstd and SIMD
+/// bit transpose, on several threads); any other by the code below.
 pub fn decode(cd: &[u32], data: &[u8], elem_size: usize) -> Result<Vec<u8>, String> {
+    if let Some(chunk) = crate::transcode::bitshuffle_to_blosc2(cd, data, elem_size) {
+        let mut out = Vec::new();
+        if DECOMPRESSOR.with(|d| decompress_with(&mut d.borrow_mut(), &chunk, &mut out)) {
+            return Ok(out);
+        }
+    }
+    decode_blocks(cd, data, elem_size)
+}
+
+thread_local! {
+    /// A multi-threaded C-Blosc2 context per calling thread, made on first
+    /// use (making one starts its worker threads).
+    static DECOMPRESSOR: std::cell::RefCell<Option<cat2_blosc2::Decompressor>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn decompress_with(
+    slot: &mut Option<cat2_blosc2::Decompressor>,
+    chunk: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    if slot.is_none() {
+        *slot = cat2_blosc2::Decompressor::new(cat2_blosc2::cparams::default_nthreads()).ok();
+    }
+    slot.as_mut()
+        .is_some_and(|d| d.decompress(chunk, out).is_ok())
+}
+
+/// Decodes one chunk block by block, in Rust (blocks in parallel).
+fn decode_blocks(cd: &[u32], data: &[u8], elem_size: usize) -> Result<Vec<u8>, String> {
     let elem_size = match cd.get(2) {
         Some(&s) if s > 0 => s as usize,
         _ => elem_size,
@@ -52,49 +88,63 @@ pub fn decode(cd: &[u32], data: &[u8], elem_size: usize) -> Result<Vec<u8>, Stri
         ));
     }
     let n = total / elem_size;
-    let mut out = Vec::with_capacity(total);
-    let mut pos = 0;
     let last = (n % block) - (n % block) % BLOCKED_MULT;
-    let blocks = std::iter::repeat_n(block, n / block).chain((last > 0).then_some(last));
-    for nelem in blocks {
+    let sizes = std::iter::repeat_n(block, n / block).chain((last > 0).then_some(last));
+    // Where each block's bytes are: a walk over the length prefixes.
+    let mut blocks: Vec<(&[u8], usize)> = Vec::with_capacity(n / block + 1);
+    let mut pos = 0;
+    for nelem in sizes {
         let nbytes = nelem * elem_size;
-        let raw: Vec<u8>;
-        let shuffled: &[u8] = match compression {
-            0 => {
-                let b = body.get(pos..pos + nbytes).ok_or("truncated block")?;
-                pos += nbytes;
-                b
-            }
-            2 | 3 => {
-                let len = body.get(pos..pos + 4).ok_or("truncated block length")?;
-                let len = u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize;
-                pos += 4;
-                let comp = body.get(pos..pos + len).ok_or("truncated block")?;
-                pos += len;
-                raw = if compression == 2 {
-                    lz4_flex::block::decompress(comp, nbytes).map_err(|e| e.to_string())?
-                } else {
-                    zstd::bulk::decompress(comp, nbytes).map_err(|e| e.to_string())?
-                };
-                if raw.len() != nbytes {
-                    return Err(format!(
-                        "block decoded to {} bytes, expected {nbytes}",
-                        raw.len()
-                    ));
-                }
-                &raw
-            }
-            c => return Err(format!("unknown compression {c}")),
+        let len = if compression == 0 {
+            nbytes
+        } else {
+            let len = body.get(pos..pos + 4).ok_or("truncated block length")?;
+            pos += 4;
+            u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize
         };
-        let start = out.len();
-        out.resize(start + nbytes, 0);
-        bitunshuffle(shuffled, &mut out[start..], elem_size);
+        let stored = body.get(pos..pos + len).ok_or("truncated block")?;
+        pos += len;
+        blocks.push((stored, nbytes));
     }
-    let rest = total - out.len();
-    out.extend_from_slice(
-        body.get(pos..pos + rest)
-            .ok_or("truncated leftover bytes")?,
-    );
+    let decoded: usize = blocks.iter().map(|b| b.1).sum();
+    let rest = total - decoded;
+    let leftover = body
+        .get(pos..pos + rest)
+        .ok_or("truncated leftover bytes")?;
+    let mut out = vec![0u8; total];
+    // Blocks are independent: decode them in parallel, each into its place.
+    let mut slices: Vec<&mut [u8]> = Vec::with_capacity(blocks.len());
+    let mut tail: &mut [u8] = &mut out;
+    for &(_, nbytes) in &blocks {
+        let (head, rest) = tail.split_at_mut(nbytes);
+        slices.push(head);
+        tail = rest;
+    }
+    tail.copy_from_slice(leftover);
+    blocks.par_iter().zip(slices.into_par_iter()).try_for_each(
+        |(&(stored, nbytes), dst)| -> Result<(), String> {
+            let raw: Vec<u8>;
+            let shuffled: &[u8] = match compression {
+                0 => stored,
+                2 => {
+                    raw = lz4_flex::block::decompress(stored, nbytes).map_err(|e| e.to_string())?;
+                    &raw
+                }
+                3 => {
+                    raw = zstd::bulk::decompress(stored, nbytes).map_err(|e| e.to_string())?;
+                    &raw
+                }
+                c => return Err(format!("unknown compression {c}")),
+            };
+            if shuffled.len() != nbytes {
+                return Err(format!(
+                    "block decoded to {} bytes, expected {nbytes}",
+                    shuffled.len()
+                ));
+            }
+            cat2_blosc2::bitunshuffle(elem_size, shuffled, dst).map_err(|e| e.to_string())
+        },
+    )?;
     Ok(out)
 }
 
@@ -104,33 +154,33 @@ fn default_block_size(elem_size: usize) -> usize {
     ((b / BLOCKED_MULT) * BLOCKED_MULT).max(MIN_BLOCK)
 }
 
-/// Reverses the bit transpose of one block: `src` and `dst` hold `n` elements of
-/// `elem_size` bytes, `n` a multiple of 8.
-pub fn bitunshuffle(src: &[u8], dst: &mut [u8], elem_size: usize) {
-    debug_assert_eq!(src.len(), dst.len());
-    let n = dst.len() / elem_size;
-    let row = n / 8;
-    dst.fill(0);
-    for j in 0..elem_size {
-        for k in 0..8 {
-            let bits = &src[(8 * j + k) * row..(8 * j + k + 1) * row];
-            for (g, &byte) in bits.iter().enumerate() {
-                if byte == 0 {
-                    continue;
-                }
-                for b in 0..8 {
-                    if byte >> b & 1 == 1 {
-                        dst[(8 * g + b) * elem_size + j] |= 1 << k;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reverses the bit transpose of one block: `src` and `dst` hold `n` elements of
+    /// `elem_size` bytes, `n` a multiple of 8.
+    fn bitunshuffle_reference(src: &[u8], dst: &mut [u8], elem_size: usize) {
+        debug_assert_eq!(src.len(), dst.len());
+        let n = dst.len() / elem_size;
+        let row = n / 8;
+        dst.fill(0);
+        for j in 0..elem_size {
+            for k in 0..8 {
+                let bits = &src[(8 * j + k) * row..(8 * j + k + 1) * row];
+                for (g, &byte) in bits.iter().enumerate() {
+                    if byte == 0 {
+                        continue;
+                    }
+                    for b in 0..8 {
+                        if byte >> b & 1 == 1 {
+                            dst[(8 * g + b) * elem_size + j] |= 1 << k;
+                        }
                     }
                 }
             }
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     /// The forward transform, written straight from the layout in the module docs.
     fn bitshuffle(src: &[u8], elem_size: usize) -> Vec<u8> {
@@ -150,10 +200,18 @@ mod tests {
 
     #[test]
     fn unshuffle_inverts_shuffle() {
-        let src: Vec<u8> = (0..64u32 * 4).map(|i| (i * 37 % 251) as u8).collect();
-        let mut back = vec![0; src.len()];
-        bitunshuffle(&bitshuffle(&src, 4), &mut back, 4);
-        assert_eq!(back, src);
+        for size in [1, 2, 4, 8, 3] {
+            let src: Vec<u8> = (0..64u32 * size as u32)
+                .map(|i| (i * 37 % 251) as u8)
+                .collect();
+            let shuffled = bitshuffle(&src, size);
+            let mut back = vec![0; src.len()];
+            bitunshuffle_reference(&shuffled, &mut back, size);
+            assert_eq!(back, src, "reference, {size}-byte items");
+            let mut fast = vec![0; src.len()];
+            cat2_blosc2::bitunshuffle(size, &shuffled, &mut fast).unwrap();
+            assert_eq!(fast, src, "C-Blosc2, {size}-byte items");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use hdf5_reader::FilterRegistry;
 
 use crate::{Error, Result};
 
-pub use bitshuffle::{bitunshuffle, decode as decode_bitshuffle};
+pub use bitshuffle::decode as decode_bitshuffle;
 pub use lzf::decompress as lzf_decompress;
 
 /// LZF (h5py's own filter).
