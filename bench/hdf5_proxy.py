@@ -14,7 +14,8 @@ Usage (with the conformance venv's python, after `cargo build --release`):
         [--frames 20] [--size 2048] [--repeat 3]
 
 Prints per server and dataset: median ms of the server's answer to
-`/api/fetch?slice_=i` (loopback, not decoded), and the ratios proxy/native and
+`/api/fetch?slice_=i` (loopback, not decoded), the same frame fetched and
+decoded by the official client, and the ratios proxy/native and
 reference/cat2rs. `--smoke` runs a tiny version (for CI: the harness must not rot).
 """
 
@@ -58,7 +59,7 @@ def make_frames(nframes, size):
 
 def write_inputs(dirpath, frames):
     n, h, w = frames.shape
-    b2 = blosc2.asarray(frames, chunks=(1, h, w), blocks=(1, max(1, 65536 // w), w),
+    b2 = blosc2.asarray(frames, chunks=(1, h, w), blocks=(1, min(h, max(1, 65536 // w)), w),
                         urlpath=str(dirpath / "stack.b2nd"), mode="w",
                         cparams=blosc2.CParams(codec=blosc2.Codec.ZSTD, clevel=1,
                                                filters=[blosc2.Filter.SHUFFLE]))
@@ -102,6 +103,18 @@ def time_answers(url, cookie, path, nframes, repeat):
                 r.raise_for_status()
                 times.append(time.perf_counter() - t)
     return statistics.median(times), r.content
+
+
+def time_client(client, path, nframes, repeat):
+    """End to end: the official client fetches and decodes the frame."""
+    arr = client.get(path)
+    times = []
+    for _ in range(repeat):
+        for i in range(nframes):
+            t = time.perf_counter()
+            arr[i]
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
 def time_h5py(path, nframes, repeat):
@@ -173,7 +186,9 @@ def main():
                     got = blosc2.ndarray_from_cframe(content)[()]
                     assert np.array_equal(got, frames[args.frames - 1]), f"{name} {label}: wrong data"
                     results[(name, label)] = t
-                    print(f"{name:10s} {label:22s}: {t * 1e3:7.2f} ms per frame ({nbytes / t / 1e6:6.0f} MB/s)")
+                    tc = time_client(client, path, args.frames, args.repeat)
+                    print(f"{name:10s} {label:22s}: {t * 1e3:7.2f} ms per frame ({nbytes / t / 1e6:6.0f} MB/s); "
+                          f"through the official client {tc * 1e3:7.2f} ms")
             finally:
                 proc.terminate()
                 proc.wait()

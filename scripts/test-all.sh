@@ -34,6 +34,9 @@ cargo test --workspace
 step "integration suite: official client against cat2rs serve"
 "$python" -m pytest -q -p no:cacheprovider conformance/tests
 
+step "benchmark harness, smoke run (tiny data; keeps bench/ from rotting)"
+"$python" bench/hdf5_proxy.py --smoke --bin "$CAT2RS_BIN"
+
 step "conformance: upstream Caterva2 suite against cat2rs serve"
 "$python" conformance/run-upstream.py --check
 

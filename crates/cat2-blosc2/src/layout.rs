@@ -86,9 +86,63 @@ pub fn pack_chunk(
     out
 }
 
+/// [`pack_chunk`] taking the items by value: when the blocks are slabs of
+/// whole trailing rows, the block order is plain C order of the extended
+/// chunk, so items that already span every dimension but the first are the
+/// packed chunk once zero-padded at the end, and no copy is made.
+pub fn pack_chunk_owned(
+    mut data: Vec<u8>,
+    data_shape: &[i64],
+    chunks: &[i64],
+    blocks: &[i64],
+    itemsize: usize,
+) -> Vec<u8> {
+    let nd = data_shape.len();
+    let row_slabs = match blocks.iter().position(|&b| b != 1) {
+        None => true,
+        Some(d) => blocks[d + 1..] == chunks[d + 1..],
+    };
+    let (grid, per_block) = block_grid(chunks, blocks);
+    let ext: Vec<i64> = grid.iter().zip(blocks).map(|(g, b)| g * b).collect();
+    if nd > 0
+        && row_slabs
+        && data_shape[1..] == ext[1..]
+        && data.len().is_multiple_of(itemsize.max(1))
+    {
+        let nblocks: i64 = grid.iter().product();
+        let len = nblocks.max(0) as usize * per_block * itemsize;
+        if data.len() <= len {
+            data.resize(len, 0);
+            return data;
+        }
+    }
+    pack_chunk(&data, data_shape, chunks, blocks, itemsize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owned_packing_agrees_and_skips_the_copy_when_it_can() {
+        let cases: [(&[i64], &[i64], &[i64]); 4] = [
+            (&[7, 6], &[8, 6], &[2, 6]), // row slabs, padded rows at the end
+            (&[1, 4, 6], &[1, 4, 6], &[1, 2, 6]),
+            (&[5, 5], &[5, 5], &[2, 3]), // not row slabs
+            (&[3, 6], &[4, 8], &[2, 8]), // rows shorter than the chunk's
+        ];
+        for (shape, chunks, blocks) in cases {
+            let n: i64 = shape.iter().product();
+            let data: Vec<u8> = (0..n as u16 * 2).map(|i| i as u8).collect();
+            let want = pack_chunk(&data, shape, chunks, blocks, 2);
+            let ptr = data.as_ptr();
+            let got = pack_chunk_owned(data, shape, chunks, blocks, 2);
+            assert_eq!(got, want, "{shape:?} {chunks:?} {blocks:?}");
+            if shape == [1, 4, 6] {
+                assert_eq!(got.as_ptr(), ptr, "no copy");
+            }
+        }
+    }
 
     #[test]
     fn matches_the_documented_layout() {

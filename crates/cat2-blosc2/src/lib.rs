@@ -29,6 +29,6 @@ pub use frame::{
     check_b2nd_meta, check_cframe, check_header, ndarray_frame_from_chunks, read_frame_index,
     ChunkSlot, FRAME_HEADER_MINLEN,
 };
-pub use layout::pack_chunk;
+pub use layout::{pack_chunk, pack_chunk_owned};
 pub use ndarray::{ArraySpec, NdArray, MAX_DIM};
 pub use schunk::{decode_msgpack, encode_msgpack, SChunk};

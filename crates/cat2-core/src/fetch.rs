@@ -660,8 +660,8 @@ pub fn frame_from_selection(
             box_shape.push(o1 - o0);
         }
         let data = read_selection(reader, &sub)?;
-        batch.push(cat2_blosc2::pack_chunk(
-            &data, &box_shape, &chunks64, &blocks64, itemsize,
+        batch.push(cat2_blosc2::pack_chunk_owned(
+            data, &box_shape, &chunks64, &blocks64, itemsize,
         ));
         if batch.len() == CHUNKS_IN_FLIGHT {
             compress_batch(&mut batch, &mut compressed)?;

@@ -218,8 +218,8 @@ impl Proxy {
 
     /// How the dataset's stored chunks become Blosc2 chunks without being
     /// decompressed, when they can: the proxy's grid is the HDF5 one and the
-    /// only filter is Blosc2 (each chunk a one-chunk frame) or bitshuffle
-    /// with LZ4 or Zstd blocks (rewritten, see `cat2_hdf5::transcode`).
+    /// only filter is Blosc2 (each chunk a one-chunk frame), or the pipeline
+    /// is one Blosc2 expresses (re-framed, see `cat2_hdf5::transcode`).
     fn stored_kind(&self) -> Option<StoredKind> {
         let d = self.dataset();
         let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
@@ -227,15 +227,18 @@ impl Proxy {
             .chunks
             .as_ref()
             .is_some_and(|c| c.iter().map(|&n| n as i64).eq(chunks.iter().copied()));
-        if !same_grid || d.filters.len() != 1 || d.itemsize == 0 {
+        if !same_grid || d.itemsize == 0 {
             return None;
         }
-        let f = &d.filters[0];
-        match f.id {
-            cat2_hdf5::filters::BLOSC2 => Some(StoredKind::Blosc2Frame),
-            cat2_hdf5::filters::BITSHUFFLE if matches!(f.params.get(4), Some(2 | 3)) => {
-                Some(StoredKind::Bitshuffle(f.params.clone()))
+        match d.filters.as_slice() {
+            [f] if f.id == cat2_hdf5::filters::BLOSC2 => Some(StoredKind::Blosc2Frame),
+            [f] if f.id == cat2_hdf5::filters::BITSHUFFLE
+                && matches!(f.params.get(4), Some(2 | 3)) =>
+            {
+                Some(StoredKind::Reframed)
             }
+            [f] if f.id == 1 => Some(StoredKind::Reframed),
+            [s, f] if s.id == 2 && f.id == 1 => Some(StoredKind::Reframed),
             _ => None,
         }
     }
@@ -275,8 +278,11 @@ impl Proxy {
                 cparams.typesize = cat2_blosc2::cparams::clamp_typesize(itemsize);
                 Some((inner.schunk().chunk(0)?, blocks, cparams))
             }
-            StoredKind::Bitshuffle(cd) => {
-                let Some(chunk) = cat2_hdf5::transcode::bitshuffle_to_blosc2(&cd, &raw, itemsize)
+            StoredKind::Reframed => {
+                let chunk_bytes = chunks.iter().product::<i64>() as usize * itemsize;
+                let filters = &self.dataset().filters;
+                let Some(chunk) =
+                    cat2_hdf5::transcode::chunk_as_blosc2(filters, &raw, chunk_bytes, itemsize)
                 else {
                     return Ok(None);
                 };
@@ -288,8 +294,10 @@ impl Proxy {
                 let Some(blocks) = row_slab_blocks(&chunks, blocksize as usize / itemsize) else {
                     return Ok(None);
                 };
+                // What the chunk's own header says (frames record it).
                 let mut cparams = CParams::lz4_fast(itemsize);
-                cparams.filters = [0, 0, 0, 0, 0, cat2_blosc2::cparams::filter::BITSHUFFLE];
+                cparams.codec = chunk.get(22).copied().unwrap_or(cparams.codec);
+                cparams.filters = [0, 0, 0, 0, 0, chunk.get(21).copied().unwrap_or(0)];
                 cparams.blocksize = blocksize;
                 Some((chunk, blocks, cparams))
             }
@@ -382,8 +390,9 @@ type StoredChunk = (Vec<u8>, Vec<i64>, CParams);
 enum StoredKind {
     /// Blosc2 filter: each HDF5 chunk is a frame holding one Blosc2 chunk.
     Blosc2Frame,
-    /// Bitshuffle with LZ4 or Zstd blocks, with these filter parameters.
-    Bitshuffle(Vec<u32>),
+    /// A pipeline Blosc2 expresses (bitshuffle with LZ4 or Zstd blocks,
+    /// deflate with or without shuffle): the chunk is re-framed.
+    Reframed,
 }
 
 /// The block shape whose blocks are `elems` consecutive items of a chunk in

@@ -378,6 +378,23 @@ pub trait BoxReader {
     /// Fills `out` (`prod(stop - start) * itemsize` bytes) with the items of
     /// the box `start..stop`, in C order.
     fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()>;
+
+    /// The items of the box `start..stop` in C order, in a new buffer.
+    /// Readers that make one anyway return it, saving a copy of the data.
+    fn read_box_vec(&mut self, start: &[i64], stop: &[i64]) -> Result<Vec<u8>> {
+        let items: i64 = start
+            .iter()
+            .zip(stop)
+            .map(|(a, b)| (b - a).max(0))
+            .product();
+        let len = usize::try_from(items)
+            .ok()
+            .and_then(|n| n.checked_mul(self.itemsize()))
+            .ok_or_else(too_large)?;
+        let mut out = zeroed(len)?;
+        self.read_box(start, stop, &mut out)?;
+        Ok(out)
+    }
 }
 
 /// The selected items in C order of the result (shape `sel.out_shape()`).
@@ -391,6 +408,16 @@ pub fn read_selection(reader: &mut dyn BoxReader, sel: &Selection) -> Result<Vec
         )));
     }
     let out_shape = sel.out_shape();
+    // A box (steps of 1, integer indices): its C order is the result's.
+    if sel
+        .dims
+        .iter()
+        .all(|d| d.step == 1 && d.count > 0 && (d.keep_dim || d.count == 1))
+    {
+        let start: Vec<i64> = sel.dims.iter().map(|d| d.start).collect();
+        let stop: Vec<i64> = sel.dims.iter().map(|d| d.start + d.count).collect();
+        return reader.read_box_vec(&start, &stop);
+    }
     let strides = c_strides(&out_shape)?;
     let mut next = 0;
     let axes: Vec<Axis> = sel

@@ -29,6 +29,8 @@ pub(crate) struct ChunkedDataset<'a> {
     pub chunks: &'a [u64],
     pub itemsize: usize,
     pub pipeline: &'a [FilterDescription],
+    /// The same pipeline as [`crate::Filter`]s.
+    pub filters: &'a [crate::Filter],
 }
 
 impl File {
@@ -85,17 +87,38 @@ impl File {
             }
         }
         let chunk_items: u64 = ds.chunks.iter().product();
+        // A file may declare any chunk size: refuse what no writer makes
+        // before anything is allocated for it (hdf5-reader's bound).
         let chunk_bytes = usize::try_from(chunk_items)
             .ok()
             .and_then(|n| n.checked_mul(ds.itemsize))
+            .filter(|&n| n <= hdf5_reader::DEFAULT_MAX_CHUNK_BYTES)
             .ok_or_else(|| Error::BadBox {
                 path: ds.path.to_string(),
-                reason: "chunks too large".into(),
+                reason: format!(
+                    "its chunks of {:?} items exceed {} MiB",
+                    ds.chunks,
+                    hdf5_reader::DEFAULT_MAX_CHUNK_BYTES >> 20
+                ),
             })?;
         let decoded: Vec<(&RawChunk, Vec<u8>)> = wanted
             .par_iter()
             .map(|c| {
                 let raw = self.read_raw_chunk(c)?;
+                // Pipelines Blosc2 can express are decoded by C-Blosc2.
+                if c.filter_mask == 0 {
+                    let decoded = crate::transcode::chunk_as_blosc2(
+                        ds.filters,
+                        &raw,
+                        chunk_bytes,
+                        ds.itemsize,
+                    )
+                    .and_then(|b2| crate::transcode::decompress(&b2))
+                    .filter(|bytes| bytes.len() == chunk_bytes);
+                    if let Some(bytes) = decoded {
+                        return Ok((*c, bytes));
+                    }
+                }
                 let bytes = hdf5_reader::filters::apply_pipeline_with_limit(
                     &raw,
                     ds.pipeline,

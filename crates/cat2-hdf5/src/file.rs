@@ -236,12 +236,21 @@ impl File {
                     Datatype::String { .. } | Datatype::VarLen { .. }
                 );
             if plain {
+                let filters: Vec<Filter> = pipeline
+                    .iter()
+                    .map(|f| Filter {
+                        id: f.id,
+                        name: filter_name(f),
+                        params: f.client_data.clone(),
+                    })
+                    .collect();
                 let spec = crate::chunked::ChunkedDataset {
                     path,
                     shape,
                     chunks: &chunks,
                     itemsize,
                     pipeline: &pipeline,
+                    filters: &filters,
                 };
                 if let Some(out) = self.read_chunked_box(&spec, start, stop)? {
                     return Ok(out);

@@ -22,17 +22,17 @@ pub fn bitshuffle_to_blosc2(cd: &[u32], data: &[u8], elem_size: usize) -> Option
         Some(&s) if s > 0 => s as usize,
         _ => elem_size,
     };
-    let (codec, format) = match cd.get(4).copied() {
-        Some(2) => (1u8, 1u8), // LZ4
-        Some(3) => (5u8, 4u8), // ZSTD
-        _ => return None,
-    };
+    if !matches!(cd.get(4), Some(2 | 3)) {
+        // Only LZ4 (2) and Zstd (3) blocks are Blosc2 streams.
+        return None;
+    }
     let typesize = u8::try_from(elem_size).ok().filter(|&t| t > 0)?;
     let total = usize::try_from(u64::from_be_bytes(data.get(..8)?.try_into().ok()?)).ok()?;
     let block_bytes = u32::from_be_bytes(data.get(8..12)?.try_into().ok()?) as usize;
     if block_bytes == 0
         || !block_bytes.is_multiple_of(8 * elem_size)
         || total == 0
+        || total > hdf5_reader::DEFAULT_MAX_CHUNK_BYTES
         || !total.is_multiple_of(8 * elem_size)
         || i32::try_from(total).is_err()
     {
@@ -65,19 +65,124 @@ pub fn bitshuffle_to_blosc2(cd: &[u32], data: &[u8], elem_size: usize) -> Option
     if pos != body.len() {
         return None;
     }
-    let cbytes = i32::try_from(out.len()).ok()?;
+    i32::try_from(out.len()).ok()?;
+    let codec = if cd.get(4) == Some(&3) { ZSTD } else { LZ4 };
+    header(
+        &mut out,
+        codec,
+        typesize,
+        total as i32,
+        block_bytes as i32,
+        2,
+    );
+    Some(out)
+}
+
+thread_local! {
+    /// A multi-threaded C-Blosc2 context per calling thread, made on first
+    /// use (making one starts its worker threads).
+    static DECOMPRESSOR: std::cell::RefCell<Option<cat2_blosc2::Decompressor>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Decompresses a chunk made here with C-Blosc2 (its codecs and SIMD
+/// filters, on several threads); `None` if it fails.
+pub(crate) fn decompress(chunk: &[u8]) -> Option<Vec<u8>> {
+    DECOMPRESSOR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.is_none() {
+            *slot = cat2_blosc2::Decompressor::new(cat2_blosc2::cparams::default_nthreads()).ok();
+        }
+        let mut out = Vec::new();
+        slot.as_mut()?.decompress(chunk, &mut out).ok()?;
+        Some(out)
+    })
+}
+
+/// Blosc2's codec ids and their header formats.
+const LZ4: (u8, u8) = (1, 1);
+const ZLIB: (u8, u8) = (4, 3);
+const ZSTD: (u8, u8) = (5, 4);
+
+/// A Blosc2 header for a chunk of `nbytes` in blocks of `blocksize`, one
+/// stream per block, with `filter` in the last pipeline slot.
+fn header(
+    out: &mut [u8],
+    (codec, format): (u8, u8),
+    typesize: u8,
+    nbytes: i32,
+    blocksize: i32,
+    filter: u8,
+) {
+    let cbytes = out.len() as i32;
     out[0] = 5; // format version
     out[1] = 1; // codec format version
                 // Extended header (shuffle and bitshuffle bits both set), one stream per
                 // block, the codec's format in the top bits.
     out[2] = 0x05 | 0x10 | (format << 5);
     out[3] = typesize;
-    out[4..8].copy_from_slice(&(total as i32).to_le_bytes());
-    out[8..12].copy_from_slice(&(block_bytes as i32).to_le_bytes());
+    out[4..8].copy_from_slice(&nbytes.to_le_bytes());
+    out[8..12].copy_from_slice(&blocksize.to_le_bytes());
     out[12..16].copy_from_slice(&cbytes.to_le_bytes());
-    out[16 + 5] = 2; // BITSHUFFLE in the last filter slot
+    out[16 + 5] = filter;
     out[22] = codec;
+}
+
+/// The Blosc2 chunk holding the same bytes as an HDF5 gzip chunk (`data`,
+/// one zlib stream) of `nbytes` decoded bytes, byte-shuffled over items of
+/// `itemsize` before compression when `shuffled`; `None` when it cannot be
+/// expressed (items wider than 255 bytes, sizes past 2 GB).
+pub fn deflate_to_blosc2(
+    data: &[u8],
+    nbytes: usize,
+    itemsize: usize,
+    shuffled: bool,
+) -> Option<Vec<u8>> {
+    let typesize = u8::try_from(itemsize).ok().filter(|&t| t > 0)?;
+    if nbytes > hdf5_reader::DEFAULT_MAX_CHUNK_BYTES {
+        return None;
+    }
+    let nbytes = i32::try_from(nbytes).ok().filter(|&n| n > 0)?;
+    let len = i32::try_from(data.len()).ok()?;
+    // A stream as long as the block means "stored raw" to Blosc2.
+    if len == nbytes || data.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(40 + data.len());
+    out.resize(36, 0);
+    out[32..36].copy_from_slice(&36i32.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(data);
+    i32::try_from(out.len()).ok()?;
+    header(
+        &mut out,
+        ZLIB,
+        typesize,
+        nbytes,
+        nbytes,
+        if shuffled { 1 } else { 0 },
+    );
     Some(out)
+}
+
+/// A stored HDF5 chunk as a Blosc2 chunk, when its filter pipeline is one
+/// Blosc2 can express: bitshuffle with LZ4 or Zstd, or deflate with or
+/// without a byte shuffle before it. `filters` is the dataset's pipeline in
+/// HDF5's (encoding) order, none of them skipped for this chunk.
+pub fn chunk_as_blosc2(
+    filters: &[crate::Filter],
+    data: &[u8],
+    nbytes: usize,
+    itemsize: usize,
+) -> Option<Vec<u8>> {
+    match filters {
+        [f] if f.id == crate::filters::BITSHUFFLE => {
+            bitshuffle_to_blosc2(&f.params, data, itemsize)
+        }
+        [f] if f.id == 1 => deflate_to_blosc2(data, nbytes, itemsize, false),
+        [s, f] if s.id == 2 && f.id == 1 => deflate_to_blosc2(data, nbytes, itemsize, true),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +242,34 @@ mod tests {
                 crate::filters::decode_bitshuffle(&cd, &chunk, elem_size).unwrap(),
                 data
             );
+        }
+    }
+
+    #[test]
+    fn gzip_chunks_with_and_without_shuffle() {
+        use std::io::Write;
+        let data: Vec<u8> = (0..5000u32).flat_map(|i| (i / 7).to_le_bytes()).collect();
+        for shuffled in [false, true] {
+            let input = if shuffled {
+                // HDF5's shuffle: byte j of every item, then byte j + 1, ...
+                let n = data.len() / 4;
+                (0..4)
+                    .flat_map(|j| (0..n).map(move |i| (j, i)))
+                    .map(|(j, i)| data[i * 4 + j])
+                    .collect()
+            } else {
+                data.clone()
+            };
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(4));
+            z.write_all(&input).unwrap();
+            let stream = z.finish().unwrap();
+            let b2 = deflate_to_blosc2(&stream, data.len(), 4, shuffled).expect("rewritable");
+            let mut out = Vec::new();
+            cat2_blosc2::Decompressor::new(1)
+                .unwrap()
+                .decompress(&b2, &mut out)
+                .unwrap();
+            assert_eq!(out, data, "shuffled {shuffled}");
         }
     }
 

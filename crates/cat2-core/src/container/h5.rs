@@ -276,12 +276,29 @@ impl BoxReader for H5Reader<'_> {
     fn itemsize(&self) -> usize {
         self.itemsize
     }
-    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
+    fn read_box_vec(&mut self, start: &[i64], stop: &[i64]) -> Result<Vec<u8>> {
         let to_u64 = |v: &[i64]| -> Vec<u64> { v.iter().map(|&n| n.max(0) as u64).collect() };
         let data = self
             .file
             .read_box(&self.path, &to_u64(start), &to_u64(stop))
             .map_err(|e| Error::BadRequest(format!("reading HDF5 dataset {}: {e}", self.path)))?;
+        let items: i64 = start
+            .iter()
+            .zip(stop)
+            .map(|(a, b)| (b - a).max(0))
+            .product();
+        if data.len() as u64 != items as u64 * self.itemsize as u64 {
+            return Err(Error::BadRequest(format!(
+                "reading HDF5 dataset {}: got {} bytes for a box of {items} items",
+                self.path,
+                data.len(),
+            )));
+        }
+        Ok(data)
+    }
+
+    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
+        let data = self.read_box_vec(start, stop)?;
         if data.len() != out.len() {
             return Err(Error::BadRequest(format!(
                 "reading HDF5 dataset {}: got {} bytes for a box of {}",

@@ -27,31 +27,11 @@ const MIN_BLOCK: usize = 128;
 /// bit transpose, on several threads); any other by the code below.
 pub fn decode(cd: &[u32], data: &[u8], elem_size: usize) -> Result<Vec<u8>, String> {
     if let Some(chunk) = crate::transcode::bitshuffle_to_blosc2(cd, data, elem_size) {
-        let mut out = Vec::new();
-        if DECOMPRESSOR.with(|d| decompress_with(&mut d.borrow_mut(), &chunk, &mut out)) {
+        if let Some(out) = crate::transcode::decompress(&chunk) {
             return Ok(out);
         }
     }
     decode_blocks(cd, data, elem_size)
-}
-
-thread_local! {
-    /// A multi-threaded C-Blosc2 context per calling thread, made on first
-    /// use (making one starts its worker threads).
-    static DECOMPRESSOR: std::cell::RefCell<Option<cat2_blosc2::Decompressor>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-fn decompress_with(
-    slot: &mut Option<cat2_blosc2::Decompressor>,
-    chunk: &[u8],
-    out: &mut Vec<u8>,
-) -> bool {
-    if slot.is_none() {
-        *slot = cat2_blosc2::Decompressor::new(cat2_blosc2::cparams::default_nthreads()).ok();
-    }
-    slot.as_mut()
-        .is_some_and(|d| d.decompress(chunk, out).is_ok())
 }
 
 /// Decodes one chunk block by block, in Rust (blocks in parallel).
@@ -73,7 +53,10 @@ fn decode_blocks(cd: &[u32], data: &[u8], elem_size: usize) -> Result<Vec<u8>, S
         }
         let total = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
         let block_bytes = u32::from_be_bytes(data[8..12].try_into().expect("4 bytes"));
-        let total = usize::try_from(total).map_err(|_| "decoded size too large")?;
+        let total = usize::try_from(total)
+            .ok()
+            .filter(|&t| t <= hdf5_reader::DEFAULT_MAX_CHUNK_BYTES)
+            .ok_or("decoded size too large")?;
         (total, block_bytes as usize / elem_size, &data[12..])
     };
     if block == 0 {
