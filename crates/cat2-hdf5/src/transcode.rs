@@ -189,21 +189,7 @@ pub fn chunk_as_blosc2(
 mod tests {
     use super::*;
 
-    /// The forward bit transpose (bitshuffle library layout).
-    fn bitshuffle(src: &[u8], elem_size: usize) -> Vec<u8> {
-        let n = src.len() / elem_size;
-        let mut dst = vec![0u8; src.len()];
-        for i in 0..n {
-            for j in 0..elem_size {
-                for k in 0..8 {
-                    if src[i * elem_size + j] >> k & 1 == 1 {
-                        dst[(8 * j + k) * (n / 8) + i / 8] |= 1 << (i % 8);
-                    }
-                }
-            }
-        }
-        dst
-    }
+    use crate::filters::bitshuffle::tests::bitshuffle;
 
     fn hdf5_chunk(data: &[u8], elem_size: usize, block_elems: usize, zstd: bool) -> Vec<u8> {
         let mut chunk = (data.len() as u64).to_be_bytes().to_vec();

@@ -138,7 +138,7 @@ fn default_block_size(elem_size: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Reverses the bit transpose of one block: `src` and `dst` hold `n` elements of
@@ -165,8 +165,9 @@ mod tests {
         }
     }
 
-    /// The forward transform, written straight from the layout in the module docs.
-    fn bitshuffle(src: &[u8], elem_size: usize) -> Vec<u8> {
+    /// The forward transform, written straight from the layout in the module
+    /// docs (shared with the re-framing tests).
+    pub(crate) fn bitshuffle(src: &[u8], elem_size: usize) -> Vec<u8> {
         let n = src.len() / elem_size;
         let mut dst = vec![0u8; src.len()];
         for i in 0..n {

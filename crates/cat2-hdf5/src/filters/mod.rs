@@ -6,7 +6,7 @@
 //! replacing the built-in one, which fails on multi-block chunks), bitshuffle (32008),
 //! Zstd (32015) and Blosc2 (32026).
 
-mod bitshuffle;
+pub(crate) mod bitshuffle;
 mod lz4;
 mod lzf;
 
