@@ -21,6 +21,7 @@ pub mod fetch;
 pub mod filecache;
 pub mod filter;
 pub mod indices;
+pub mod lazy;
 pub mod listing;
 pub mod meta;
 pub mod path;
