@@ -82,6 +82,51 @@ pub fn derived_kind(arr: &NdArray) -> Option<Derived> {
     None
 }
 
+/// The lazy expression a located path names, opened as `caller` may read
+/// its operands; `None` for anything else.
+pub fn open_lazy(
+    sd: &crate::store::StateDir,
+    loc: &Located,
+    caller: crate::store::Caller<'_>,
+) -> Result<Option<crate::lazy::Lazy>> {
+    if loc.entry != Entry::Dataset || FileKind::of(loc) != Some(FileKind::Array) {
+        return Ok(None);
+    }
+    let Ok(arr) = NdArray::open(&loc.fs) else {
+        return Ok(None);
+    };
+    if derived_kind(&arr) != Some(Derived::LazyExpr) {
+        return Ok(None);
+    }
+    crate::lazy::Lazy::open(sd, loc, &arr, caller, 0).map(Some)
+}
+
+/// `/api/info` as `caller` sees it: a lazy expression is described by what
+/// it computes (its operands are read with the caller's permissions).
+pub fn info_with(
+    sd: &crate::store::StateDir,
+    loc: &Located,
+    caller: crate::store::Caller<'_>,
+) -> Result<Info> {
+    match open_lazy(sd, loc, caller)? {
+        Some(lazy) => lazy.info(loc),
+        None => info(loc),
+    }
+}
+
+/// [`chunk`] as `caller` sees it: a lazy expression's chunk is computed.
+pub fn chunk_with(
+    sd: &crate::store::StateDir,
+    loc: &Located,
+    nchunk: i64,
+    caller: crate::store::Caller<'_>,
+) -> Result<Vec<u8>> {
+    match open_lazy(sd, loc, caller)? {
+        Some(lazy) => crate::fetch::lazy_chunk(&lazy, nchunk),
+        None => chunk(loc, nchunk),
+    }
+}
+
 /// Chunk `nchunk` of a located dataset, compressed (`GET /api/chunk`): as
 /// stored, or for an HDF5 proxy, a chunk of its grid made from the HDF5 data.
 pub fn chunk(loc: &Located, nchunk: i64) -> Result<Vec<u8>> {

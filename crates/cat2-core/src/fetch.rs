@@ -81,6 +81,82 @@ pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
     }
 }
 
+/// [`fetch`] as `caller` sees it: a lazy expression is computed for the
+/// selection (its operands read with the caller's permissions).
+pub fn fetch_with(
+    sd: &crate::store::StateDir,
+    loc: &Located,
+    req: &FetchRequest,
+    caller: crate::store::Caller<'_>,
+) -> Result<FetchOutput> {
+    match dataset::open_lazy(sd, loc, caller)? {
+        Some(lazy) => fetch_lazy(&lazy, req),
+        None => fetch(loc, req),
+    }
+}
+
+/// A selection of a lazy expression's result, computed box by box.
+fn fetch_lazy(lazy: &crate::lazy::Lazy, req: &FetchRequest) -> Result<FetchOutput> {
+    if req.filter.is_some() || req.field.is_some() {
+        return Err(Error::BadRequest(
+            "Filtering and fields are not supported for lazy expressions".into(),
+        ));
+    }
+    let dtype = lazy.core_dtype()?;
+    let shape: Vec<i64> = lazy.shape.iter().map(|&n| n as i64).collect();
+    let mut reader = lazy.reader();
+    if let Some(ind) = &req.indices {
+        return indices_frame(&mut reader, ind, &shape, &dtype);
+    }
+    let sel = match req.slice.as_deref().map(parse_slice).transpose()?.flatten() {
+        None => Selection::full(&shape),
+        Some(spec) => spec.resolve(&shape)?,
+    };
+    let geometry = result_geometry(
+        &sel,
+        &sel.out_shape(),
+        &lazy.chunks,
+        &lazy.blocks,
+        dtype.itemsize(),
+    );
+    frame_from_selection(&mut reader, &sel, &dtype, geometry).map(FetchOutput::Frame)
+}
+
+/// Chunk `nchunk` of a lazy expression's result, in its carrier's geometry.
+pub fn lazy_chunk(lazy: &crate::lazy::Lazy, nchunk: i64) -> Result<Vec<u8>> {
+    let shape: Vec<i64> = lazy.shape.iter().map(|&n| n as i64).collect();
+    let (chunks, blocks) = (&lazy.chunks, &lazy.blocks);
+    let grid: Vec<i64> = shape
+        .iter()
+        .zip(chunks)
+        .map(|(&s, &c)| if c > 0 { (s + c - 1) / c } else { 0 })
+        .collect();
+    let nchunks: i64 = grid.iter().product();
+    if nchunk < 0 || nchunk >= nchunks.max(1) || (shape.contains(&0) && nchunk > 0) {
+        return Err(Error::BadRequest(format!(
+            "nchunk {nchunk} is out of range: the result has {nchunks} chunks"
+        )));
+    }
+    let mut start = vec![0i64; shape.len()];
+    let mut rest = nchunk;
+    for d in (0..shape.len()).rev() {
+        let g = grid[d].max(1);
+        start[d] = (rest % g) * chunks[d];
+        rest /= g;
+    }
+    let stop: Vec<i64> = (0..shape.len())
+        .map(|d| (start[d] + chunks[d]).min(shape[d]))
+        .collect();
+    let box_shape: Vec<i64> = start.iter().zip(&stop).map(|(a, b)| b - a).collect();
+    let itemsize = lazy.dtype.itemsize();
+    let data = lazy.reader().read_box_vec(&start, &stop)?;
+    let packed = cat2_blosc2::pack_chunk_owned(data, &box_shape, chunks, blocks, itemsize);
+    let mut cparams = result_cparams(itemsize);
+    cparams.blocksize = i32::try_from(blocks.iter().product::<i64>() * itemsize as i64)
+        .map_err(|_| Error::BadRequest("a block of the result would exceed 2 GB".into()))?;
+    Ok(cat2_blosc2::Compressor::new(&cparams)?.compress(&packed)?)
+}
+
 /// A `.b2z` store is served as the file it is: there is nothing to slice.
 fn fetch_store(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
     let c = crate::container::Container::open_cached(&loc.fs).map_err(|e| {

@@ -81,11 +81,24 @@ pub struct UnreadableInfo {
     pub error: String,
 }
 
+/// `/api/info` of a stored lazy expression: what it computes, not how it
+/// is stored (no chunks or blocks).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LazyInfo {
+    pub shape: Vec<i64>,
+    pub dtype: String,
+    pub expression: String,
+    /// Operand name → its logical path (`null` for one that is gone).
+    pub operands: serde_json::Map<String, serde_json::Value>,
+    pub mtime: Option<String>,
+}
+
 /// Every answer of `GET /api/info`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum Info {
     Array(ArrayInfo),
+    Lazy(LazyInfo),
     SChunk(SChunkInfo),
     Group(GroupInfo),
     Unreadable(UnreadableInfo),

@@ -42,3 +42,18 @@ pub fn string_type(key: &str, got: &Value) -> ApiError {
         got.clone(),
     )
 }
+
+/// A field that must be present and may be `null` (422 `missing` when absent).
+pub fn required<'a>(v: &'a Value, key: &str) -> ApiResult<&'a Value> {
+    v.get(key)
+        .ok_or_else(|| ApiError::validation("missing", &["body", key], "Field required", v.clone()))
+}
+
+/// A required field holding a string or `null`.
+pub fn nullable_str(v: &Value, key: &str) -> ApiResult<Option<String>> {
+    match required(v, key)? {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(string_type(key, other)),
+    }
+}

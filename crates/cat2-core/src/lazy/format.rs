@@ -62,7 +62,9 @@ pub fn read(arr: &NdArray, carrier: &Path) -> Result<Option<LazyDef>> {
         let mut operands = Vec::new();
         if let Some(ops) = map_get(&v, "operands").and_then(Value::as_map) {
             for (k, spec) in ops {
-                let name = k.as_str().ok_or_else(|| bad(carrier, "an operand name is not text"))?;
+                let name = k
+                    .as_str()
+                    .ok_or_else(|| bad(carrier, "an operand name is not text"))?;
                 let url = match map_get(spec, "kind").and_then(Value::as_str) {
                     Some("urlpath") => map_get(spec, "urlpath").and_then(Value::as_str),
                     _ => None,
@@ -110,7 +112,11 @@ pub fn read(arr: &NdArray, carrier: &Path) -> Result<Option<LazyDef>> {
 /// The frame of a carrier for `expression` with a result of geometry
 /// `spec`, whose operands are at `urlpaths` (relative to the carrier's
 /// directory).
-pub fn carrier_frame(spec: &ArraySpec, expression: &str, urlpaths: &[(String, String)]) -> Result<Vec<u8>> {
+pub fn carrier_frame(
+    spec: &ArraySpec,
+    expression: &str,
+    urlpaths: &[(String, String)],
+) -> Result<Vec<u8>> {
     let kind = |extra: Vec<(Value, Value)>| {
         let mut m = vec![
             (Value::from("kind"), Value::from("lazyexpr")),
@@ -173,7 +179,10 @@ mod tests {
             relative_path(Path::new("/s/personal/u"), Path::new("/s/shared/x.b2nd")),
             "../../shared/x.b2nd"
         );
-        assert_eq!(relative_path(Path::new("/s/shared"), Path::new("/s/shared/d/x.b2nd")), "d/x.b2nd");
+        assert_eq!(
+            relative_path(Path::new("/s/shared"), Path::new("/s/shared/d/x.b2nd")),
+            "d/x.b2nd"
+        );
     }
 
     #[test]
@@ -186,14 +195,28 @@ mod tests {
             cparams: cat2_blosc2::CParams::zstd_shuffle(8),
             urlpath: None,
         };
-        let frame = carrier_frame(&spec, "a * 2 + b", &[("a".into(), "a.b2nd".into()), ("b".into(), "../b.b2nd".into())]).unwrap();
+        let frame = carrier_frame(
+            &spec,
+            "a * 2 + b",
+            &[
+                ("a".into(), "a.b2nd".into()),
+                ("b".into(), "../b.b2nd".into()),
+            ],
+        )
+        .unwrap();
         let arr = NdArray::from_cframe(&frame).unwrap();
-        assert_eq!(crate::dataset::derived_kind(&arr), Some(crate::dataset::Derived::LazyExpr));
+        assert_eq!(
+            crate::dataset::derived_kind(&arr),
+            Some(crate::dataset::Derived::LazyExpr)
+        );
         let def = read(&arr, Path::new("/s/shared/e.b2nd")).unwrap().unwrap();
         assert_eq!(def.expression, "a * 2 + b");
         assert_eq!(
             def.operands,
-            [("a".to_string(), PathBuf::from("/s/shared/a.b2nd")), ("b".to_string(), PathBuf::from("/s/shared/../b.b2nd"))]
+            [
+                ("a".to_string(), PathBuf::from("/s/shared/a.b2nd")),
+                ("b".to_string(), PathBuf::from("/s/shared/../b.b2nd"))
+            ]
         );
     }
 }

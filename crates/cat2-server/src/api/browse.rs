@@ -65,7 +65,7 @@ pub async fn get_info(
             }
             _ => None,
         };
-        let info = dataset::info(&loc)?;
+        let info = dataset::info_with(&sd, &loc, caller.as_caller())?;
         Ok::<_, cat2_core::Error>((info, etag))
     })
     .await?;

@@ -53,7 +53,7 @@ pub async fn get_chunk(
     let sd = app.state_dir.clone();
     let chunk = blocking(move || {
         let loc = sd.locate(&path, caller.as_caller())?;
-        dataset::chunk(&loc, nchunk)
+        dataset::chunk_with(&sd, &loc, nchunk, caller.as_caller())
     })
     .await?;
     // Like the reference, a bare body with no content type.

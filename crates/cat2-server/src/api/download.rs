@@ -162,7 +162,7 @@ pub async fn get_download(
         )
         .with_header(header::ACCEPT_RANGES, HeaderValue::from_static("none")));
     }
-    let loc = locate(&app, caller, path).await?;
+    let loc = locate(&app, caller.clone(), path).await?;
     let kind = FileKind::of(&loc);
     // An HDF5 proxy is downloaded as the array of its data, computed; other
     // arrays whose data lives elsewhere must not be handed out as their
@@ -170,11 +170,17 @@ pub async fn get_download(
     let mut computed = None;
     if kind == Some(FileKind::Array) {
         let l = loc.clone();
+        let sd = app.state_dir.clone();
         computed = blocking(move || {
             let arr = dataset::open_array(&l.fs)?;
             match dataset::derived_kind(&arr) {
-                Some(dataset::Derived::Hdf5Proxy) => {
-                    match cat2_core::fetch::fetch(&l, &Default::default())? {
+                Some(_) => {
+                    match cat2_core::fetch::fetch_with(
+                        &sd,
+                        &l,
+                        &Default::default(),
+                        caller.as_caller(),
+                    )? {
                         cat2_core::fetch::FetchOutput::Frame(f) => Ok(Some(f)),
                         _ => Err(cat2_core::Error::BadRequest(format!(
                             "{} could not be computed",
@@ -182,7 +188,6 @@ pub async fn get_download(
                         ))),
                     }
                 }
-                Some(d) => Err(dataset::derived_unsupported(&l, d)),
                 None => Ok(None),
             }
         })

@@ -106,7 +106,7 @@ async fn answer(
     let sd = app.state_dir.clone();
     let (loc, out, opened) = blocking(move || {
         let loc = sd.locate(&path, caller.as_caller())?;
-        let out = fetch::fetch(&loc, &req)?;
+        let out = fetch::fetch_with(&sd, &loc, &req, caller.as_caller())?;
         // A stored file is opened here, once: its metadata makes the ETag
         // and the same handle serves the bytes, so a writer renaming a new
         // version into place cannot pair one version's bytes with the

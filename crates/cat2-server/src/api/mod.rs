@@ -6,6 +6,7 @@ pub mod browse;
 pub mod chunk;
 pub mod download;
 pub mod fetch;
+pub mod lazy;
 pub mod load;
 pub mod publish;
 pub mod ranges;
@@ -52,19 +53,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/remove/{*path}", post(write::post_remove))
         .route("/api/unfold/{*path}", post(write::post_unfold))
-        .route("/api/upload_lazyarr/{*path}", post(not_yet_lazy))
+        .route(
+            "/api/upload_lazyarr/{*path}",
+            post(lazy::post_upload_lazyarr),
+        )
         .route("/api/load_from_url/{*path}", post(load::post_load_from_url))
         .route("/api/publish/{*path}", post(publish::post_publish))
         .route("/api/addnotebook/{*path}", post(write::post_addnotebook))
         .route("/api/move/", post(write::post_move))
         .route("/api/copy/", post(write::post_copy))
-        .route("/api/lazyexpr/", post(not_yet_lazy))
-}
-
-/// Stored lazy expressions are not served yet: a logged-in caller is told so.
-async fn not_yet_lazy(_: crate::extract::LoggedIn) -> crate::error::ApiError {
-    crate::error::ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "lazy expressions are not supported by this server yet",
-    )
+        .route("/api/lazyexpr/", post(lazy::post_lazyexpr))
 }

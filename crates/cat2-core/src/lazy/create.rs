@@ -1,0 +1,159 @@
+//! Saving a lazy expression (`POST /api/upload_lazyarr`, `/api/lazyexpr/`):
+//! as a carrier python-blosc2 opens (`compute = false`), or computed into a
+//! plain array (`compute = true`).
+
+use std::path::PathBuf;
+
+use cat2_blosc2::ArraySpec;
+
+use super::format::{carrier_frame, relative_path};
+use super::source::{expr_dtype, Lazy, Source};
+use crate::error::{Error, Result};
+use crate::fetch::{frame_from_selection, Geometry};
+use crate::path::DsPath;
+use crate::selection::Selection;
+use crate::store::{Caller, StateDir};
+use crate::write::{make_parents, write_new, WritePolicy};
+
+/// What the client sends (`Cat2LazyArr`).
+#[derive(Debug, Clone, Default)]
+pub struct LazyRequest {
+    pub expression: Option<String>,
+    pub func: Option<String>,
+    /// Operand name → logical path, in the order given.
+    pub operands: Vec<(String, String)>,
+    /// The dtype and shape the client computed, if it sent them.
+    pub dtype: Option<String>,
+    pub shape: Option<Vec<i64>>,
+    pub compute: bool,
+}
+
+fn invalid(msg: impl std::fmt::Display) -> Error {
+    Error::BadRequest(format!("Invalid name or expression: {msg}"))
+}
+
+/// Saves the expression of `req` at `path`; answers the path.
+pub fn save(
+    sd: &StateDir,
+    path: &DsPath,
+    req: &LazyRequest,
+    caller: Caller<'_>,
+    policy: &WritePolicy,
+) -> Result<String> {
+    let dir = sd.writable_dir(path.root(), caller, policy)?;
+    if req.func.is_some() {
+        return Err(Error::BadRequest(
+            "Python user-defined functions are not run by this server: send the computation \
+             as an expression string, e.g. blosc2.lazyexpr(\"logaddexp(a, b)\", operands=...)"
+                .into(),
+        ));
+    }
+    if !path.name().ends_with(".b2nd") {
+        return Err(invalid("If path extension provided must be \".b2nd\"."));
+    }
+    let text = req
+        .expression
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| invalid("no expression was given"))?;
+    let mut target: PathBuf = dir;
+    for part in path.parts() {
+        target.push(part);
+    }
+    let mut operands = Vec::with_capacity(req.operands.len());
+    for (name, p) in &req.operands {
+        let logical = DsPath::parse(p).map_err(|e| {
+            Error::BadRequest(format!("Expression error: operand {name} ({p}): {e}"))
+        })?;
+        let loc = sd.locate(&logical, caller)?;
+        if loc.fs == target {
+            return Err(invalid(format!("{path} cannot be an operand of itself")));
+        }
+        let source = Source::open(sd, &loc, caller, 1).map_err(|e| match e {
+            Error::NotFound { .. } => Error::BadRequest(format!(
+                "Expression error: {name} ({p}) is not in the list of available datasets"
+            )),
+            other => other,
+        })?;
+        operands.push((name.clone(), logical, source));
+    }
+    let lazy = Lazy::new(text, operands)?;
+    // The client declares the dtype python-blosc2 computed. Where it differs
+    // from NumPy's (python-blosc2 has its own rules in places) NumPy's is
+    // kept; but a boolean result declared as something else is the mark of
+    // `blosc2.where(c, x, y)`, whose values the client never sends.
+    if let Some(declared) = &req.dtype {
+        if let Ok((want, _)) = expr_dtype(declared) {
+            if lazy.dtype == cat2_expr::DType::Bool && want != cat2_expr::DType::Bool {
+                return Err(where_hint(text, declared, lazy.dtype.numpy_name()));
+            }
+        }
+    }
+    if let Some(shape) = &req.shape {
+        let got: Vec<i64> = lazy.shape.iter().map(|&n| n as i64).collect();
+        if *shape != got {
+            return Err(invalid(format!(
+                "the expression gives shape {got:?}, not the declared {shape:?}"
+            )));
+        }
+    }
+    let spec = ArraySpec {
+        shape: lazy.shape.iter().map(|&n| n as i64).collect(),
+        chunks: lazy
+            .chunks
+            .iter()
+            .map(|&c| c.clamp(0, i32::MAX as i64) as i32)
+            .collect(),
+        blocks: lazy
+            .blocks
+            .iter()
+            .map(|&b| b.clamp(0, i32::MAX as i64) as i32)
+            .collect(),
+        dtype: lazy.dtype.descr().to_string(),
+        cparams: cat2_blosc2::CParams {
+            clevel: 5,
+            splitmode: cat2_blosc2::cparams::splitmode::AUTO,
+            ..cat2_blosc2::CParams::zstd_shuffle(lazy.dtype.itemsize())
+        },
+        urlpath: None,
+    };
+    let frame = if req.compute {
+        let sel = Selection::full(&spec.shape);
+        let geometry = Geometry {
+            chunks: lazy.chunks.clone(),
+            blocks: lazy.blocks.clone(),
+        };
+        frame_from_selection(&mut lazy.reader(), &sel, &lazy.core_dtype()?, geometry)?
+    } else {
+        make_parents(&target)?;
+        let here = target.parent().unwrap_or(sd.path()).to_path_buf();
+        let urlpaths: Vec<(String, String)> = lazy
+            .operands
+            .iter()
+            .map(|(name, logical, _)| {
+                let loc = sd.locate(logical, caller)?;
+                Ok((name.clone(), relative_path(&here, &loc.fs)))
+            })
+            .collect::<Result<_>>()?;
+        carrier_frame(&spec, text, &urlpaths)?
+    };
+    let replaced = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+    sd.check_quota(policy, frame.len() as u64, replaced, "Upload")?;
+    write_new(&target, &frame)?;
+    Ok(path.to_string())
+}
+
+/// The refusal of an expression whose result is not of the declared dtype,
+/// which is what `blosc2.where(c, x, y)` sends through the official client:
+/// only the condition travels, so the result would be a boolean mask.
+fn where_hint(text: &str, declared: &str, got: &str) -> Error {
+    let declared =
+        expr_dtype(declared).map_or(declared.to_string(), |(t, _)| t.numpy_name().to_string());
+    Error::BadRequest(format!(
+        "Invalid name or expression: {text} computes {got}, but the client declared {declared}. \
+         This is what blosc2.where(cond, x, y) sends: the official client transmits only the \
+         condition, so the result would be a mask, not the where() values. Write the whole \
+         computation as one expression string instead, e.g. \
+         blosc2.lazyexpr(\"where(a < 10, a * 32000, a)\", operands={{\"a\": proxy}})"
+    ))
+}

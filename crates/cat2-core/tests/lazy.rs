@@ -1,0 +1,183 @@
+//! Saving lazy expressions and serving them: carriers, computed values,
+//! chunks, chains, refusals and permissions.
+
+use cat2_blosc2::{ArraySpec, CParams, Decompressor, NdArray};
+use cat2_core::fetch::{fetch_with, FetchOutput, FetchRequest};
+use cat2_core::lazy::create::{save, LazyRequest};
+use cat2_core::write::{PublicWrites, WritePolicy};
+use cat2_core::{dataset, Caller, DsPath, Error, StateDir};
+use cat2_proto::Info;
+
+const USER: Caller<'static> = Caller {
+    user_id: Some("8d0e3d0e-0000-4000-8000-000000000002"),
+    is_superuser: true,
+};
+const ANONYMOUS: Caller<'static> = Caller {
+    user_id: None,
+    is_superuser: false,
+};
+
+fn policy() -> WritePolicy {
+    WritePolicy {
+        public_writes: PublicWrites::Users,
+        quota: None,
+    }
+}
+
+/// A state dir with `@shared/a.b2nd` = arange(1000) as int64 in chunks of 100.
+fn state() -> (tempfile::TempDir, StateDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let sd = StateDir::open(tmp.path()).unwrap();
+    let spec = ArraySpec {
+        shape: vec![1000],
+        chunks: vec![100],
+        blocks: vec![10],
+        dtype: "<i8".into(),
+        cparams: CParams::zstd_shuffle(8),
+        urlpath: None,
+    };
+    let data: Vec<u8> = (0..1000i64).flat_map(i64::to_le_bytes).collect();
+    let arr = NdArray::from_buffer(&spec, &data).unwrap();
+    std::fs::write(sd.path().join("shared/a.b2nd"), arr.to_cframe().unwrap()).unwrap();
+    (tmp, sd)
+}
+
+fn request(expression: &str, operands: &[(&str, &str)]) -> LazyRequest {
+    LazyRequest {
+        expression: Some(expression.into()),
+        operands: operands
+            .iter()
+            .map(|(n, p)| (n.to_string(), p.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn values(sd: &StateDir, path: &str, slice: Option<&str>, caller: Caller<'_>) -> Vec<i64> {
+    let loc = sd.locate(&DsPath::parse(path).unwrap(), caller).unwrap();
+    let req = FetchRequest {
+        slice: slice.map(str::to_string),
+        ..Default::default()
+    };
+    let FetchOutput::Frame(frame) = fetch_with(sd, &loc, &req, caller).unwrap() else {
+        panic!("computed")
+    };
+    NdArray::from_cframe(&frame)
+        .unwrap()
+        .to_vec()
+        .unwrap()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn saved_expressions_compute_what_they_say() {
+    let (_tmp, sd) = state();
+    let e = DsPath::parse("@personal/e.b2nd").unwrap();
+    save(
+        &sd,
+        &e,
+        &request("(o0 + 1)", &[("o0", "@shared/a.b2nd")]),
+        USER,
+        &policy(),
+    )
+    .unwrap();
+    let loc = sd.locate(&e, USER).unwrap();
+    let Info::Lazy(info) = dataset::info_with(&sd, &loc, USER).unwrap() else {
+        panic!("a lazy expression")
+    };
+    assert_eq!(
+        (info.shape.as_slice(), info.dtype.as_str()),
+        (&[1000i64][..], "int64")
+    );
+    assert_eq!(info.operands["o0"], "@shared/a.b2nd");
+    assert_eq!(
+        values(&sd, "@personal/e.b2nd", Some("995:"), USER),
+        [996, 997, 998, 999, 1000]
+    );
+    // A chain: an expression over the saved one, and where() in the text.
+    let w = DsPath::parse("@personal/w.b2nd").unwrap();
+    let req = request("where(e < 10, e * 2, -e)", &[("e", "@personal/e.b2nd")]);
+    save(&sd, &w, &req, USER, &policy()).unwrap();
+    assert_eq!(
+        values(&sd, "@personal/w.b2nd", Some("7:11"), USER),
+        [16, 18, -10, -11]
+    );
+    // A chunk in the operand's geometry.
+    let chunk = dataset::chunk_with(&sd, &sd.locate(&e, USER).unwrap(), 3, USER).unwrap();
+    let mut out = Vec::new();
+    Decompressor::new(1)
+        .unwrap()
+        .decompress(&chunk, &mut out)
+        .unwrap();
+    let got: Vec<i64> = out
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(got, (301..401).collect::<Vec<_>>());
+    // compute = true stores the values.
+    let c = DsPath::parse("@personal/c.b2nd").unwrap();
+    let mut req = request("o0 * 3", &[("o0", "@shared/a.b2nd")]);
+    req.compute = true;
+    save(&sd, &c, &req, USER, &policy()).unwrap();
+    let Info::Array(_) = dataset::info_with(&sd, &sd.locate(&c, USER).unwrap(), USER).unwrap()
+    else {
+        panic!("a stored array")
+    };
+    assert_eq!(values(&sd, "@personal/c.b2nd", Some("2:4"), USER), [6, 9]);
+}
+
+#[test]
+fn refusals_say_why() {
+    let (_tmp, sd) = state();
+    let p = DsPath::parse("@personal/x.b2nd").unwrap();
+    let err = |req: LazyRequest| {
+        save(&sd, &p, &req, USER, &policy())
+            .unwrap_err()
+            .to_string()
+    };
+    let mut udf = request("", &[]);
+    udf.func = Some("def f(inputs, output, offset): pass".into());
+    assert!(err(udf).contains("Python user-defined functions are not run"));
+    let mut masked = request("(o0 < 10)", &[("o0", "@shared/a.b2nd")]);
+    masked.dtype = Some("int64".into());
+    let text = err(masked);
+    assert!(
+        text.contains("computes bool") && text.contains("where(a < 10, a * 32000, a)"),
+        "{text}"
+    );
+    assert!(err(request("b + 1", &[("a", "@shared/a.b2nd")]))
+        .contains("b is not in the list of available datasets"));
+    assert!(
+        err(request("a +", &[("a", "@shared/a.b2nd")])).starts_with("Invalid name or expression")
+    );
+    assert!(err(request("a + 1", &[("a", "@shared/missing.b2nd")])).contains("not in the list"));
+    let bad_name = DsPath::parse("@personal/x.txt").unwrap();
+    let e = save(
+        &sd,
+        &bad_name,
+        &request("a + 1", &[("a", "@shared/a.b2nd")]),
+        USER,
+        &policy(),
+    );
+    assert!(e.unwrap_err().to_string().contains("must be \".b2nd\""));
+}
+
+#[test]
+fn operands_are_read_with_the_callers_permissions() {
+    let (_tmp, sd) = state();
+    let p = DsPath::parse("@public/leak.b2nd").unwrap();
+    save(
+        &sd,
+        &p,
+        &request("a + 0", &[("a", "@shared/a.b2nd")]),
+        USER,
+        &policy(),
+    )
+    .unwrap();
+    let loc = sd.locate(&p, ANONYMOUS).unwrap();
+    let err = fetch_with(&sd, &loc, &FetchRequest::default(), ANONYMOUS).unwrap_err();
+    assert!(matches!(err, Error::Unauthorized), "{err:?}");
+    assert_eq!(values(&sd, "@public/leak.b2nd", Some("1:3"), USER), [1, 2]);
+}
