@@ -82,23 +82,18 @@ pub fn derived_kind(arr: &NdArray) -> Option<Derived> {
     None
 }
 
-/// The lazy expression a located path names, opened as `caller` may read
-/// its operands; `None` for anything else.
-pub fn open_lazy(
-    sd: &crate::store::StateDir,
-    loc: &Located,
-    caller: crate::store::Caller<'_>,
-) -> Result<Option<crate::lazy::Lazy>> {
-    if loc.entry != Entry::Dataset || FileKind::of(loc) != Some(FileKind::Array) {
-        return Ok(None);
+/// Who asks, for datasets that read other datasets (lazy expressions,
+/// whose operands are located with the asker's permissions). `None` where
+/// nobody is asking on a user's behalf: lazy expressions are then refused.
+pub type Asker<'a> = Option<(&'a crate::store::StateDir, crate::store::Caller<'a>)>;
+
+/// The lazy expression held by the carrier `arr` found at `loc`, opened for
+/// `asker`.
+pub fn lazy_of(asker: Asker<'_>, loc: &Located, arr: &NdArray) -> Result<crate::lazy::Lazy> {
+    match asker {
+        Some((sd, caller)) => crate::lazy::Lazy::open(sd, loc, arr, caller, 0),
+        None => Err(derived_unsupported(loc, Derived::LazyExpr)),
     }
-    let Ok(arr) = NdArray::open(&loc.fs) else {
-        return Ok(None);
-    };
-    if derived_kind(&arr) != Some(Derived::LazyExpr) {
-        return Ok(None);
-    }
-    crate::lazy::Lazy::open(sd, loc, &arr, caller, 0).map(Some)
 }
 
 /// `/api/info` as `caller` sees it: a lazy expression is described by what
@@ -108,10 +103,7 @@ pub fn info_with(
     loc: &Located,
     caller: crate::store::Caller<'_>,
 ) -> Result<Info> {
-    match open_lazy(sd, loc, caller)? {
-        Some(lazy) => lazy.info(loc),
-        None => info(loc),
-    }
+    info_as(Some((sd, caller)), loc)
 }
 
 /// [`chunk`] as `caller` sees it: a lazy expression's chunk is computed.
@@ -121,22 +113,29 @@ pub fn chunk_with(
     nchunk: i64,
     caller: crate::store::Caller<'_>,
 ) -> Result<Vec<u8>> {
-    match open_lazy(sd, loc, caller)? {
-        Some(lazy) => crate::fetch::lazy_chunk(&lazy, nchunk),
-        None => chunk(loc, nchunk),
-    }
+    chunk_as(Some((sd, caller)), loc, nchunk)
 }
 
 /// Chunk `nchunk` of a located dataset, compressed (`GET /api/chunk`): as
 /// stored, or for an HDF5 proxy, a chunk of its grid made from the HDF5 data.
 pub fn chunk(loc: &Located, nchunk: i64) -> Result<Vec<u8>> {
-    if FileKind::of(loc) == Some(FileKind::Array) {
+    chunk_as(None, loc, nchunk)
+}
+
+fn chunk_as(asker: Asker<'_>, loc: &Located, nchunk: i64) -> Result<Vec<u8>> {
+    let ds = if FileKind::of(loc) == Some(FileKind::Array) {
+        // Opened once; what it derives from decides who makes the chunk.
         let arr = open_array(&loc.fs)?;
-        if derived_kind(&arr) == Some(Derived::Hdf5Proxy) {
-            return crate::proxy::Proxy::open(loc, arr)?.chunk(nchunk);
+        match derived_kind(&arr) {
+            Some(Derived::Hdf5Proxy) => return crate::proxy::Proxy::open(loc, arr)?.chunk(nchunk),
+            Some(Derived::LazyExpr) => {
+                return crate::fetch::lazy_chunk(&lazy_of(asker, loc, &arr)?, nchunk)
+            }
+            None => Dataset::Array(arr),
         }
-    }
-    let ds = open(loc)?;
+    } else {
+        open(loc)?
+    };
     let sc = match &ds {
         Dataset::Array(arr) => arr.schunk(),
         Dataset::Frame(sc) => sc,
@@ -183,6 +182,10 @@ fn not_found(loc: &Located) -> Error {
 
 /// Describes what a located path names (`GET /api/info`).
 pub fn info(loc: &Located) -> Result<Info> {
+    info_as(None, loc)
+}
+
+fn info_as(asker: Asker<'_>, loc: &Located) -> Result<Info> {
     let meta = || fs::metadata(&loc.fs).map_err(|_| not_found(loc));
     match loc.entry {
         Entry::Missing => Err(not_found(loc)),
@@ -213,7 +216,7 @@ pub fn info(loc: &Located) -> Result<Info> {
                             Some(Derived::Hdf5Proxy) => {
                                 return crate::proxy::Proxy::open(loc, arr)?.info(loc)
                             }
-                            Some(d) => return Err(derived_unsupported(loc, d)),
+                            Some(Derived::LazyExpr) => return lazy_of(asker, loc, &arr)?.info(loc),
                             None => {}
                         }
                         array_info(&arr, &loc.fs, mtime)

@@ -42,6 +42,10 @@ const NOT_A_DATASET: &str = "The fetch API only supports datasets (.b2nd, .b2fra
 
 /// Computes the answer of a fetch on a located path.
 pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
+    fetch_as(None, loc, req)
+}
+
+fn fetch_as(asker: dataset::Asker<'_>, loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
     if req.indices.is_some() && (req.slice.is_some() || req.filter.is_some() || req.field.is_some())
     {
         return Err(Error::BadRequest(
@@ -70,10 +74,15 @@ pub fn fetch(loc: &Located, req: &FetchRequest) -> Result<FetchOutput> {
         _ => return Err(Error::BadRequest(NOT_A_DATASET.into())),
     }
     if FileKind::of(loc) == Some(FileKind::Array) {
+        // Opened once; what it derives from decides how it is read.
         let arr = dataset::open_array(&loc.fs)?;
-        if dataset::derived_kind(&arr) == Some(dataset::Derived::Hdf5Proxy) {
-            return fetch_proxy(loc, arr, req);
-        }
+        return match dataset::derived_kind(&arr) {
+            None => fetch_array(&arr, req),
+            Some(dataset::Derived::Hdf5Proxy) => fetch_proxy(loc, arr, req),
+            Some(dataset::Derived::LazyExpr) => {
+                fetch_lazy(&dataset::lazy_of(asker, loc, &arr)?, req)
+            }
+        };
     }
     match dataset::open(loc)? {
         Dataset::Array(arr) => fetch_array(&arr, req),
@@ -89,10 +98,7 @@ pub fn fetch_with(
     req: &FetchRequest,
     caller: crate::store::Caller<'_>,
 ) -> Result<FetchOutput> {
-    match dataset::open_lazy(sd, loc, caller)? {
-        Some(lazy) => fetch_lazy(&lazy, req),
-        None => fetch(loc, req),
-    }
+    fetch_as(Some((sd, caller)), loc, req)
 }
 
 /// A selection of a lazy expression's result, computed box by box.
@@ -125,35 +131,78 @@ fn fetch_lazy(lazy: &crate::lazy::Lazy, req: &FetchRequest) -> Result<FetchOutpu
 /// Chunk `nchunk` of a lazy expression's result, in its carrier's geometry.
 pub fn lazy_chunk(lazy: &crate::lazy::Lazy, nchunk: i64) -> Result<Vec<u8>> {
     let shape: Vec<i64> = lazy.shape.iter().map(|&n| n as i64).collect();
-    let (chunks, blocks) = (&lazy.chunks, &lazy.blocks);
-    let grid: Vec<i64> = shape
-        .iter()
-        .zip(chunks)
-        .map(|(&s, &c)| if c > 0 { (s + c - 1) / c } else { 0 })
-        .collect();
-    let nchunks: i64 = grid.iter().product();
-    if nchunk < 0 || nchunk >= nchunks.max(1) || (shape.contains(&0) && nchunk > 0) {
+    let nchunks = chunk_count(&shape, &lazy.chunks);
+    if nchunk < 0 || nchunk >= nchunks {
         return Err(Error::BadRequest(format!(
             "nchunk {nchunk} is out of range: the result has {nchunks} chunks"
         )));
     }
+    let (start, stop) = chunk_box(&shape, &lazy.chunks, nchunk);
+    let data = lazy.reader().read_box_vec(&start, &stop)?;
+    let itemsize = lazy.dtype.itemsize();
+    compress_chunk(
+        data,
+        &start,
+        &stop,
+        &lazy.chunks,
+        &lazy.blocks,
+        itemsize,
+        result_cparams(itemsize),
+    )
+}
+
+/// Chunks in the grid of `chunks` over `shape` (1 for a 0-d array).
+pub fn chunk_count(shape: &[i64], chunks: &[i64]) -> i64 {
+    shape
+        .iter()
+        .zip(chunks)
+        .map(|(&s, &c)| if c > 0 { (s + c - 1) / c } else { 0 })
+        .product()
+}
+
+/// The box of items of chunk `index` (C order of the chunk grid).
+pub fn chunk_box(shape: &[i64], chunks: &[i64], index: i64) -> (Vec<i64>, Vec<i64>) {
     let mut start = vec![0i64; shape.len()];
-    let mut rest = nchunk;
+    let mut rest = index;
     for d in (0..shape.len()).rev() {
-        let g = grid[d].max(1);
-        start[d] = (rest % g) * chunks[d];
+        let c = chunks[d].max(1);
+        let g = ((shape[d] + c - 1) / c).max(1);
+        start[d] = (rest % g) * c;
         rest /= g;
     }
-    let stop: Vec<i64> = (0..shape.len())
+    let stop = (0..shape.len())
         .map(|d| (start[d] + chunks[d]).min(shape[d]))
         .collect();
-    let box_shape: Vec<i64> = start.iter().zip(&stop).map(|(a, b)| b - a).collect();
-    let itemsize = lazy.dtype.itemsize();
-    let data = lazy.reader().read_box_vec(&start, &stop)?;
+    (start, stop)
+}
+
+/// The index (C order of the chunk grid) of the chunk holding item `at`.
+pub fn chunk_index(shape: &[i64], chunks: &[i64], at: &[i64]) -> i64 {
+    let mut index = 0i64;
+    for ((&s, &c), &a) in shape.iter().zip(chunks).zip(at) {
+        let c = c.max(1);
+        index = index * ((s + c - 1) / c).max(1) + a / c;
+    }
+    index
+}
+
+/// The items of the box `start..stop` (C order), laid out and compressed as
+/// one chunk of geometry `chunks`/`blocks` with `cparams`.
+pub fn compress_chunk(
+    data: Vec<u8>,
+    start: &[i64],
+    stop: &[i64],
+    chunks: &[i64],
+    blocks: &[i64],
+    itemsize: usize,
+    mut cparams: CParams,
+) -> Result<Vec<u8>> {
+    let box_shape: Vec<i64> = start.iter().zip(stop).map(|(a, b)| b - a).collect();
     let packed = cat2_blosc2::pack_chunk_owned(data, &box_shape, chunks, blocks, itemsize);
-    let mut cparams = result_cparams(itemsize);
+    cparams.typesize = cat2_blosc2::cparams::clamp_typesize(itemsize);
     cparams.blocksize = i32::try_from(blocks.iter().product::<i64>() * itemsize as i64)
-        .map_err(|_| Error::BadRequest("a block of the result would exceed 2 GB".into()))?;
+        .map_err(|_| Error::BadRequest("a block of the chunk would exceed 2 GB".into()))?;
+    cparams.nthreads = cat2_blosc2::cparams::default_nthreads();
     Ok(cat2_blosc2::Compressor::new(&cparams)?.compress(&packed)?)
 }
 

@@ -179,41 +179,21 @@ impl Proxy {
                 "nchunk {nchunk} is out of range: the array has {nchunks} chunks"
             )));
         }
-        // The chunk's coordinates in the grid (C order).
-        let grid: Vec<i64> = shape
-            .iter()
-            .zip(&chunks)
-            .map(|(&s, &c)| if c > 0 { (s + c - 1) / c } else { 0 })
-            .collect();
-        let mut coord = vec![0i64; grid.len()];
-        let mut rest = nchunk;
-        for d in (0..grid.len()).rev() {
-            let g = grid[d].max(1);
-            coord[d] = rest % g;
-            rest /= g;
-        }
-        let start: Vec<i64> = coord.iter().zip(&chunks).map(|(i, c)| i * c).collect();
+        let (start, stop) = crate::fetch::chunk_box(&shape, &chunks, nchunk);
         if let Some(chunk) = self.passthrough_chunk(&start, &chunks, &blocks)? {
             return Ok(chunk);
         }
-        let stop: Vec<i64> = start
-            .iter()
-            .zip(&chunks)
-            .zip(&shape)
-            .map(|((a, c), s)| (a + c).min(*s))
-            .collect();
-        let itemsize = self.arr.itemsize();
-        let box_shape: Vec<i64> = start.iter().zip(&stop).map(|(a, b)| b - a).collect();
-        let n = box_shape.iter().product::<i64>().max(0) as usize * itemsize;
-        let mut data = vec![0u8; n];
-        self.reader().read_box(&start, &stop, &mut data)?;
-        let packed = cat2_blosc2::pack_chunk(&data, &box_shape, &chunks, &blocks, itemsize);
-        let mut cparams: CParams = self.arr.schunk().cparams();
-        cparams.typesize = cat2_blosc2::cparams::clamp_typesize(itemsize);
-        cparams.blocksize = i32::try_from(blocks.iter().product::<i64>() * itemsize as i64)
-            .map_err(|_| Error::BadRequest("a block of the proxy exceeds 2 GB".into()))?;
-        cparams.nthreads = cat2_blosc2::cparams::default_nthreads();
-        Ok(cat2_blosc2::Compressor::new(&cparams)?.compress(&packed)?)
+        let data = self.reader().read_box_vec(&start, &stop)?;
+        let cparams: CParams = self.arr.schunk().cparams();
+        crate::fetch::compress_chunk(
+            data,
+            &start,
+            &stop,
+            &chunks,
+            &blocks,
+            self.arr.itemsize(),
+            cparams,
+        )
     }
 
     /// How the dataset's stored chunks become Blosc2 chunks without being
@@ -306,19 +286,8 @@ impl Proxy {
 
     /// The stored Blosc2 chunk at index `index` of the chunk grid (C order).
     fn stored_chunk_at(&self, index: i64) -> Result<Option<StoredChunk>> {
-        let shape = self.arr.shape();
         let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
-        let mut start = vec![0i64; shape.len()];
-        let mut rest = index;
-        for d in (0..shape.len()).rev() {
-            let g = if chunks[d] > 0 {
-                ((shape[d] + chunks[d] - 1) / chunks[d]).max(1)
-            } else {
-                1
-            };
-            start[d] = (rest % g) * chunks[d];
-            rest /= g;
-        }
+        let (start, _) = crate::fetch::chunk_box(&self.arr.shape(), &chunks, index);
         self.stored_chunk(&start)
     }
 
@@ -335,16 +304,8 @@ impl Proxy {
         let Some((first_chunk, blocks, cparams)) = self.stored_chunk(&first)? else {
             return Ok(None);
         };
-        let first_index = {
-            let shape = self.arr.shape();
-            let chunks = self.arr.chunks();
-            let mut index = 0i64;
-            for ((&s, &c), &f) in shape.iter().zip(&chunks).zip(&first) {
-                let c = i64::from(c).max(1);
-                index = index * ((s + c - 1) / c).max(1) + f / c;
-            }
-            index
-        };
+        let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
+        let first_index = crate::fetch::chunk_index(&self.arr.shape(), &chunks, &first);
         let mut first_chunk = Some(first_chunk);
         let source = crate::fetch::StoredChunks {
             shape: self.arr.shape(),

@@ -4,7 +4,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use cat2_blosc2::NdArray;
-use cat2_expr::{DType as XType, Expr};
+use cat2_expr::{DType as XType, Expr, Plan};
 use cat2_proto::{Info, LazyInfo};
 
 use super::format;
@@ -29,7 +29,8 @@ pub enum Source {
 
 /// A lazy expression with its operands opened.
 pub struct Lazy {
-    pub expr: Expr,
+    /// The expression, typed against its operands once, for every box.
+    plan: Plan,
     /// The expression as stored.
     pub text: String,
     /// Operands by name, with their logical paths.
@@ -227,9 +228,10 @@ impl Lazy {
                 )));
             }
         }
-        let (dtype, shape) = expr
-            .result_type(&known)
+        let plan = expr
+            .plan(&known)
             .map_err(|e| Error::BadRequest(format!("Invalid name or expression: {e}")))?;
+        let (dtype, shape) = (plan.dtype(), plan.shape().to_vec());
         let shape64: Vec<i64> = shape.iter().map(|&n| n as i64).collect();
         let (chunks, blocks) = operands
             .iter()
@@ -249,7 +251,7 @@ impl Lazy {
                 crate::unfold::geometry::chunks_blocks(&shape64, None, dtype.itemsize())
             });
         Ok(Lazy {
-            expr,
+            plan,
             text: text.to_string(),
             operands,
             dtype,
@@ -261,11 +263,6 @@ impl Lazy {
 
     /// The result's items in the box `start..stop`, native-endian, C order.
     pub fn eval(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>> {
-        let known: std::collections::HashMap<String, (XType, Vec<usize>)> = self
-            .operands
-            .iter()
-            .map(|(n, _, s)| Ok((n.clone(), (s.dtype()?, s.shape()))))
-            .collect::<Result<_>>()?;
         let mut read = |name: &str,
                         a: &[usize],
                         b: &[usize]|
@@ -280,8 +277,8 @@ impl Lazy {
                 .read(a, b)
                 .map_err(|e| cat2_expr::Error::Read(e.to_string()))
         };
-        self.expr
-            .eval_box(&known, start, stop, &mut read)
+        self.plan
+            .eval_box(start, stop, &mut read)
             .map_err(|e| Error::BadRequest(format!("Runtime error: {e}")))
     }
 
