@@ -397,6 +397,20 @@ pub trait BoxReader {
     }
 }
 
+/// Copies a box read into a new buffer into `out`, for readers whose
+/// [`BoxReader::read_box`] is their `read_box_vec`; `what` names the source.
+pub fn fill_box(data: Vec<u8>, out: &mut [u8], what: &str) -> Result<()> {
+    if data.len() != out.len() {
+        return Err(Error::BadRequest(format!(
+            "{what} gave {} bytes for a box of {}",
+            data.len(),
+            out.len()
+        )));
+    }
+    out.copy_from_slice(&data);
+    Ok(())
+}
+
 /// The selected items in C order of the result (shape `sel.out_shape()`).
 pub fn read_selection(reader: &mut dyn BoxReader, sel: &Selection) -> Result<Vec<u8>> {
     let shape = reader.shape().to_vec();

@@ -299,15 +299,6 @@ impl BoxReader for H5Reader<'_> {
 
     fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
         let data = self.read_box_vec(start, stop)?;
-        if data.len() != out.len() {
-            return Err(Error::BadRequest(format!(
-                "reading HDF5 dataset {}: got {} bytes for a box of {}",
-                self.path,
-                data.len(),
-                out.len()
-            )));
-        }
-        out.copy_from_slice(&data);
-        Ok(())
+        crate::selection::fill_box(data, out, &format!("HDF5 dataset {}", self.path))
     }
 }

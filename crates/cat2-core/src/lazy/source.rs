@@ -335,14 +335,6 @@ impl BoxReader for LazyReader<'_> {
     }
     fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
         let data = self.read_box_vec(start, stop)?;
-        if data.len() != out.len() {
-            return Err(Error::BadRequest(format!(
-                "the expression gave {} bytes for a box of {}",
-                data.len(),
-                out.len()
-            )));
-        }
-        out.copy_from_slice(&data);
-        Ok(())
+        crate::selection::fill_box(data, out, "the expression")
     }
 }

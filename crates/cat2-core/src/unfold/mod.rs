@@ -129,7 +129,7 @@ pub fn unfold(
                     // A dataset whose dtype or geometry has no Blosc2 form is
                     // skipped, as the reference skips what it cannot store.
                     Err(e) => {
-                        tracing_skip(&d.path, &e);
+                        tracing::warn!("unfold: skipping HDF5 dataset {}: {e}", d.path);
                         continue;
                     }
                 };
@@ -139,12 +139,6 @@ pub fn unfold(
         }
     }
     Ok(stem.to_string())
-}
-
-fn tracing_skip(path: &str, e: &Error) {
-    // cat2-core has no logger of its own; the reason goes to stderr like the
-    // server's other warnings.
-    eprintln!("unfold: skipping HDF5 dataset {path}: {e}");
 }
 
 /// Where an object of the HDF5 file (`/g/d`) lands below `target`, or `None`
@@ -246,7 +240,7 @@ pub fn proxy_frame(file: &File, d: &DatasetInfo) -> Result<Vec<u8>> {
             continue;
         };
         if entries == MAX_VLMETA {
-            eprintln!(
+            tracing::warn!(
                 "unfold: HDF5 dataset {} has more attributes than a proxy holds; \
                  the ones after {name:?} are left out",
                 d.path
