@@ -13,8 +13,9 @@ pub(crate) enum Tok {
     Num(Py),
     /// An operator or punctuation: `+ - * / // % ** << >> & | ^ ~ < <= > >= == != ( ) , . [ ] = @ :`.
     Op(&'static str),
-    /// A string literal (rejected by the parser with a clear message).
-    Str,
+    /// A plain string literal's text (dtype names such as `'float32'`); `None` for prefixed
+    /// or escaped strings, which the parser rejects with a clear message.
+    Str(Option<String>),
 }
 
 const OPS: [&str; 29] = [
@@ -47,15 +48,17 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Tok>> {
             let name: String = chars[start..i].iter().collect();
             if chars.get(i).is_some_and(|&q| q == '\'' || q == '"') && is_string_prefix(&name) {
                 i = skip_string(&chars, i)?;
-                toks.push(Tok::Str);
+                toks.push(Tok::Str(None));
             } else {
                 toks.push(Tok::Name(name));
             }
             continue;
         }
         if c == '\'' || c == '"' {
+            let start = i;
             i = skip_string(&chars, i)?;
-            toks.push(Tok::Str);
+            let body: String = chars[start + 1..i - 1].iter().collect();
+            toks.push(Tok::Str((!body.contains('\\')).then_some(body)));
             continue;
         }
         let rest: String = chars[i..chars.len().min(i + 2)].iter().collect();
@@ -260,6 +263,9 @@ mod tests {
                 Tok::Name("d".into()),
             ]
         );
-        assert_eq!(tokenize("'x'").expect("ok"), vec![Tok::Str]);
+        assert_eq!(
+            tokenize("'x'").expect("ok"),
+            vec![Tok::Str(Some("x".into()))]
+        );
     }
 }

@@ -78,6 +78,7 @@ mod lexer;
 mod parser;
 mod pyscalar;
 mod shape;
+mod structural;
 mod typing;
 
 use std::collections::HashMap;
@@ -185,9 +186,40 @@ impl Plan {
         &self.root.shape
     }
 
-    /// The operands the expression reads, in first-use order.
+    /// The external operands the expression reads, in first-use order (operands of
+    /// reductions, slices and other non-element-wise calls included).
     pub fn operand_names(&self) -> Vec<&str> {
-        self.operands.iter().map(|o| o.name.as_str()).collect()
+        let mut names = Vec::new();
+        self.collect_names(&mut names);
+        names
+    }
+
+    fn collect_names<'a>(&'a self, names: &mut Vec<&'a str>) {
+        for o in &self.operands {
+            match &o.derived {
+                None if !names.contains(&o.name.as_str()) => names.push(&o.name),
+                None => {}
+                Some(d) => d.collect_names(names),
+            }
+        }
+    }
+
+    /// Whether the expression uses a linear-algebra function (`concat`, `stack`, `matmul`,
+    /// `transpose`, ...), for which Caterva2 stores the computed result rather than the
+    /// expression.
+    pub fn forces_compute(&self) -> bool {
+        self.operands
+            .iter()
+            .any(|o| o.derived.as_ref().is_some_and(|d| d.forces_compute))
+    }
+
+    /// A plan computing a Python scalar (a 0-d array of its NEP 50 default dtype).
+    pub(crate) fn constant(p: pyscalar::Py) -> Result<Plan> {
+        let dtype = typing::weak_dtype(&p, None);
+        Ok(Plan {
+            root: typing::const_node(p, dtype)?,
+            operands: Vec::new(),
+        })
     }
 
     /// Evaluates the box `start..stop` of the result (result coordinates) and returns its
@@ -195,15 +227,27 @@ impl Plan {
     ///
     /// `read(name, start, stop)` must return the items of operand `name` in the box
     /// `start..stop` of the operand's own coordinates (native-endian bytes of its dtype, C
-    /// order). That box is the part of the operand that broadcasts onto the result box: the
-    /// same ranges for matching dimensions, `0..1` for stretched size-1 dimensions. Each
-    /// operand is read once per call. An empty box reads nothing.
+    /// order). For element-wise expressions that box is the part of the operand that
+    /// broadcasts onto the result box: the same ranges for matching dimensions, `0..1` for
+    /// stretched size-1 dimensions; reductions, slices and joins ask for what they need.
+    /// An empty box reads nothing.
     pub fn eval_box(
         &self,
         start: &[usize],
         stop: &[usize],
         read: &mut ReadOperand<'_>,
     ) -> Result<Vec<u8>> {
-        eval::eval_box(&self.root, &self.operands, start, stop, read)
+        if self.operands.iter().all(|o| o.derived.is_none()) {
+            return eval::eval_box(&self.root, &self.operands, start, stop, read);
+        }
+        let mut dispatch = |name: &str, a: &[usize], b: &[usize]| -> Result<Vec<u8>> {
+            match self.operands.iter().find(|o| o.name == name) {
+                Some(typing::Operand {
+                    derived: Some(d), ..
+                }) => d.read_box(a, b, read),
+                _ => read(name, a, b),
+            }
+        };
+        eval::eval_box(&self.root, &self.operands, start, stop, &mut dispatch)
     }
 }

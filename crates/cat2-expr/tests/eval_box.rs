@@ -288,10 +288,8 @@ fn deepest_accepted_expressions_fit_a_small_stack() {
         let nested = format!("{}a{}", "negative(".repeat(190), ")".repeat(190));
         let parens = format!("{}a{}", "(1 + ".repeat(95), ")".repeat(95));
         for text in [chain, nested, parens] {
-            let plan = Expr::parse(&text)
-                .expect("parses")
-                .plan(&ops)
-                .expect("types");
+            let parsed = Expr::parse(&text).expect("parses");
+            let plan = parsed.plan(&ops).expect("types");
             let data: Vec<u8> = (0..4).flat_map(|i| f64::from(i).to_ne_bytes()).collect();
             let out = plan.eval_box(&[0], &[4], &mut |_, _, _| Ok(data.clone()));
             assert_eq!(out.map(|b| b.len()), Ok(32));

@@ -11,6 +11,7 @@
 //!   kernels; subtrees without operands are folded into constants here.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::col::Col;
 use crate::dtype::{can_cast, promote, DType, Kind, LOOP_ORDER};
@@ -21,6 +22,8 @@ use crate::kernels::{BOp, UOp};
 use crate::parser::Ast;
 use crate::pyscalar::{self, Py};
 use crate::shape::broadcast;
+use crate::structural::{self, Arg, Args, Derived};
+use crate::Plan;
 
 mod rules;
 use rules::{apply, fast_scalar_power, fold_python};
@@ -54,12 +57,14 @@ pub(super) enum Val {
     Strong(Node),
 }
 
-/// One operand the plan reads.
+/// One operand the plan reads: an external one (read through the caller), or a derived one
+/// (a non-element-wise operation computed from sub-plans; see `structural`).
 #[derive(Debug, Clone)]
 pub(crate) struct Operand {
     pub(crate) name: String,
     pub(crate) dtype: DType,
     pub(crate) shape: Vec<usize>,
+    pub(crate) derived: Option<Arc<Derived>>,
 }
 
 pub(crate) struct Checker<'a> {
@@ -101,7 +106,7 @@ pub(super) fn fold(n: Node) -> Result<Node> {
     Ok(node(n.dtype, n.shape, NodeKind::Const(col)))
 }
 
-pub(super) fn cast(n: Node, to: DType) -> Result<Node> {
+pub(crate) fn cast(n: Node, to: DType) -> Result<Node> {
     if n.dtype == to {
         return Ok(n);
     }
@@ -132,7 +137,7 @@ pub(super) fn find_loop(inputs: &[DType], loops: &[DType]) -> Option<DType> {
 }
 
 /// The dtype NEP 50 gives a Python scalar next to arrays of (promoted) dtype `strong`.
-pub(super) fn weak_dtype(p: &Py, strong: Option<DType>) -> DType {
+pub(crate) fn weak_dtype(p: &Py, strong: Option<DType>) -> DType {
     use DType::*;
     match (p, strong) {
         (Py::Bool(_), None) => Bool,
@@ -169,7 +174,7 @@ pub(super) fn strong_dtype<'v>(vals: impl IntoIterator<Item = &'v Val>) -> Optio
         .reduce(promote)
 }
 
-pub(super) fn const_node(p: Py, dtype: DType) -> Result<Node> {
+pub(crate) fn const_node(p: Py, dtype: DType) -> Result<Node> {
     Ok(node(
         dtype,
         Vec::new(),
@@ -244,6 +249,7 @@ impl<'a> Checker<'a> {
                             name: name.clone(),
                             dtype: *dtype,
                             shape: shape.clone(),
+                            derived: None,
                         });
                         self.operands.len() - 1
                     }
@@ -275,7 +281,158 @@ impl<'a> Checker<'a> {
                 }
                 apply(*func, vals).map(Val::Strong)
             }
+            Ast::Apply { name, args, kwargs } => self.apply_call(name, args, kwargs),
+            Ast::Str(_) | Ast::NoneLit | Ast::Ellipsis | Ast::Seq(_) | Ast::Slice(_) => {
+                Err(Error::Type(
+                    "tuples, lists, strings, slices and None are only function arguments".into(),
+                ))
+            }
         }
+    }
+
+    /// A call the parser did not resolve to an element-wise function: a cast, an
+    /// element-wise function with keyword arguments, or a structural operation.
+    #[inline(never)]
+    fn apply_call(&mut self, name: &str, args: &[Ast], kwargs: &[(String, Ast)]) -> Result<Val> {
+        let elementwise = |func: Func, params: &[&str]| -> Result<Ast> {
+            let mut bound: Vec<Option<Ast>> = args.iter().cloned().map(Some).collect();
+            for (key, value) in kwargs {
+                let Some(i) = params.iter().position(|p| p == key) else {
+                    return Err(Error::Type(format!(
+                        "{name}() got an unexpected keyword argument '{key}'"
+                    )));
+                };
+                if bound.len() <= i {
+                    bound.resize(i + 1, None);
+                }
+                if bound[i].replace(value.clone()).is_some() {
+                    return Err(Error::Type(format!(
+                        "{name}() got multiple values for argument '{key}'"
+                    )));
+                }
+            }
+            let args = bound
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| Error::Type(format!("{name}() is missing a positional argument")))?;
+            Ok(Ast::Call {
+                func,
+                args,
+                op: false,
+            })
+        };
+        match name {
+            "real" => return self.check(&elementwise(Func::Real, &["x"])?),
+            "imag" => return self.check(&elementwise(Func::Imag, &["x"])?),
+            "conj" => return self.check(&elementwise(Func::Conj, &["x"])?),
+            "where" => return self.check(&elementwise(Func::Where, &["condition", "x", "y"])?),
+            "round" => return self.check(&elementwise(Func::Round, &["x", "decimals"])?),
+            "clip" => return self.check(&elementwise(Func::Clip, &["x", "min", "max"])?),
+            _ => {}
+        }
+        // Casts (`float32(x)`, `x.astype('float32')`) are NumPy's `astype`, unsafe casts
+        // included; a Python scalar becomes a NumPy scalar of that dtype (range-checked).
+        let cast_to = match (name, args, kwargs) {
+            ("astype", [_, dt], []) => Some(dtype_name(dt)?),
+            ("astype", [_], [(key, dt)]) if key == "dtype" => Some(dtype_name(dt)?),
+            ("astype", ..) => return Err(Error::Type("astype() takes x and a dtype".into())),
+            (_, [_], []) if name.len() > 3 => DType::from_numpy(name),
+            _ => None,
+        };
+        if let Some(to) = cast_to {
+            return match self.check(&args[0])? {
+                Val::Weak(p) => const_node(p, to).map(Val::Strong),
+                Val::Strong(n) => cast(n, to).map(Val::Strong),
+            };
+        }
+        let mut force = false;
+        let pos = args
+            .iter()
+            .map(|a| self.argument(a, &mut force))
+            .collect::<Result<Vec<_>>>()?;
+        let kw = kwargs
+            .iter()
+            .map(|(k, v)| {
+                let arg = match (k.as_str(), v) {
+                    ("dtype", Ast::Name(n)) => Arg::Str(n.clone()),
+                    _ => self.argument(v, &mut force)?,
+                };
+                Ok((k.clone(), arg))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let args = Args::new(name, pos, kw);
+        let built = structural::build(name, args)?;
+        let derived = Derived::new(built, force);
+        let (dtype, shape) = (derived.dtype, derived.shape.clone());
+        self.operands.push(Operand {
+            name: format!("\u{1}{}", self.operands.len()),
+            dtype,
+            shape: shape.clone(),
+            derived: Some(Arc::new(derived)),
+        });
+        Ok(Val::Strong(node(
+            dtype,
+            shape,
+            NodeKind::Operand(self.operands.len() - 1),
+        )))
+    }
+
+    /// One argument of a structural call.
+    #[inline(never)]
+    fn argument(&mut self, ast: &Ast, force: &mut bool) -> Result<Arg> {
+        Ok(match ast {
+            Ast::Str(s) => Arg::Str(s.clone()),
+            Ast::NoneLit => Arg::None,
+            Ast::Ellipsis => Arg::Ellipsis,
+            Ast::Seq(items) => Arg::Seq(
+                items
+                    .iter()
+                    .map(|i| self.argument(i, force))
+                    .collect::<Result<_>>()?,
+            ),
+            Ast::Slice(parts) => {
+                let mut out = [None; 3];
+                for (o, part) in out.iter_mut().zip(parts.iter()) {
+                    if let Some(part) = part {
+                        *o = match self.argument(part, force)? {
+                            Arg::None => None,
+                            a @ Arg::Scalar(Py::Int(_) | Py::Bool(_)) => {
+                                Some(a.int("slice index")?)
+                            }
+                            _ => {
+                                return Err(Error::Type(
+                                    "slice indices must be integers or None".into(),
+                                ))
+                            }
+                        };
+                    }
+                }
+                Arg::Slice(out)
+            }
+            other => {
+                let mut sub = Checker::new(self.known);
+                match sub.check(other)? {
+                    Val::Weak(p) => Arg::Scalar(p),
+                    Val::Strong(root) => {
+                        let plan = Plan {
+                            root,
+                            operands: sub.operands,
+                        };
+                        *force |= plan.forces_compute();
+                        Arg::Array(plan)
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// A dtype argument: a string or a bare dtype name.
+fn dtype_name(ast: &Ast) -> Result<DType> {
+    match ast {
+        Ast::Str(name) | Ast::Name(name) => DType::from_numpy(name)
+            .ok_or_else(|| Error::Type(format!("data type '{name}' not understood"))),
+        _ => Err(Error::Type("dtype must be a dtype name".into())),
     }
 }
 
