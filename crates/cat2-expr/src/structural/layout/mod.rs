@@ -9,6 +9,7 @@
 //! (for `|step| > 1` the covering range, subsampled) and gathers from it; the joins split
 //! the box over their inputs.
 
+mod gather;
 mod index;
 mod join;
 pub(crate) mod view;

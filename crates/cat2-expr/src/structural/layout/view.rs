@@ -8,6 +8,7 @@
 //! the input box to read is found per axis, and the items are then gathered from it with
 //! the strides the coefficients give (whole rows copied when the last axis is unit-stride).
 
+use super::gather::gather;
 use super::read_input;
 use crate::error::{Error, Result};
 use crate::shape::fmt_shape;
@@ -144,7 +145,7 @@ impl Structural for View {
             })
             .sum();
         let extents: Vec<usize> = start.iter().zip(stop).map(|(a, b)| b - a).collect();
-        Ok(gather(&buf, self.itemsize, first, &strides, &extents))
+        gather(&buf, self.itemsize, first, &strides, &extents)
     }
 
     fn inputs(&self) -> Vec<&Plan> {
@@ -153,74 +154,6 @@ impl Structural for View {
 
     fn linalg(&self) -> bool {
         self.linalg
-    }
-}
-
-/// The items at `first + Σ_k o_k·strides[k]` (in items) of `buf`, for `o` over `extents`
-/// in C order.
-pub(crate) fn gather(
-    buf: &[u8],
-    itemsize: usize,
-    first: i64,
-    strides: &[i64],
-    extents: &[usize],
-) -> Vec<u8> {
-    let total: usize = extents.iter().product();
-    let mut out = Vec::with_capacity(total * itemsize);
-    if total == 0 {
-        return out;
-    }
-    let Some((&n, outer)) = extents.split_last() else {
-        let at = first as usize * itemsize;
-        out.extend_from_slice(&buf[at..at + itemsize]);
-        return out;
-    };
-    let step = strides[outer.len()];
-    let mut idx = vec![0usize; outer.len()];
-    let mut row = first;
-    loop {
-        if step == 1 {
-            let at = row as usize * itemsize;
-            out.extend_from_slice(&buf[at..at + n * itemsize]);
-        } else {
-            match itemsize {
-                1 => strided::<1>(buf, &mut out, row, step, n),
-                2 => strided::<2>(buf, &mut out, row, step, n),
-                4 => strided::<4>(buf, &mut out, row, step, n),
-                8 => strided::<8>(buf, &mut out, row, step, n),
-                16 => strided::<16>(buf, &mut out, row, step, n),
-                _ => {
-                    for q in 0..n as i64 {
-                        let at = (row + q * step) as usize * itemsize;
-                        out.extend_from_slice(&buf[at..at + itemsize]);
-                    }
-                }
-            }
-        }
-        // The next row: odometer over the outer axes.
-        let mut d = outer.len();
-        loop {
-            if d == 0 {
-                return out;
-            }
-            d -= 1;
-            idx[d] += 1;
-            row += strides[d];
-            if idx[d] < outer[d] {
-                break;
-            }
-            row -= strides[d] * idx[d] as i64;
-            idx[d] = 0;
-        }
-    }
-}
-
-/// Appends `n` items of `N` bytes at `row + q·step` (in items).
-fn strided<const N: usize>(buf: &[u8], out: &mut Vec<u8>, row: i64, step: i64, n: usize) {
-    for q in 0..n as i64 {
-        let at = (row + q * step) as usize * N;
-        let item: &[u8; N] = buf[at..at + N].try_into().expect("N bytes");
-        out.extend_from_slice(item);
     }
 }
 
@@ -351,6 +284,7 @@ pub(super) mod tests {
             .sum();
         let extents: Vec<usize> = start.iter().zip(stop).map(|(a, b)| b - a).collect();
         let got: Vec<u32> = gather(&buf, 4, first, &strides_out, &extents)
+            .expect("gathers")
             .chunks_exact(4)
             .map(|c| u32::from_ne_bytes(c.try_into().expect("4")))
             .collect();
