@@ -12,6 +12,7 @@
 mod gather;
 mod index;
 mod join;
+pub(crate) use join::flattened;
 pub(crate) mod view;
 
 use std::sync::Arc;
@@ -185,6 +186,17 @@ pub(crate) fn derived_plan(built: Built, inputs_force: bool) -> Plan {
             derived: Some(Arc::new(derived)),
         }],
     }
+}
+
+/// The plan with its axes permuted (`perm[k]` is the input axis of output axis `k`); the
+/// plan itself for the identity.
+pub(crate) fn permuted(plan: Plan, perm: &[usize]) -> Plan {
+    if perm.iter().enumerate().all(|(k, &p)| k == p) {
+        return plan;
+    }
+    let force = plan.forces_compute();
+    let affine = Affine::permutation(plan.shape(), perm);
+    derived_plan(View::built(plan, affine, false), force)
 }
 
 #[cfg(test)]

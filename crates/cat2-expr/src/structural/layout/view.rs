@@ -237,6 +237,43 @@ pub(crate) fn broadcast_to(in_shape: &[usize], shape: &[usize]) -> Result<Affine
     Ok(affine)
 }
 
+/// NumPy's `diagonal(x, offset, axis1, axis2)`: the other axes in order, then the diagonal.
+pub(crate) fn diagonal(in_shape: &[usize], offset: i64, axis1: i64, axis2: i64) -> Result<Affine> {
+    let nd = in_shape.len();
+    if nd < 2 {
+        return Err(Error::Value(
+            "diag requires an array of at least two dimensions".into(),
+        ));
+    }
+    let name = |what: &str, e: Error| match e {
+        Error::Value(m) => Error::Value(format!("{what}: {m}")),
+        other => other,
+    };
+    let a1 = normalize_axis(axis1, nd).map_err(|e| name("axis1", e))?;
+    let a2 = normalize_axis(axis2, nd).map_err(|e| name("axis2", e))?;
+    if a1 == a2 {
+        return Err(Error::Value("axis1 and axis2 cannot be the same".into()));
+    }
+    let (r0, c0) = if offset >= 0 {
+        (0, offset)
+    } else {
+        (-offset, 0)
+    };
+    let len = (in_shape[a1] as i64 - r0)
+        .min(in_shape[a2] as i64 - c0)
+        .max(0) as usize;
+    let mut affine = Affine::new(nd);
+    for (j, &n) in in_shape.iter().enumerate() {
+        if j != a1 && j != a2 {
+            affine.push(n, &[(j, 1)]);
+        }
+    }
+    affine.push(len, &[(a1, 1), (a2, 1)]);
+    affine.base[a1] = r0;
+    affine.base[a2] = c0;
+    Ok(affine)
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -330,5 +367,18 @@ pub(super) mod tests {
         let e = expand_dims(&[3, 4], &axes).expect("expands");
         assert_eq!(e.shape, [1, 3, 4, 1]);
         check(&e, &[3, 4], &[0, 1, 2, 0], &[1, 3, 4, 1]);
+    }
+
+    #[test]
+    fn diagonals_read_the_covering_square() {
+        let d = diagonal(&[4, 6], 1, 0, 1).expect("diagonal");
+        assert_eq!(d.shape, [4]);
+        assert_eq!(d.input_box(&[1], &[3]), (vec![1, 2], vec![3, 4]));
+        check(&d, &[4, 6], &[0], &[4]);
+        let d = diagonal(&[3, 4, 5], -1, 2, 0).expect("diagonal");
+        assert_eq!(d.shape, [4, 3]);
+        check(&d, &[3, 4, 5], &[1, 0], &[3, 3]);
+        assert_eq!(diagonal(&[3, 4], 9, 0, 1).expect("empty").shape, [0]);
+        assert!(diagonal(&[3, 4], 0, 1, -1).is_err());
     }
 }
