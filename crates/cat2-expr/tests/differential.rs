@@ -154,7 +154,11 @@ fn same_kind(numpy: &str, ours: &Error) -> bool {
     let class = numpy.split(':').next().unwrap_or_default();
     match ours {
         Error::Type(_) => ["TypeError", "UFuncTypeError", "OverflowError"].contains(&class),
-        Error::Value(_) | Error::Shape(_) => ["ValueError", "ZeroDivisionError"].contains(&class),
+        // NumPy's `IndexError`s (basic indexing) and `AxisError` (a `ValueError` and an
+        // `IndexError`) are value errors here.
+        Error::Value(_) | Error::Shape(_) => {
+            ["ValueError", "ZeroDivisionError", "IndexError", "AxisError"].contains(&class)
+        }
         Error::UnknownName(_) | Error::UnknownFunction(_) => class == "NameError",
         _ => false,
     }
