@@ -36,6 +36,7 @@ step "integration suite: official client against cat2rs serve"
 
 step "benchmark harness, smoke run (tiny data; keeps bench/ from rotting)"
 "$python" bench/hdf5_proxy.py --smoke --bin "$CAT2RS_BIN"
+"$python" bench/compute.py --smoke --bin "$CAT2RS_BIN"
 
 step "conformance: upstream Caterva2 suite against cat2rs serve"
 "$python" conformance/run-upstream.py --check

@@ -89,14 +89,8 @@ pub fn save(
             }
         }
     }
-    if let Some(shape) = &req.shape {
-        let got: Vec<i64> = lazy.shape.iter().map(|&n| n as i64).collect();
-        if *shape != got {
-            return Err(invalid(format!(
-                "the expression gives shape {got:?}, not the declared {shape:?}"
-            )));
-        }
-    }
+    // A declared shape that differs is python-blosc2's estimate (it keeps the stop of
+    // `a[:20]` past the end of a 10-row array, for one); NumPy's is kept, as with dtypes.
     let spec = ArraySpec {
         shape: lazy.shape.iter().map(|&n| n as i64).collect(),
         chunks: lazy
@@ -117,7 +111,9 @@ pub fn save(
         },
         urlpath: None,
     };
-    let frame = if req.compute {
+    // Like the reference, linear algebra (concat, stack, matmul, transpose...) is stored
+    // computed.
+    let frame = if req.compute || lazy.forces_compute() {
         let sel = Selection::full(&spec.shape);
         let geometry = Geometry {
             chunks: lazy.chunks.clone(),
@@ -132,7 +128,12 @@ pub fn save(
             .iter()
             .map(|(name, logical, _)| {
                 let loc = sd.locate(logical, caller)?;
-                Ok((name.clone(), relative_path(&here, &loc.fs)))
+                // A dataset inside an HDF5 file is stored as the path through it.
+                let file = match loc.inner.as_deref() {
+                    Some(inner) => loc.fs.join(inner.trim_start_matches('/')),
+                    None => loc.fs.clone(),
+                };
+                Ok((name.clone(), relative_path(&here, &file)))
             })
             .collect::<Result<_>>()?;
         carrier_frame(&spec, text, &urlpaths)?

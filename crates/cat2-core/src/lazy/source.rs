@@ -1,13 +1,16 @@
 //! Arrays as operands of expressions, wherever their data is: stored
-//! `.b2nd` arrays, HDF5 proxies and other lazy expressions.
+//! `.b2nd` arrays, HDF5 proxies, datasets inside HDF5 files (in place) and
+//! other lazy expressions.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use cat2_blosc2::NdArray;
 use cat2_expr::{DType as XType, Expr, Plan};
 use cat2_proto::{Info, LazyInfo};
 
 use super::format;
+use crate::container::{browse, h5::H5Reader, h5::H5Tree};
 use crate::dataset::{self, Derived, FileKind};
 use crate::error::{Error, Result};
 use crate::meta::iso_mtime;
@@ -24,6 +27,11 @@ const MAX_DEPTH: usize = 16;
 pub enum Source {
     Stored(NdArray),
     Proxy(Box<Proxy>),
+    /// A dataset of an HDF5 file, read in place (`@shared/x.h5/entry/data`).
+    Hdf5 {
+        tree: Arc<H5Tree>,
+        key: String,
+    },
     Lazy(Box<Lazy>),
 }
 
@@ -76,6 +84,17 @@ impl Source {
                 path: loc.logical.to_string(),
             });
         }
+        if loc.entry == Entry::Member && browse::is_hdf5(loc) {
+            let tree = browse::open_h5_for_member(loc)?;
+            let key = browse::inner_key(loc).to_string();
+            if tree.dataset(&key).is_none() {
+                return Err(Error::BadRequest(format!(
+                    "Invalid name or expression: {} is not an HDF5 dataset",
+                    loc.logical
+                )));
+            }
+            return Ok(Source::Hdf5 { tree, key });
+        }
         if FileKind::of(loc) != Some(FileKind::Array) || loc.entry != Entry::Dataset {
             return Err(Error::BadRequest(format!(
                 "Invalid name or expression: {} is not an array (.b2nd)",
@@ -97,6 +116,10 @@ impl Source {
         match self {
             Source::Stored(a) => a.dtype(),
             Source::Proxy(p) => p.dataset().dtype.clone(),
+            Source::Hdf5 { tree, key } => tree
+                .dataset(key)
+                .map(|d| d.dtype.clone())
+                .unwrap_or_default(),
             Source::Lazy(l) => l.dtype.descr().to_string(),
         }
     }
@@ -109,6 +132,10 @@ impl Source {
         match self {
             Source::Stored(a) => a.shape().iter().map(|&n| n.max(0) as usize).collect(),
             Source::Proxy(p) => p.arr.shape().iter().map(|&n| n.max(0) as usize).collect(),
+            Source::Hdf5 { tree, key } => tree
+                .dataset(key)
+                .map(|d| d.shape.iter().map(|&n| n as usize).collect())
+                .unwrap_or_default(),
             Source::Lazy(l) => l.shape.clone(),
         }
     }
@@ -121,6 +148,12 @@ impl Source {
         let mut data = match self {
             Source::Stored(a) => crate::fetch::ArrayReader::new(a).read_box_vec(&s, &e)?,
             Source::Proxy(p) => p.reader().read_box_vec(&s, &e)?,
+            Source::Hdf5 { tree, key } => {
+                let d = tree.dataset(key).ok_or_else(|| Error::NotFound {
+                    path: key.clone(),
+                })?;
+                H5Reader::new(tree.file(), d).read_box_vec(&s, &e)?
+            }
             Source::Lazy(l) => return l.eval(start, stop),
         };
         if big_endian {
@@ -259,6 +292,11 @@ impl Lazy {
             chunks,
             blocks,
         })
+    }
+
+    /// Whether the expression uses linear algebra, whose results are stored computed.
+    pub fn forces_compute(&self) -> bool {
+        self.plan.forces_compute()
     }
 
     /// The result's items in the box `start..stop`, native-endian, C order.
