@@ -86,8 +86,13 @@ pub fn clamp_typesize(itemsize: usize) -> i32 {
     i32::try_from(itemsize.max(1)).unwrap_or(i32::MAX)
 }
 
-/// Threads used inside one compression or decompression call.
+/// Threads used inside one compression or decompression call: one on a
+/// rayon worker (the work is already spread over the cores there, and
+/// C-Blosc2's own threads would only compete with rayon's), else the cores.
 pub fn default_nthreads() -> i16 {
+    if rayon::current_thread_index().is_some() {
+        return 1;
+    }
     std::thread::available_parallelism()
         .map(|n| n.get().min(16) as i16)
         .unwrap_or(1)

@@ -80,7 +80,13 @@ fn fetch_as(asker: dataset::Asker<'_>, loc: &Located, req: &FetchRequest) -> Res
             None => fetch_array(&arr, req),
             Some(dataset::Derived::Hdf5Proxy) => fetch_proxy(loc, arr, req),
             Some(dataset::Derived::LazyExpr) => {
-                fetch_lazy(&dataset::lazy_of(asker, loc, &arr)?, req)
+                let lazy = dataset::lazy_of(asker, loc, &arr)?;
+                // Workers open the expression again for themselves.
+                let open = || -> Result<Box<dyn BoxReader>> {
+                    let arr = dataset::open_array(&loc.fs)?;
+                    Ok(Box::new(dataset::lazy_of(asker, loc, &arr)?.into_reader()))
+                };
+                fetch_lazy(&lazy, &open, req)
             }
         };
     }
@@ -102,7 +108,11 @@ pub fn fetch_with(
 }
 
 /// A selection of a lazy expression's result, computed box by box.
-fn fetch_lazy(lazy: &crate::lazy::Lazy, req: &FetchRequest) -> Result<FetchOutput> {
+fn fetch_lazy(
+    lazy: &crate::lazy::Lazy,
+    open: &OpenReader<'_>,
+    req: &FetchRequest,
+) -> Result<FetchOutput> {
     if req.filter.is_some() || req.field.is_some() {
         return Err(Error::BadRequest(
             "Filtering and fields are not supported for lazy expressions".into(),
@@ -125,7 +135,7 @@ fn fetch_lazy(lazy: &crate::lazy::Lazy, req: &FetchRequest) -> Result<FetchOutpu
         &lazy.blocks,
         dtype.itemsize(),
     );
-    frame_from_selection(&mut reader, &sel, &dtype, geometry).map(FetchOutput::Frame)
+    frame_from_chunks(ChunkSource::PerChunk(open), &sel, &dtype, geometry).map(FetchOutput::Frame)
 }
 
 /// Chunk `nchunk` of a lazy expression's result, in its carrier's geometry.
@@ -718,6 +728,22 @@ fn fit_geometry(shape: &[i64], itemsize: usize, g: Option<Geometry>) -> (Vec<i32
 /// large selection holds to this many decompressed result chunks.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// Opens a reader of the same data for one worker (see [`ChunkSource`]).
+pub type OpenReader<'a> = dyn Fn() -> Result<Box<dyn BoxReader>> + Sync + 'a;
+
+/// Where the result chunks of a frame are read from.
+pub enum ChunkSource<'a> {
+    /// One reader, read a result chunk after the other (its reads may be
+    /// parallel inside); the chunks are compressed in parallel.
+    Serial(&'a mut dyn BoxReader),
+    /// A reader per result chunk, opened by the worker that computes it:
+    /// each chunk is read (or computed), laid out and compressed by one
+    /// worker, start to end, and the workers run in parallel with no phase
+    /// waiting for another. For computed data (lazy expressions), where
+    /// reading is decompression plus arithmetic, this keeps every core busy.
+    PerChunk(&'a OpenReader<'a>),
+}
+
 /// Reads a selection into a new NDArray frame one result chunk at a time:
 /// each chunk's items are read, laid out in blocks and compressed (in
 /// parallel, a batch at a time), so memory stays at a few chunks whatever
@@ -728,10 +754,25 @@ pub fn frame_from_selection(
     dtype: &DType,
     geometry: Geometry,
 ) -> Result<Vec<u8>> {
+    frame_from_chunks(ChunkSource::Serial(reader), sel, dtype, geometry)
+}
+
+/// [`frame_from_selection`] from any [`ChunkSource`].
+pub fn frame_from_chunks(
+    mut source: ChunkSource<'_>,
+    sel: &Selection,
+    dtype: &DType,
+    geometry: Geometry,
+) -> Result<Vec<u8>> {
+    use rayon::prelude::*;
+
     let out_shape = sel.out_shape();
     let itemsize = dtype.itemsize();
     if out_shape.is_empty() || out_shape.contains(&0) || itemsize == 0 {
-        let data = read_selection(reader, sel)?;
+        let data = match &mut source {
+            ChunkSource::Serial(reader) => read_selection(*reader, sel)?,
+            ChunkSource::PerChunk(open) => read_selection(&mut *open()?, sel)?,
+        };
         return build_array_frame(&data, &out_shape, dtype, Some(geometry));
     }
     let (chunks, blocks) = fit_geometry(&out_shape, itemsize, Some(geometry));
@@ -750,30 +791,17 @@ pub fn frame_from_selection(
         .collect();
     let nchunks: i64 = grid.iter().product();
     if nchunks > 1 {
-        // Parallelism comes from compressing several chunks at once.
+        // Parallelism comes from working on several chunks at once.
         cparams.nthreads = 1;
     }
-    let mut compressed = Vec::with_capacity(nchunks as usize);
-    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(CHUNKS_IN_FLIGHT);
-    let mut coord = vec![0i64; grid.len()];
-    let compress_batch = |batch: &mut Vec<Vec<u8>>, out: &mut Vec<Vec<u8>>| -> Result<()> {
-        use rayon::prelude::*;
-        let done: Vec<Vec<u8>> = batch
-            .par_iter()
-            .map_init(
-                || cat2_blosc2::Compressor::new(&cparams),
-                |ctx, packed| match ctx {
-                    Ok(c) => c.compress(packed).map_err(Error::from),
-                    Err(e) => Err(Error::BadRequest(format!("compressor: {e}"))),
-                },
-            )
-            .collect::<Result<_>>()?;
-        out.extend(done);
-        batch.clear();
-        Ok(())
+    let compress = |packed: &[u8]| -> Result<Vec<u8>> {
+        cat2_blosc2::Compressor::new(&cparams)
+            .map_err(|e| Error::BadRequest(format!("compressor: {e}")))?
+            .compress(packed)
+            .map_err(Error::from)
     };
-    for _ in 0..nchunks {
-        // This result chunk as a selection of the source.
+    // Each result chunk as a selection of the source, with its shape.
+    let chunk_selection = |coord: &[i64]| -> (Selection, Vec<i64>) {
         let mut sub = sel.clone();
         let mut box_shape = Vec::with_capacity(kept.len());
         for (k, &d) in kept.iter().enumerate() {
@@ -784,13 +812,17 @@ pub fn frame_from_selection(
             sub.dims[d].count = o1 - o0;
             box_shape.push(o1 - o0);
         }
-        let data = read_selection(reader, &sub)?;
-        batch.push(cat2_blosc2::pack_chunk_owned(
-            data, &box_shape, &chunks64, &blocks64, itemsize,
-        ));
-        if batch.len() == CHUNKS_IN_FLIGHT {
-            compress_batch(&mut batch, &mut compressed)?;
-        }
+        (sub, box_shape)
+    };
+    let in_flight = match source {
+        ChunkSource::Serial(_) => CHUNKS_IN_FLIGHT,
+        ChunkSource::PerChunk(_) => CHUNKS_IN_FLIGHT.max(2 * rayon::current_num_threads()),
+    };
+    let mut compressed = Vec::with_capacity(nchunks as usize);
+    let mut batch: Vec<(Selection, Vec<i64>)> = Vec::with_capacity(in_flight);
+    let mut coord = vec![0i64; grid.len()];
+    for n in 0..nchunks {
+        batch.push(chunk_selection(&coord));
         for i in (0..coord.len()).rev() {
             coord[i] += 1;
             if coord[i] < grid[i] {
@@ -798,8 +830,34 @@ pub fn frame_from_selection(
             }
             coord[i] = 0;
         }
+        if batch.len() < in_flight && n + 1 < nchunks {
+            continue;
+        }
+        let pack = |data: Vec<u8>, box_shape: &[i64]| {
+            cat2_blosc2::pack_chunk_owned(data, box_shape, &chunks64, &blocks64, itemsize)
+        };
+        let done: Vec<Vec<u8>> = match &mut source {
+            ChunkSource::Serial(reader) => {
+                let mut packed = Vec::with_capacity(batch.len());
+                for (sub, box_shape) in &batch {
+                    packed.push(pack(read_selection(*reader, sub)?, box_shape));
+                }
+                packed
+                    .par_iter()
+                    .map(|p| compress(p))
+                    .collect::<Result<_>>()?
+            }
+            ChunkSource::PerChunk(open) => batch
+                .par_iter()
+                .map(|(sub, box_shape)| {
+                    let data = read_selection(&mut *open()?, sub)?;
+                    compress(&pack(data, box_shape))
+                })
+                .collect::<Result<_>>()?,
+        };
+        compressed.extend(done);
+        batch.clear();
     }
-    compress_batch(&mut batch, &mut compressed)?;
     let spec = ArraySpec {
         shape: out_shape,
         chunks,

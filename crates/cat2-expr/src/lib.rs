@@ -37,25 +37,40 @@
 //!
 //! The pipeline is `lexer` → `parser` (AST) → `typing` (typed plan with explicit casts,
 //! constants folded) → `eval` (fused, chunked, parallel) → `kernels` (typed loops).
+//! Operations that are not element-wise (`structural`: reductions, constructors, indexing,
+//! joins, matrix products) become *derived operands* of the fused plan around them: the
+//! plan reads their boxes like stored operands', and each computes a box from sub-plans of
+//! its arguments, reading only the operand boxes it needs.
 //!
 //! # Language
 //!
-//! Numeric literals (Python syntax, `True`/`False`, imaginary `2j`), operand names,
-//! parentheses, unary `- + ~ not`, binary `+ - * / // % **`, `& | ^ << >>`, one comparison
-//! `< <= > >= == !=` (not chained), and calls of NumPy's element-wise functions under
-//! NumPy's and the array API's names: `where`, `clip`, `round` (with literal `decimals`),
-//! `abs`, `sign`, `square`, `reciprocal`, `negative`, `positive`, `sqrt`, `exp`, `expm1`,
-//! `log`, `log1p`, `log2`, `log10`, trigonometric and hyperbolic functions and their
-//! inverses (`arcsin`/`asin`, ...), `arctan2`, `hypot`, `copysign`, `logaddexp`,
-//! `nextafter`, `floor`, `ceil`, `trunc`, `maximum`, `minimum`, `power`/`pow`, `isnan`,
-//! `isinf`, `isfinite`, `signbit`, `logical_and/or/xor/not`, `real`, `imag`, `conj`, and the
-//! ufunc spellings of the operators (`add`, `less_equal`, `bitwise_and`, `left_shift`, ...).
+//! Numeric and string literals (Python syntax, `True`/`False`, `None`, imaginary `2j`),
+//! tuples and lists as arguments, operand names, parentheses, unary `- + ~ not`, binary
+//! `+ - * / // % ** @`, `& | ^ << >>`, one comparison `< <= > >= == !=` (not chained),
+//! indexing (`a[2:30:3, ::-1, None, ..., 5]`, python-blosc2's `a.slice(key)`), `.T`, `.mT`,
+//! keyword arguments, and calls of:
+//!
+//! * NumPy's element-wise functions under NumPy's and the array API's names: `where`, `clip`,
+//!   `round` (with literal `decimals`), `abs`, `sign`, `square`, `reciprocal`, `negative`,
+//!   `positive`, `sqrt`, `exp`, `expm1`, `log`, `log1p`, `log2`, `log10`, trigonometric and
+//!   hyperbolic functions and their inverses (`arcsin`/`asin`, ...), `arctan2`, `hypot`,
+//!   `copysign`, `logaddexp`, `nextafter`, `floor`, `ceil`, `trunc`, `maximum`, `minimum`,
+//!   `power`/`pow`, `isnan`, `isinf`, `isfinite`, `signbit`, `logical_and/or/xor/not`,
+//!   `real`, `imag`, `conj`, and the ufunc spellings of the operators (`add`, `less_equal`,
+//!   `bitwise_and`, `left_shift`, ...);
+//! * reductions (`axis`, `keepdims`): `sum`, `prod`, `mean`, `std`, `var`, `min`, `max`,
+//!   `any`, `all`, `count_nonzero`, `argmax`, `argmin`, `cumulative_sum`, `cumulative_prod`;
+//! * constructors: `linspace`, `arange` (python-blosc2's `shape=`), `zeros`, `ones`, `full`,
+//!   `empty`, `nans`, `eye` and the `*_like` forms;
+//! * layout and linear algebra: `transpose`/`permute_dims`, `matrix_transpose`,
+//!   `expand_dims`, `squeeze`, `broadcast_to`, `concat`/`concatenate`, `stack`, `matmul`,
+//!   `tensordot`, `vecdot`, `outer`, `diagonal`;
+//! * casts: `float32(a)`, `a.astype('int16')` (NumPy's `astype`).
+//!
 //! Dtypes: bool, (u)int8–64, float16/32/64, complex64/128.
 //!
-//! Not supported (a clear [`Error::Unsupported`]): casts such as `float32(a)` (python-blosc2
-//! rejects them too), reductions, constructors, linear algebra, indexing and methods
-//! (`a[0]`, `a.T`, `.slice()`), keyword arguments, strings, `and`/`or`, chained
-//! comparisons, `round` of integers with negative `decimals`.
+//! Not supported (a clear [`Error::Unsupported`]): fancy indexing, strings as values,
+//! `and`/`or`, chained comparisons, `reshape`, `round` of integers with negative `decimals`.
 //!
 //! Known differences from NumPy: transcendental functions use the platform libm where NumPy
 //! may use its own SIMD code, so results can differ in the last bit or two; complex

@@ -9,7 +9,7 @@ use cat2_blosc2::ArraySpec;
 use super::format::{carrier_frame, relative_path};
 use super::source::{expr_dtype, Lazy, Source};
 use crate::error::{Error, Result};
-use crate::fetch::{frame_from_selection, Geometry};
+use crate::fetch::{frame_from_chunks, ChunkSource, Geometry};
 use crate::path::DsPath;
 use crate::selection::Selection;
 use crate::store::{Caller, StateDir};
@@ -60,23 +60,27 @@ pub fn save(
     for part in path.parts() {
         target.push(part);
     }
-    let mut operands = Vec::with_capacity(req.operands.len());
-    for (name, p) in &req.operands {
-        let logical = DsPath::parse(p).map_err(|e| {
-            Error::BadRequest(format!("Expression error: operand {name} ({p}): {e}"))
-        })?;
-        let loc = sd.locate(&logical, caller)?;
-        if loc.fs == target {
-            return Err(invalid(format!("{path} cannot be an operand of itself")));
+    let open_operands = || -> Result<Vec<(String, DsPath, Source)>> {
+        let mut operands = Vec::with_capacity(req.operands.len());
+        for (name, p) in &req.operands {
+            let logical = DsPath::parse(p).map_err(|e| {
+                Error::BadRequest(format!("Expression error: operand {name} ({p}): {e}"))
+            })?;
+            let loc = sd.locate(&logical, caller)?;
+            if loc.fs == target {
+                return Err(invalid(format!("{path} cannot be an operand of itself")));
+            }
+            let source = Source::open(sd, &loc, caller, 1).map_err(|e| match e {
+                Error::NotFound { .. } => Error::BadRequest(format!(
+                    "Expression error: {name} ({p}) is not in the list of available datasets"
+                )),
+                other => other,
+            })?;
+            operands.push((name.clone(), logical, source));
         }
-        let source = Source::open(sd, &loc, caller, 1).map_err(|e| match e {
-            Error::NotFound { .. } => Error::BadRequest(format!(
-                "Expression error: {name} ({p}) is not in the list of available datasets"
-            )),
-            other => other,
-        })?;
-        operands.push((name.clone(), logical, source));
-    }
+        Ok(operands)
+    };
+    let operands = open_operands()?;
     let lazy = Lazy::new(text, operands)?;
     // The client declares the dtype python-blosc2 computed. Where it differs
     // from NumPy's (python-blosc2 has its own rules in places) NumPy's is
@@ -119,7 +123,16 @@ pub fn save(
             chunks: lazy.chunks.clone(),
             blocks: lazy.blocks.clone(),
         };
-        frame_from_selection(&mut lazy.reader(), &sel, &lazy.core_dtype()?, geometry)?
+        // Workers open the operands again for themselves.
+        let open = || -> Result<Box<dyn crate::selection::BoxReader>> {
+            Ok(Box::new(Lazy::new(text, open_operands()?)?.into_reader()))
+        };
+        frame_from_chunks(
+            ChunkSource::PerChunk(&open),
+            &sel,
+            &lazy.core_dtype()?,
+            geometry,
+        )?
     } else {
         make_parents(&target)?;
         let here = target.parent().unwrap_or(sd.path()).to_path_buf();

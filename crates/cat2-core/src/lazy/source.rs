@@ -149,9 +149,9 @@ impl Source {
             Source::Stored(a) => crate::fetch::ArrayReader::new(a).read_box_vec(&s, &e)?,
             Source::Proxy(p) => p.reader().read_box_vec(&s, &e)?,
             Source::Hdf5 { tree, key } => {
-                let d = tree.dataset(key).ok_or_else(|| Error::NotFound {
-                    path: key.clone(),
-                })?;
+                let d = tree
+                    .dataset(key)
+                    .ok_or_else(|| Error::NotFound { path: key.clone() })?;
                 H5Reader::new(tree.file(), d).read_box_vec(&s, &e)?
             }
             Source::Lazy(l) => return l.eval(start, stop),
@@ -341,6 +341,14 @@ impl Lazy {
         crate::dtype::DType::parse(self.dtype.descr())
     }
 
+    /// A box reader that owns the expression (for workers that open their own).
+    pub fn into_reader(self) -> OwnedLazyReader {
+        OwnedLazyReader {
+            shape: self.shape.iter().map(|&n| n as i64).collect(),
+            lazy: self,
+        }
+    }
+
     /// A box reader over the result, for the fetch machinery.
     pub fn reader(&self) -> LazyReader<'_> {
         LazyReader {
@@ -374,5 +382,29 @@ impl BoxReader for LazyReader<'_> {
     fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
         let data = self.read_box_vec(start, stop)?;
         crate::selection::fill_box(data, out, "the expression")
+    }
+}
+
+/// [`LazyReader`] owning its expression.
+pub struct OwnedLazyReader {
+    lazy: Lazy,
+    shape: Vec<i64>,
+}
+
+impl BoxReader for OwnedLazyReader {
+    fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+    fn chunk_shape(&self) -> &[i64] {
+        &self.lazy.chunks
+    }
+    fn itemsize(&self) -> usize {
+        self.lazy.dtype.itemsize()
+    }
+    fn read_box_vec(&mut self, start: &[i64], stop: &[i64]) -> Result<Vec<u8>> {
+        self.lazy.reader().read_box_vec(start, stop)
+    }
+    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
+        self.lazy.reader().read_box(start, stop, out)
     }
 }
