@@ -154,7 +154,10 @@ fn same_kind(numpy: &str, ours: &Error) -> bool {
     let class = numpy.split(':').next().unwrap_or_default();
     match ours {
         Error::Type(_) => ["TypeError", "UFuncTypeError", "OverflowError"].contains(&class),
-        Error::Value(_) | Error::Shape(_) => ["ValueError", "ZeroDivisionError"].contains(&class),
+        // NumPy's AxisError is a ValueError.
+        Error::Value(_) | Error::Shape(_) => {
+            ["ValueError", "AxisError", "ZeroDivisionError"].contains(&class)
+        }
         Error::UnknownName(_) | Error::UnknownFunction(_) => class == "NameError",
         _ => false,
     }
