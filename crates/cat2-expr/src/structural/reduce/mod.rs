@@ -33,11 +33,10 @@ mod kernels;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod values;
 
-use kernels::{
-    with_item, ArgExtreme, CountNonzero, Extreme, Item, Kernel, Mean, Num, Ordered, Prod, Sum,
-    Truth, Val, Variance, NO_INDEX,
-};
+use kernels::{ArgExtreme, CountNonzero, Extreme, Kernel, Prod, Sum, Truth, Variance, NO_INDEX};
+use values::{with_item, Item, Mean, Num, Ordered, Val};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Func {
