@@ -1,5 +1,6 @@
 //! Throughput of reductions over an in-memory operand (the reader copies boxes out of it,
-//! standing in for decompression): `cargo run --release -p cat2-expr --example reduce_bench`.
+//! standing in for decompression): `cargo run --release -p cat2-expr --example reduce_bench
+//! [EXPR...]` (`RAYON_NUM_THREADS=1` for one thread).
 
 use std::time::Instant;
 

@@ -9,8 +9,8 @@
 //! arithmetic (float16 rounds after each step, float32 stays float32), so results match
 //! NumPy's sequential accumulation exactly.
 
-use super::kernels::{items, with_item, HalfAcc, Item, Num};
 use super::stream::{self, read_input, slabs};
+use super::values::{items, with_item, HalfAcc, Item, Num};
 use super::{cast_input, refuse, sum_dtype, take_array};
 use super::{Arg, Args, Built, Structural};
 use crate::dtype::{DType, Kind};

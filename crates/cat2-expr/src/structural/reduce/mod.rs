@@ -33,11 +33,10 @@ mod kernels;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod values;
 
-use kernels::{
-    with_item, ArgExtreme, CountNonzero, Extreme, Item, Kernel, Mean, Num, Ordered, Prod, Sum,
-    Truth, Val, Variance, NO_INDEX,
-};
+use kernels::{ArgExtreme, CountNonzero, Extreme, Kernel, Prod, Sum, Truth, Variance, NO_INDEX};
+use values::{with_item, Item, Mean, Num, Ordered, Val};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Func {
@@ -164,7 +163,7 @@ pub(crate) fn build(name: &str, mut args: Args) -> Result<Built> {
     let input = take_array(&mut args)?;
     let ndim = input.shape().len();
     let axis = args.take(1, "axis")?.unwrap_or(Arg::None);
-    let (mut dtype, ddof, keepdims) = match func {
+    let (dtype, ddof, keepdims) = match func {
         Func::Sum | Func::Prod | Func::Mean => {
             let dtype = take_dtype(&mut args, 2)?;
             (dtype, 0.0, truth(args.take(3, "keepdims")?, "keepdims")?)
@@ -195,30 +194,18 @@ pub(crate) fn build(name: &str, mut args: Args) -> Result<Built> {
         Func::CountNonzero => (None, 0.0, truth(args.keyword("keepdims")?, "keepdims")?),
         _ => (None, 0.0, truth(args.take(2, "keepdims")?, "keepdims")?),
     };
-    refuse(&mut args, &["out", "where", "initial", "mean"])?;
+    // NumPy's parameters that this engine does not implement.
+    let unsupported: &[&str] = match func {
+        Func::Sum | Func::Prod | Func::Min | Func::Max => &["out", "where", "initial"],
+        Func::Var | Func::Std => &["out", "where", "mean"],
+        Func::CountNonzero => &[],
+        Func::ArgMax | Func::ArgMin => &["out"],
+        _ => &["out", "where"],
+    };
+    refuse(&mut args, unsupported)?;
     args.finish()?;
 
-    // NumPy lets an integer axis 0 or -1 name the one "dimension" of a 0-d array, except in
-    // `mean`, `var` and `std`.
-    let zero_d_axis = ndim == 0
-        && !matches!(func, Func::Mean | Func::Var | Func::Std)
-        && matches!(&axis, Arg::Scalar(Py::Int(0 | -1)));
-    let reduced: Vec<bool> = if zero_d_axis {
-        Vec::new()
-    } else if matches!(func, Func::ArgMax | Func::ArgMin) {
-        match &axis {
-            Arg::None => vec![true; ndim],
-            a => {
-                let ax = normalize_axis(a.int("axis")?, ndim)?;
-                (0..ndim).map(|d| d == ax).collect()
-            }
-        }
-    } else {
-        match axis.axes(ndim)? {
-            None => vec![true; ndim],
-            Some(axes) => (0..ndim).map(|d| axes.contains(&d)).collect(),
-        }
-    };
+    let reduced = reduced_dims(func, &axis, ndim)?;
 
     let in_shape = input.shape().to_vec();
     let shape: Vec<usize> = in_shape
@@ -272,7 +259,7 @@ pub(crate) fn build(name: &str, mut args: Args) -> Result<Built> {
             None if matches!(in_dt.kind(), Kind::Bool | Kind::Int) => DType::F64,
             None => in_dt,
         },
-        Func::Var | Func::Std => match dtype.take() {
+        Func::Var | Func::Std => match dtype {
             Some(dt) if dt.is_float() => {
                 input = cast_input(input, dt)?;
                 dt
@@ -302,6 +289,31 @@ pub(crate) fn build(name: &str, mut args: Args) -> Result<Built> {
             ddof,
             slab,
         }),
+    })
+}
+
+/// Which dimensions `axis` reduces, as NumPy reads it for `func`.
+fn reduced_dims(func: Func, axis: &Arg, ndim: usize) -> Result<Vec<bool>> {
+    // NumPy lets an integer axis 0 or -1 name the one "dimension" of a 0-d array, except in
+    // `mean`, `var` and `std`.
+    if ndim == 0
+        && !matches!(func, Func::Mean | Func::Var | Func::Std)
+        && matches!(axis, Arg::Scalar(Py::Int(0 | -1)))
+    {
+        return Ok(Vec::new());
+    }
+    let axes = if matches!(func, Func::ArgMax | Func::ArgMin) {
+        // A single axis (a tuple is a TypeError).
+        match axis {
+            Arg::None => None,
+            a => Some(vec![normalize_axis(a.int("axis")?, ndim)?]),
+        }
+    } else {
+        axis.axes(ndim)?
+    };
+    Ok(match axes {
+        None => vec![true; ndim],
+        Some(axes) => (0..ndim).map(|d| axes.contains(&d)).collect(),
     })
 }
 

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::kernels::{items, with_item, Val};
 use super::stream::{slab_items, slabs, Layout, TEST_SLAB};
+use super::values::{items, with_item, Val};
 use crate::col::Col;
 use crate::structural::{extract_box, Derived};
 use crate::{DType, Expr, Operands, Plan, Result};
