@@ -68,6 +68,9 @@ enum Command {
     },
 }
 
+/// Stack size of the server's async, blocking and compute threads.
+const WORKER_STACK: usize = 8 << 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -112,8 +115,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "removed temporary files of writes that never finished"
                 );
             }
+            // Expressions are parsed, typed and evaluated recursively (at most 200 levels
+            // deep): 8 MiB stacks leave room even in unoptimised builds.
+            rayon::ThreadPoolBuilder::new()
+                .stack_size(WORKER_STACK)
+                .build_global()
+                .context("starting the compute thread pool")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                .thread_stack_size(WORKER_STACK)
                 .build()
                 .context("starting the async runtime")?;
             runtime

@@ -6,9 +6,6 @@
 //! keyword, as Python binds them, and read them with the accessors here, so that every
 //! operation reports a wrong argument with the same words.
 
-// The reduction and layout builders (being written) use the axis and slice accessors.
-#![allow(dead_code)]
-
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::pyscalar::Py;
