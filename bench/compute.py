@@ -50,14 +50,10 @@ unless --reference is given), for CI: the harness must not rot.
 """
 
 import argparse
-import contextlib
-import io
 import os
 import pathlib
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,8 +63,9 @@ import caterva2 as cat2
 import httpx
 import numpy as np
 
+from servers import PASSWORD, USER, add_user, free_port, make_frames, start
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
-USER, PASSWORD = "bench@example.com", "bench-password-1"
 EXPRESSIONS = ["a*2+1", "where(a < 10, a * 32000, a)", "sum(a, axis=0)"]
 WAYS = ["download", "fetch", "store"]
 NTHREADS = os.cpu_count() or 1
@@ -81,22 +78,6 @@ def result_cparams(itemsize, blocksize):
                           splitmode=blosc2.SplitMode.ALWAYS_SPLIT, nthreads=NTHREADS)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_frames(nframes, size):
-    rng = np.random.default_rng(0)
-    frames = rng.poisson(2.0, size=(nframes, size, size)).astype(np.uint16)
-    # Bragg-like spots: a few bright pixels per frame.
-    for f in frames:
-        ys, xs = rng.integers(0, size, 50), rng.integers(0, size, 50)
-        f[ys, xs] = rng.integers(1000, 60000, 50)
-    return frames
-
-
 def write_operand(path, frames):
     n, h, w = frames.shape
     b2 = blosc2.asarray(frames, chunks=(1, h, w), blocks=(1, min(h, max(1, 65536 // w)), w),
@@ -106,28 +87,6 @@ def write_operand(path, frames):
     geometry = b2.chunks, b2.blocks, b2.schunk.cbytes
     del b2
     return geometry
-
-
-def start(cmd, port, env):
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/roots", timeout=0.5).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {cmd}")
-
-
-def add_user(name, binary, state):
-    if name == "cat2rs":
-        subprocess.run([binary, "adduser", USER, PASSWORD, "--superuser", "--statedir", str(state)],
-                       check=True, stdout=subprocess.DEVNULL)
-    else:
-        from caterva2.services import srv_utils
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints the new user's id
-            srv_utils.add_user(USER, password=PASSWORD, is_superuser=True, state_dir=state)
 
 
 def numpy_result(expr, a):

@@ -23,9 +23,7 @@ import argparse
 import os
 import pathlib
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,24 +35,9 @@ import hdf5plugin
 import httpx
 import numpy as np
 
+from servers import PASSWORD, USER, add_user, free_port, make_frames, start
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
-USER, PASSWORD = "bench@example.com", "bench-password-1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_frames(nframes, size):
-    rng = np.random.default_rng(0)
-    frames = rng.poisson(2.0, size=(nframes, size, size)).astype(np.uint16)
-    # Bragg-like spots: a few bright pixels per frame.
-    for f in frames:
-        ys, xs = rng.integers(0, size, 50), rng.integers(0, size, 50)
-        f[ys, xs] = rng.integers(1000, 60000, 50)
-    return frames
 
 
 def write_inputs(dirpath, frames):
@@ -70,27 +53,6 @@ def write_inputs(dirpath, frames):
     with h5py.File(dirpath / "stack-gzip.h5", "w") as f:
         f.create_dataset("entry/data/data", data=frames, chunks=(1, h, w),
                          compression="gzip", compression_opts=1, shuffle=True)
-
-
-def start(cmd, port, env):
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/roots", timeout=0.5).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {cmd}")
-
-
-def add_user(name, binary, state):
-    if name == "cat2rs":
-        subprocess.run([binary, "adduser", USER, PASSWORD, "--superuser", "--statedir", str(state)],
-                       check=True, stdout=subprocess.DEVNULL)
-    else:
-        from caterva2.services import srv_utils
-        srv_utils.add_user(USER, password=PASSWORD, is_superuser=True, state_dir=state)
 
 
 def time_answers(url, cookie, path, nframes, repeat):

@@ -15,6 +15,7 @@ import re
 
 import blosc2
 import h5py
+import httpx
 import numpy as np
 import pytest
 
@@ -82,8 +83,6 @@ def save_any(admin, raw, text, names, path, **kw):
     """Save through the official client; where python-blosc2 will not build the expression on
     the client side (it refuses `...`, mixed-dtype `concat`, `transpose` with axes, ...), post
     the JSON the client sends for it."""
-    import httpx
-
     remote = {n: admin.get(f"@shared/compute/{n}.b2nd") for n in names}
     try:
         lazy = blosc2.lazyexpr(text, operands=remote)

@@ -228,6 +228,40 @@ impl Plan {
             .any(|o| o.derived.as_ref().is_some_and(|d| d.forces_compute))
     }
 
+    /// A plan that is just an operand (`a` in `sum(a)`, `concat([a, b])`) reads it straight
+    /// through, without a copy by the element-wise evaluator; `None` for any other plan.
+    fn read_bare_operand(
+        &self,
+        start: &[usize],
+        stop: &[usize],
+        read: &mut ReadOperand<'_>,
+    ) -> Result<Option<Vec<u8>>> {
+        let (typing::NodeKind::Operand(0), [op]) = (&self.root.kind, &self.operands[..]) else {
+            return Ok(None);
+        };
+        if op.shape != self.root.shape
+            || op.dtype != self.root.dtype
+            || start.len() != op.shape.len()
+            || start.iter().zip(stop).any(|(a, b)| a >= b)
+        {
+            return Ok(None);
+        }
+        let bytes = match &op.derived {
+            Some(d) => d.read_box(start, stop, read)?,
+            None => read(&op.name, start, stop)?,
+        };
+        let items: usize = start.iter().zip(stop).map(|(a, b)| b - a).product();
+        let want = items * op.dtype.itemsize();
+        if bytes.len() != want {
+            return Err(Error::Read(format!(
+                "operand {} gave {} bytes for box {start:?}..{stop:?}, expected {want}",
+                op.name,
+                bytes.len()
+            )));
+        }
+        Ok(Some(bytes))
+    }
+
     /// A plan computing a Python scalar (a 0-d array of its NEP 50 default dtype).
     pub(crate) fn constant(p: pyscalar::Py) -> Result<Plan> {
         let dtype = typing::weak_dtype(&p, None);
@@ -252,6 +286,9 @@ impl Plan {
         stop: &[usize],
         read: &mut ReadOperand<'_>,
     ) -> Result<Vec<u8>> {
+        if let Some(bytes) = self.read_bare_operand(start, stop, read)? {
+            return Ok(bytes);
+        }
         if self.operands.iter().all(|o| o.derived.is_none()) {
             return eval::eval_box(&self.root, &self.operands, start, stop, read);
         }

@@ -6,7 +6,7 @@
 //! inputs are cast to it in their own sub-plans. A box of the result reads, from each input
 //! it overlaps, the matching box, and interleaves the pieces.
 
-use super::{cast_plan, derived_plan, read_input};
+use super::{cast_plan, derived_plan};
 use crate::dtype::promote;
 use crate::error::{Error, Result};
 use crate::structural::args::normalize_axis;
@@ -236,7 +236,7 @@ impl Structural for Join {
                 s[a] = lo - o0;
                 e[a] = hi - o0;
             }
-            let bytes = read_input(input, &s, &e, read)?;
+            let bytes = input.eval_box(&s, &e, read)?;
             pieces.push((bytes, (hi - lo) * inner * self.itemsize));
         }
         let total: usize = pieces.iter().map(|(b, _)| b.len()).sum();
@@ -273,7 +273,7 @@ impl Structural for Flatten {
     ) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         for (s, e) in flat_boxes(self.input.shape(), start[0], stop[0]) {
-            out.extend(read_input(&self.input, &s, &e, read)?);
+            out.extend(self.input.eval_box(&s, &e, read)?);
         }
         Ok(out)
     }

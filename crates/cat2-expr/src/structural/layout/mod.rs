@@ -23,7 +23,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::pyscalar::Py;
 use crate::typing::{self, Node, NodeKind, Operand};
-use crate::{Plan, ReadOperand};
+use crate::Plan;
 use view::{Affine, View};
 
 pub(crate) fn build(name: &str, mut args: Args) -> Result<Built> {
@@ -123,38 +123,6 @@ fn permutation(axes: &Arg, ndim: usize) -> Result<Vec<usize>> {
         perm.push(a);
     }
     Ok(perm)
-}
-
-/// Reads the box `start..stop` of a sub-plan. A plan that is just an operand (a stored
-/// array or another derived operation) is read directly, without a trip through the
-/// element-wise evaluator.
-pub(crate) fn read_input(
-    plan: &Plan,
-    start: &[usize],
-    stop: &[usize],
-    read: &mut ReadOperand<'_>,
-) -> Result<Vec<u8>> {
-    let NodeKind::Operand(i) = plan.root.kind else {
-        return plan.eval_box(start, stop, read);
-    };
-    let op = plan
-        .operands
-        .get(i)
-        .ok_or_else(|| Error::Internal("operand index out of range".into()))?;
-    let bytes = match &op.derived {
-        Some(d) => d.read_box(start, stop, read)?,
-        None => read(&op.name, start, stop)?,
-    };
-    let items: usize = start.iter().zip(stop).map(|(a, b)| b - a).product();
-    if bytes.len() != items * op.dtype.itemsize() {
-        return Err(Error::Read(format!(
-            "operand {} gave {} bytes for box {start:?}..{stop:?}, expected {}",
-            op.name,
-            bytes.len(),
-            items * op.dtype.itemsize()
-        )));
-    }
-    Ok(bytes)
 }
 
 /// The plan converted to `dtype` (NumPy's `astype`; a no-op for the same dtype).

@@ -9,7 +9,6 @@
 //! the strides the coefficients give (whole rows copied when the last axis is unit-stride).
 
 use super::gather::gather;
-use super::read_input;
 use crate::error::{Error, Result};
 use crate::shape::fmt_shape;
 use crate::structural::args::normalize_axis;
@@ -124,7 +123,7 @@ impl Structural for View {
                 "a view read {lo:?}..{hi:?} outside its input of shape {in_shape:?}"
             )));
         }
-        let buf = read_input(&self.input, &lo, &hi, read)?;
+        let buf = self.input.eval_box(&lo, &hi, read)?;
         // C-order strides of the read box, in items.
         let nin = lo.len();
         let mut bs = vec![1i64; nin];

@@ -18,7 +18,7 @@ mod kernel;
 
 use super::args::normalize_axis;
 use super::layout::view::{self, View};
-use super::layout::{cast_plan, permuted, read_input};
+use super::layout::{cast_plan, permuted};
 use super::{Arg, Args, Built, Structural};
 use crate::dtype::{promote, DType};
 use crate::error::{Error, Result};
@@ -210,8 +210,8 @@ impl Structural for Product {
         b_hi.extend_from_slice(&self.sum);
         b_lo.extend_from_slice(col_s);
         b_hi.extend_from_slice(col_e);
-        let a = read_input(&self.a, &a_lo, &a_hi, read)?;
-        let b = read_input(&self.b, &b_lo, &b_hi, read)?;
+        let a = self.a.eval_box(&a_lo, &a_hi, read)?;
+        let b = self.b.eval_box(&b_lo, &b_hi, read)?;
 
         let mut at = Vec::with_capacity(a_blocks.len() * n);
         for (&ab, &bb) in a_blocks.iter().zip(&b_blocks) {

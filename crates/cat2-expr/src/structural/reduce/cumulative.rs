@@ -9,7 +9,7 @@
 //! arithmetic (float16 rounds after each step, float32 stays float32), so results match
 //! NumPy's sequential accumulation exactly.
 
-use super::stream::{self, read_input, slabs};
+use super::stream::{self, slabs};
 use super::values::{items, with_item, HalfAcc, Item, Num};
 use super::{cast_input, refuse, sum_dtype, take_array};
 use super::{Arg, Args, Built, Structural};
@@ -237,9 +237,9 @@ impl Cumulative {
                     if s1[ax] > 0 {
                         for (a, b) in slabs(&s0, &s1, self.slab) {
                             let data = if in_shape.is_empty() {
-                                read_input(&self.input, &[], &[], read)?
+                                self.input.eval_box(&[], &[], read)?
                             } else {
-                                read_input(&self.input, &a, &b, read)?
+                                self.input.eval_box(&a, &b, read)?
                             };
                             let (lane, first) = stream::slab_offsets(&s0, &s1, &a, &reduced);
                             let block = Block {
@@ -271,7 +271,7 @@ impl Cumulative {
                     };
                     for (a, b) in flat_boxes(&in_shape, hi) {
                         for (s0, s1) in slabs(&a, &b, self.slab) {
-                            let data = read_input(&self.input, &s0, &s1, read)?;
+                            let data = self.input.eval_box(&s0, &s1, read)?;
                             let first = flat_index(&in_shape, &s0);
                             let block = Block {
                                 data: &data,

@@ -18,8 +18,7 @@
 use rayon::prelude::*;
 
 use super::kernels::{Kernel, Rows};
-use crate::error::{Error, Result};
-use crate::typing::NodeKind;
+use crate::error::Result;
 use crate::{Plan, ReadOperand};
 
 /// Bytes per slab read from the input (at most `SLAB_ITEMS` items): big enough that the
@@ -121,35 +120,6 @@ impl Iterator for Slabs {
         self.next = Some(next);
         Some((cur, stop))
     }
-}
-
-/// Reads the box `start..stop` of `plan`'s result. A plan that is just an operand (the
-/// usual `sum(a)`) reads it straight through, without a copy by the element-wise evaluator.
-pub(crate) fn read_input(
-    plan: &Plan,
-    start: &[usize],
-    stop: &[usize],
-    read: &mut ReadOperand<'_>,
-) -> Result<Vec<u8>> {
-    if let (NodeKind::Operand(i), [op]) = (&plan.root.kind, &plan.operands[..]) {
-        if *i == 0 && op.shape == plan.root.shape && op.dtype == plan.root.dtype {
-            let bytes = match &op.derived {
-                Some(d) => d.read_box(start, stop, read)?,
-                None => read(&op.name, start, stop)?,
-            };
-            let items: usize = start.iter().zip(stop).map(|(a, b)| b - a).product();
-            let want = items * op.dtype.itemsize();
-            if bytes.len() != want {
-                return Err(Error::Read(format!(
-                    "operand {} gave {} bytes for box {start:?}..{stop:?}, expected {want}",
-                    op.name,
-                    bytes.len()
-                )));
-            }
-            return Ok(bytes);
-        }
-    }
-    plan.eval_box(start, stop, read)
 }
 
 /// A slab's dimensions, simplified: an innermost group and the outer groups' offsets.
@@ -348,7 +318,7 @@ pub(crate) fn for_each_slab(
         return Ok(());
     }
     for (s0, s1) in slabs(start, stop, limit) {
-        let data = read_input(input, &s0, &s1, read)?;
+        let data = input.eval_box(&s0, &s1, read)?;
         let ext: Vec<usize> = s0.iter().zip(&s1).map(|(a, b)| b - a).collect();
         let lay = Layout::new(&ext, reduced);
         let (out, idx) = slab_offsets(start, stop, &s0, reduced);
