@@ -135,7 +135,12 @@ fn fetch_lazy(
         &lazy.blocks,
         dtype.itemsize(),
     );
-    frame_from_chunks(ChunkSource::PerChunk(open), &sel, &dtype, geometry).map(FetchOutput::Frame)
+    let source = if lazy.computes_serially() {
+        ChunkSource::Serial(&mut reader)
+    } else {
+        ChunkSource::PerChunk(open)
+    };
+    frame_from_chunks(source, &sel, &dtype, geometry).map(FetchOutput::Frame)
 }
 
 /// Chunk `nchunk` of a lazy expression's result, in its carrier's geometry.

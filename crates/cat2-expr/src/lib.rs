@@ -262,6 +262,15 @@ impl Plan {
         Ok(Some(bytes))
     }
 
+    /// Whether the plan holds an operation whose whole result it computes once and keeps
+    /// (reductions, matrix products): boxes of one plan then share that work, which
+    /// separate plans for the same expression would each redo.
+    pub fn keeps_whole_results(&self) -> bool {
+        self.operands
+            .iter()
+            .any(|o| o.derived.as_ref().is_some_and(|d| d.keeps_whole_results()))
+    }
+
     /// A plan computing a Python scalar (a 0-d array of its NEP 50 default dtype).
     pub(crate) fn constant(p: pyscalar::Py) -> Result<Plan> {
         let dtype = typing::weak_dtype(&p, None);

@@ -127,12 +127,13 @@ pub fn save(
         let open = || -> Result<Box<dyn crate::selection::BoxReader>> {
             Ok(Box::new(Lazy::new(text, open_operands()?)?.into_reader()))
         };
-        frame_from_chunks(
-            ChunkSource::PerChunk(&open),
-            &sel,
-            &lazy.core_dtype()?,
-            geometry,
-        )?
+        let mut reader = lazy.reader();
+        let source = if lazy.computes_serially() {
+            ChunkSource::Serial(&mut reader)
+        } else {
+            ChunkSource::PerChunk(&open)
+        };
+        frame_from_chunks(source, &sel, &lazy.core_dtype()?, geometry)?
     } else {
         make_parents(&target)?;
         let here = target.parent().unwrap_or(sd.path()).to_path_buf();

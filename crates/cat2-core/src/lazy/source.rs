@@ -294,6 +294,13 @@ impl Lazy {
         })
     }
 
+    /// Whether result chunks are best computed by one opened expression, one after the
+    /// other: its reductions and products keep their whole results for every chunk, which
+    /// workers opening the expression for themselves would each compute again.
+    pub fn computes_serially(&self) -> bool {
+        self.plan.keeps_whole_results()
+    }
+
     /// Whether the expression uses linear algebra, whose results are stored computed.
     pub fn forces_compute(&self) -> bool {
         self.plan.forces_compute()

@@ -277,6 +277,11 @@ pub(crate) fn py_f64(p: Py) -> Option<f64> {
 }
 
 impl Derived {
+    /// See [`Plan::keeps_whole_results`].
+    pub(crate) fn keeps_whole_results(&self) -> bool {
+        self.op.eager() || self.op.inputs().iter().any(|p| p.keeps_whole_results())
+    }
+
     /// The external operand names of the operation's argument sub-plans.
     pub(crate) fn collect_names<'a>(&'a self, names: &mut Vec<&'a str>) {
         for plan in self.op.inputs() {
