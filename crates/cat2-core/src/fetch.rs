@@ -138,7 +138,7 @@ fn fetch_lazy(
     let source = if lazy.computes_serially() {
         ChunkSource::Serial(&mut reader)
     } else {
-        ChunkSource::PerChunk(open)
+        ChunkSource::Workers(open)
     };
     frame_from_chunks(source, &sel, &dtype, geometry).map(FetchOutput::Frame)
 }
@@ -152,9 +152,15 @@ pub fn lazy_chunk(lazy: &crate::lazy::Lazy, nchunk: i64) -> Result<Vec<u8>> {
             "nchunk {nchunk} is out of range: the result has {nchunks} chunks"
         )));
     }
-    let (start, stop) = chunk_box(&shape, &lazy.chunks, nchunk);
-    let data = lazy.reader().read_box_vec(&start, &stop)?;
     let itemsize = lazy.dtype.itemsize();
+    let mut reader = lazy.reader();
+    if reader.native_blocks() == Some(lazy.blocks.as_slice()) {
+        let mut chunk = Vec::new();
+        reader.read_native_chunk(nchunk, &mut chunk)?;
+        return compress_packed(&chunk, &lazy.blocks, itemsize, result_cparams(itemsize));
+    }
+    let (start, stop) = chunk_box(&shape, &lazy.chunks, nchunk);
+    let data = reader.read_box_vec(&start, &stop)?;
     compress_chunk(
         data,
         &start,
@@ -210,15 +216,25 @@ pub fn compress_chunk(
     chunks: &[i64],
     blocks: &[i64],
     itemsize: usize,
-    mut cparams: CParams,
+    cparams: CParams,
 ) -> Result<Vec<u8>> {
     let box_shape: Vec<i64> = start.iter().zip(stop).map(|(a, b)| b - a).collect();
     let packed = cat2_blosc2::pack_chunk_owned(data, &box_shape, chunks, blocks, itemsize);
+    compress_packed(&packed, blocks, itemsize, cparams)
+}
+
+/// Compresses a chunk already in block layout (see [`compress_chunk`]).
+fn compress_packed(
+    packed: &[u8],
+    blocks: &[i64],
+    itemsize: usize,
+    mut cparams: CParams,
+) -> Result<Vec<u8>> {
     cparams.typesize = cat2_blosc2::cparams::clamp_typesize(itemsize);
     cparams.blocksize = i32::try_from(blocks.iter().product::<i64>() * itemsize as i64)
         .map_err(|_| Error::BadRequest("a block of the chunk would exceed 2 GB".into()))?;
     cparams.nthreads = cat2_blosc2::cparams::default_nthreads();
-    Ok(cat2_blosc2::Compressor::new(&cparams)?.compress(&packed)?)
+    Ok(cat2_blosc2::Compressor::new(&cparams)?.compress(packed)?)
 }
 
 /// A `.b2z` store is served as the file it is: there is nothing to slice.
@@ -741,12 +757,13 @@ pub enum ChunkSource<'a> {
     /// One reader, read a result chunk after the other (its reads may be
     /// parallel inside); the chunks are compressed in parallel.
     Serial(&'a mut dyn BoxReader),
-    /// A reader per result chunk, opened by the worker that computes it:
-    /// each chunk is read (or computed), laid out and compressed by one
-    /// worker, start to end, and the workers run in parallel with no phase
-    /// waiting for another. For computed data (lazy expressions), where
-    /// reading is decompression plus arithmetic, this keeps every core busy.
-    PerChunk(&'a OpenReader<'a>),
+    /// A reader per worker thread, opened once by the worker: each worker
+    /// takes the next result chunk, reads (or computes), lays out and
+    /// compresses it start to end, with its own buffers and compressor, and
+    /// no worker waits for another. For computed data (lazy expressions),
+    /// where reading is decompression plus arithmetic, this keeps every core
+    /// busy.
+    Workers(&'a OpenReader<'a>),
 }
 
 /// Reads a selection into a new NDArray frame one result chunk at a time:
@@ -762,6 +779,81 @@ pub fn frame_from_selection(
     frame_from_chunks(ChunkSource::Serial(reader), sel, dtype, geometry)
 }
 
+/// The result chunks of a selection, in the chunk grid of its frame.
+struct ResultGrid<'s> {
+    sel: &'s Selection,
+    out_shape: Vec<i64>,
+    chunks: Vec<i64>,
+    blocks: Vec<i64>,
+    itemsize: usize,
+    /// The selection's dimensions that the result keeps.
+    kept: Vec<usize>,
+    grid: Vec<i64>,
+    cparams: CParams,
+}
+
+impl ResultGrid<'_> {
+    fn nchunks(&self) -> i64 {
+        self.grid.iter().product()
+    }
+
+    /// Result chunk `n` as a selection of the source, with its shape.
+    fn chunk_selection(&self, n: i64) -> (Selection, Vec<i64>) {
+        let mut coord = vec![0i64; self.grid.len()];
+        let mut rest = n;
+        for (c, &g) in coord.iter_mut().zip(&self.grid).rev() {
+            *c = rest % g;
+            rest /= g;
+        }
+        let mut sub = self.sel.clone();
+        let mut box_shape = Vec::with_capacity(self.kept.len());
+        for (k, &d) in self.kept.iter().enumerate() {
+            let o0 = coord[k] * self.chunks[k];
+            let o1 = (o0 + self.chunks[k]).min(self.out_shape[k]);
+            let src = self.sel.dims[d];
+            sub.dims[d].start = src.start + o0 * src.step;
+            sub.dims[d].count = o1 - o0;
+            box_shape.push(o1 - o0);
+        }
+        (sub, box_shape)
+    }
+
+    /// Whether `reader` makes the result chunks itself, already in block layout: the
+    /// whole of it is selected and its chunk grid and blocks are the result's.
+    fn native_from(&self, reader: &dyn BoxReader) -> bool {
+        self.sel.is_full(reader.shape())
+            && reader.chunk_shape() == self.chunks.as_slice()
+            && reader.native_blocks() == Some(self.blocks.as_slice())
+    }
+
+    /// Result chunk `n` read through `reader`, compressed.
+    fn compressed_chunk(
+        &self,
+        reader: &mut dyn BoxReader,
+        native: bool,
+        compressor: &mut cat2_blosc2::Compressor,
+        scratch: &mut Vec<u8>,
+        n: i64,
+    ) -> Result<Vec<u8>> {
+        if native {
+            reader.read_native_chunk(n, scratch)?;
+            return Ok(compressor.compress(scratch)?);
+        }
+        let (sub, box_shape) = self.chunk_selection(n);
+        let packed = self.pack(read_selection(reader, &sub)?, &box_shape);
+        Ok(compressor.compress(&packed)?)
+    }
+
+    fn pack(&self, data: Vec<u8>, box_shape: &[i64]) -> Vec<u8> {
+        cat2_blosc2::pack_chunk_owned(data, box_shape, &self.chunks, &self.blocks, self.itemsize)
+    }
+
+    fn compressor(&self) -> Result<cat2_blosc2::Compressor> {
+        cat2_blosc2::Compressor::new(&self.cparams)
+            .map_err(|e| Error::BadRequest(format!("compressor: {e}")))
+    }
+}
+
 /// [`frame_from_selection`] from any [`ChunkSource`].
 pub fn frame_from_chunks(
     mut source: ChunkSource<'_>,
@@ -769,14 +861,12 @@ pub fn frame_from_chunks(
     dtype: &DType,
     geometry: Geometry,
 ) -> Result<Vec<u8>> {
-    use rayon::prelude::*;
-
     let out_shape = sel.out_shape();
     let itemsize = dtype.itemsize();
     if out_shape.is_empty() || out_shape.contains(&0) || itemsize == 0 {
         let data = match &mut source {
             ChunkSource::Serial(reader) => read_selection(*reader, sel)?,
-            ChunkSource::PerChunk(open) => read_selection(&mut *open()?, sel)?,
+            ChunkSource::Workers(open) => read_selection(&mut *open()?, sel)?,
         };
         return build_array_frame(&data, &out_shape, dtype, Some(geometry));
     }
@@ -786,83 +876,31 @@ pub fn frame_from_chunks(
     let mut cparams = result_cparams(itemsize);
     cparams.blocksize = i32::try_from(blocks64.iter().product::<i64>() * itemsize as i64)
         .map_err(|_| Error::BadRequest("a block of the result would exceed 2 GB".into()))?;
-    let kept: Vec<usize> = (0..sel.dims.len())
-        .filter(|&d| sel.dims[d].keep_dim)
-        .collect();
     let grid: Vec<i64> = out_shape
         .iter()
         .zip(&chunks64)
         .map(|(s, c)| (s + c - 1) / c)
         .collect();
-    let nchunks: i64 = grid.iter().product();
-    if nchunks > 1 {
+    let mut rg = ResultGrid {
+        sel,
+        kept: (0..sel.dims.len())
+            .filter(|&d| sel.dims[d].keep_dim)
+            .collect(),
+        out_shape: out_shape.clone(),
+        chunks: chunks64,
+        blocks: blocks64,
+        itemsize,
+        grid,
+        cparams,
+    };
+    if rg.nchunks() > 1 {
         // Parallelism comes from working on several chunks at once.
-        cparams.nthreads = 1;
+        rg.cparams.nthreads = 1;
     }
-    let compress = |packed: &[u8]| -> Result<Vec<u8>> {
-        cat2_blosc2::Compressor::new(&cparams)
-            .map_err(|e| Error::BadRequest(format!("compressor: {e}")))?
-            .compress(packed)
-            .map_err(Error::from)
+    let compressed = match source {
+        ChunkSource::Serial(reader) => serial_chunks(&rg, reader)?,
+        ChunkSource::Workers(open) => worker_chunks(&rg, open)?,
     };
-    // Each result chunk as a selection of the source, with its shape.
-    let chunk_selection = |coord: &[i64]| -> (Selection, Vec<i64>) {
-        let mut sub = sel.clone();
-        let mut box_shape = Vec::with_capacity(kept.len());
-        for (k, &d) in kept.iter().enumerate() {
-            let o0 = coord[k] * chunks64[k];
-            let o1 = (o0 + chunks64[k]).min(out_shape[k]);
-            let src = sel.dims[d];
-            sub.dims[d].start = src.start + o0 * src.step;
-            sub.dims[d].count = o1 - o0;
-            box_shape.push(o1 - o0);
-        }
-        (sub, box_shape)
-    };
-    let in_flight = match source {
-        ChunkSource::Serial(_) => CHUNKS_IN_FLIGHT,
-        ChunkSource::PerChunk(_) => CHUNKS_IN_FLIGHT.max(2 * rayon::current_num_threads()),
-    };
-    let mut compressed = Vec::with_capacity(nchunks as usize);
-    let mut batch: Vec<(Selection, Vec<i64>)> = Vec::with_capacity(in_flight);
-    let mut coord = vec![0i64; grid.len()];
-    for n in 0..nchunks {
-        batch.push(chunk_selection(&coord));
-        for i in (0..coord.len()).rev() {
-            coord[i] += 1;
-            if coord[i] < grid[i] {
-                break;
-            }
-            coord[i] = 0;
-        }
-        if batch.len() < in_flight && n + 1 < nchunks {
-            continue;
-        }
-        let pack = |data: Vec<u8>, box_shape: &[i64]| {
-            cat2_blosc2::pack_chunk_owned(data, box_shape, &chunks64, &blocks64, itemsize)
-        };
-        let done: Vec<Vec<u8>> = match &mut source {
-            ChunkSource::Serial(reader) => {
-                let mut packed = Vec::with_capacity(batch.len());
-                for (sub, box_shape) in &batch {
-                    packed.push(pack(read_selection(*reader, sub)?, box_shape));
-                }
-                packed
-                    .par_iter()
-                    .map(|p| compress(p))
-                    .collect::<Result<_>>()?
-            }
-            ChunkSource::PerChunk(open) => batch
-                .par_iter()
-                .map(|(sub, box_shape)| {
-                    let data = read_selection(&mut *open()?, sub)?;
-                    compress(&pack(data, box_shape))
-                })
-                .collect::<Result<_>>()?,
-        };
-        compressed.extend(done);
-        batch.clear();
-    }
     let spec = ArraySpec {
         shape: out_shape,
         chunks,
@@ -876,6 +914,81 @@ pub fn frame_from_chunks(
         &compressed,
         &[],
     )?)
+}
+
+/// The compressed result chunks of one reader, read a batch at a time and
+/// compressed in parallel.
+fn serial_chunks(rg: &ResultGrid<'_>, reader: &mut dyn BoxReader) -> Result<Vec<Vec<u8>>> {
+    use rayon::prelude::*;
+
+    let nchunks = rg.nchunks();
+    let native = rg.native_from(reader);
+    let mut compressed = Vec::with_capacity(nchunks as usize);
+    let mut batch = Vec::with_capacity(CHUNKS_IN_FLIGHT);
+    for n in 0..nchunks {
+        batch.push(if native {
+            let mut chunk = Vec::new();
+            reader.read_native_chunk(n, &mut chunk)?;
+            chunk
+        } else {
+            let (sub, box_shape) = rg.chunk_selection(n);
+            rg.pack(read_selection(reader, &sub)?, &box_shape)
+        });
+        if batch.len() < CHUNKS_IN_FLIGHT && n + 1 < nchunks {
+            continue;
+        }
+        let done: Vec<Vec<u8>> = batch
+            .par_iter()
+            .map(|packed| Ok(rg.compressor()?.compress(packed)?))
+            .collect::<Result<_>>()?;
+        compressed.extend(done);
+        batch.clear();
+    }
+    Ok(compressed)
+}
+
+/// The compressed result chunks made by one worker per thread, each with a
+/// reader of its own, taking chunks from a shared counter.
+fn worker_chunks(rg: &ResultGrid<'_>, open: &OpenReader<'_>) -> Result<Vec<Vec<u8>>> {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    let nchunks = rg.nchunks();
+    let next = AtomicI64::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = rayon::current_num_threads().clamp(1, nchunks as usize);
+    let made: Vec<Vec<(i64, Vec<u8>)>> = (0..workers)
+        .into_par_iter()
+        .map(|_| {
+            let work = || -> Result<Vec<(i64, Vec<u8>)>> {
+                let mut reader = open()?;
+                let native = rg.native_from(&*reader);
+                let mut compressor = rg.compressor()?;
+                let mut scratch = Vec::new();
+                let mut mine = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= nchunks || failed.load(Ordering::Relaxed) {
+                        return Ok(mine);
+                    }
+                    let chunk = rg.compressed_chunk(
+                        &mut *reader,
+                        native,
+                        &mut compressor,
+                        &mut scratch,
+                        n,
+                    )?;
+                    mine.push((n, chunk));
+                }
+            };
+            work().inspect_err(|_| failed.store(true, Ordering::Relaxed))
+        })
+        .collect::<Result<_>>()?;
+    let mut compressed: Vec<Vec<u8>> = vec![Vec::new(); nchunks as usize];
+    for (n, chunk) in made.into_iter().flatten() {
+        compressed[n as usize] = chunk;
+    }
+    Ok(compressed)
 }
 
 /// Compresses C-ordered items into an NDArray frame.

@@ -395,6 +395,24 @@ pub trait BoxReader {
         self.read_box(start, stop, &mut out)?;
         Ok(out)
     }
+
+    /// The block shape of Blosc2's layout in which [`BoxReader::read_native_chunk`] gives
+    /// whole chunks of [`BoxReader::chunk_shape`]'s grid, for readers that make chunks in
+    /// that layout directly (a computed chunk then goes to the compressor as it is, with no
+    /// C-order box in between); `None` for the others.
+    fn native_blocks(&self) -> Option<&[i64]> {
+        None
+    }
+
+    /// Chunk `nchunk` of the chunk grid in the layout of [`BoxReader::native_blocks`]
+    /// (blocks in C order, each block's items in C order, edges padded to whole blocks),
+    /// into `out`, which the reader resizes and reuses.
+    fn read_native_chunk(&mut self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
+        let _ = (nchunk, out);
+        Err(Error::Blosc(cat2_blosc2::Error::Invalid(
+            "this reader gives no chunks in Blosc2's layout".into(),
+        )))
+    }
 }
 
 /// Copies a box read into a new buffer into `out`, for readers whose

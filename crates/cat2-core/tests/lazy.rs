@@ -181,3 +181,92 @@ fn operands_are_read_with_the_callers_permissions() {
     assert!(matches!(err, Error::Unauthorized), "{err:?}");
     assert_eq!(values(&sd, "@public/leak.b2nd", Some("1:3"), USER), [1, 2]);
 }
+
+/// Stores `name` in `@shared`: (37, 23) items of `f(i)` as float64, in `chunks` and `blocks`
+/// (edge chunks partial, chunks not whole blocks).
+fn store_f64(sd: &StateDir, name: &str, chunks: [i32; 2], blocks: [i32; 2], f: fn(usize) -> f64) {
+    let spec = ArraySpec {
+        shape: vec![37, 23],
+        chunks: chunks.to_vec(),
+        blocks: blocks.to_vec(),
+        dtype: "<f8".into(),
+        cparams: CParams::zstd_shuffle(8),
+        urlpath: None,
+    };
+    let data: Vec<u8> = (0..37 * 23).flat_map(|i| f(i).to_le_bytes()).collect();
+    let arr = NdArray::from_buffer(&spec, &data).unwrap();
+    std::fs::write(
+        sd.path().join("shared").join(name),
+        arr.to_cframe().unwrap(),
+    )
+    .unwrap();
+}
+
+fn f64_values(frame: &[u8]) -> Vec<f64> {
+    NdArray::from_cframe(frame)
+        .unwrap()
+        .to_vec()
+        .unwrap()
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// Element-wise expressions over operands of one geometry are computed chunk by chunk in
+/// Blosc2's block layout (chunks and compute = true, which keep the carrier's geometry);
+/// the values are those of the general path, which operands of another geometry take.
+#[test]
+fn chunks_computed_in_block_layout_hold_the_right_values() {
+    let (_tmp, sd) = state();
+    store_f64(&sd, "x.b2nd", [10, 8], [4, 3], |i| i as f64);
+    store_f64(&sd, "y.b2nd", [10, 8], [4, 3], |i| (i % 7) as f64 - 3.0);
+    store_f64(&sd, "z.b2nd", [16, 16], [8, 8], |i| (i % 7) as f64 - 3.0);
+    let want: Vec<f64> = (0..37 * 23)
+        .map(|i| i as f64 * 2.0 + ((i % 7) as f64 - 3.0))
+        .collect();
+    for other in ["y", "z"] {
+        let p = DsPath::parse(&format!("@personal/n{other}.b2nd")).unwrap();
+        let operands = [
+            ("x", "@shared/x.b2nd"),
+            ("o", &format!("@shared/{other}.b2nd")),
+        ];
+        save(&sd, &p, &request("x * 2 + o", &operands), USER, &policy()).unwrap();
+        let loc = sd.locate(&p, USER).unwrap();
+        let FetchOutput::Frame(frame) =
+            fetch_with(&sd, &loc, &FetchRequest::default(), USER).unwrap()
+        else {
+            panic!("computed")
+        };
+        assert_eq!(f64_values(&frame), want, "whole fetch with {other}");
+        // Chunk 5 is rows 10..20, columns 16..23 (a partial edge chunk).
+        let chunk = dataset::chunk_with(&sd, &loc, 5, USER).unwrap();
+        let mut out = Vec::new();
+        Decompressor::new(1)
+            .unwrap()
+            .decompress(&chunk, &mut out)
+            .unwrap();
+        let laid_out: Vec<f64> = out
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        // Blocks of (4, 3) in C order over the (12, 9) extended chunk.
+        let item = |r: usize, c: usize| laid_out[((r / 4) * 3 + c / 3) * 12 + (r % 4) * 3 + c % 3];
+        for r in 0..10 {
+            for c in 0..7 {
+                assert_eq!(
+                    item(r, c),
+                    want[(10 + r) * 23 + 16 + c],
+                    "chunk 5 at ({r}, {c})"
+                );
+            }
+        }
+        let mut req = request("x * 2 + o", &operands);
+        req.compute = true;
+        let c = DsPath::parse(&format!("@personal/c{other}.b2nd")).unwrap();
+        save(&sd, &c, &req, USER, &policy()).unwrap();
+        let stored = std::fs::read(sd.locate(&c, USER).unwrap().fs).unwrap();
+        assert_eq!(f64_values(&stored), want, "compute = true with {other}");
+        let arr = NdArray::from_cframe(&stored).unwrap();
+        assert_eq!((arr.chunks(), arr.blocks()), (vec![10, 8], vec![4, 3]));
+    }
+}

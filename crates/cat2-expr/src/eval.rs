@@ -23,16 +23,16 @@ const CHUNK: usize = 8192;
 const PARALLEL_MIN: usize = 1 << 18;
 
 /// An operand's items for the box.
-struct Leaf {
+struct Leaf<'a> {
     dtype: DType,
-    bytes: Vec<u8>,
+    bytes: &'a [u8],
     strides: Vec<usize>,
     contiguous: bool,
 }
 
 /// One run of the result box.
 struct Run<'a> {
-    leaves: &'a [Leaf],
+    leaves: &'a [Leaf<'a>],
     extents: &'a [usize],
     first: usize,
     n: usize,
@@ -46,10 +46,10 @@ fn eval_node(node: &Node, run: &Run<'_>) -> Result<Col> {
                 .get(*i)
                 .ok_or_else(|| Error::Internal("operand without data".into()))?;
             Ok(if leaf.contiguous {
-                Col::decode(leaf.dtype, &leaf.bytes, run.first, run.n, None)
+                Col::decode(leaf.dtype, leaf.bytes, run.first, run.n, None)
             } else {
                 let idx = gather_indices(run.extents, &leaf.strides, run.first, run.n);
-                Col::decode(leaf.dtype, &leaf.bytes, 0, 0, Some(&idx))
+                Col::decode(leaf.dtype, leaf.bytes, 0, 0, Some(&idx))
             })
         }
         NodeKind::Const(c) => Ok(c.repeat(run.n)),
@@ -141,7 +141,7 @@ pub(crate) fn eval_box(
         return Ok(Vec::new());
     }
     let nbytes = total.checked_mul(itemsize).ok_or_else(bad_box)?;
-    let mut leaves = Vec::with_capacity(operands.len());
+    let mut boxes = Vec::with_capacity(operands.len());
     for op in operands {
         let b = operand_box(&op.shape, start, stop);
         let bytes = read(&op.name, &b.start, &b.stop)?;
@@ -155,18 +155,76 @@ pub(crate) fn eval_box(
                 b.stop
             )));
         }
+        boxes.push((bytes, b));
+    }
+    let leaves: Vec<Leaf<'_>> = operands
+        .iter()
+        .zip(&boxes)
+        .map(|(op, (bytes, b))| Leaf {
+            dtype: op.dtype,
+            bytes,
+            strides: b.strides.clone(),
+            contiguous: b.contiguous,
+        })
+        .collect();
+    let mut out = vec![0u8; nbytes];
+    eval_runs(root, &leaves, &extents, &mut out, total > PARALLEL_MIN)?;
+    Ok(out)
+}
+
+/// Evaluates `root` over operands that each hold exactly the result's items, in the same
+/// (any) order: the items are independent, so a layout shared by every operand and the
+/// output (C order, or Blosc2's block order of one chunk) needs no rearranging. Serial;
+/// callers run chunks in parallel.
+pub(crate) fn eval_flat(
+    root: &Node,
+    operands: &[Operand],
+    inputs: &[&[u8]],
+    out: &mut [u8],
+) -> Result<()> {
+    let itemsize = root.dtype.itemsize();
+    let n = out.len() / itemsize.max(1);
+    if out.len() != n * itemsize || inputs.len() != operands.len() {
+        return Err(Error::Internal(format!(
+            "flat evaluation of {} operands into {} bytes given {} inputs",
+            operands.len(),
+            out.len(),
+            inputs.len()
+        )));
+    }
+    let mut leaves = Vec::with_capacity(operands.len());
+    for (op, bytes) in operands.iter().zip(inputs) {
+        if bytes.len() != n * op.dtype.itemsize() {
+            return Err(Error::Read(format!(
+                "operand {} gave {} bytes for {n} items of {}",
+                op.name,
+                bytes.len(),
+                op.dtype.numpy_name()
+            )));
+        }
         leaves.push(Leaf {
             dtype: op.dtype,
             bytes,
-            strides: b.strides,
-            contiguous: b.contiguous,
+            strides: Vec::new(),
+            contiguous: true,
         });
     }
-    let mut out = vec![0u8; nbytes];
+    eval_runs(root, &leaves, &[n], out, false)
+}
+
+/// Evaluates `root` run by run into `out` (the items of a box of `extents`).
+fn eval_runs(
+    root: &Node,
+    leaves: &[Leaf<'_>],
+    extents: &[usize],
+    out: &mut [u8],
+    parallel: bool,
+) -> Result<()> {
+    let itemsize = root.dtype.itemsize();
     let run_chunk = |k: usize, dst: &mut [u8]| -> Result<()> {
         let run = Run {
-            leaves: &leaves,
-            extents: &extents,
+            leaves,
+            extents,
             first: k * CHUNK,
             n: dst.len() / itemsize,
         };
@@ -179,14 +237,13 @@ pub(crate) fn eval_box(
         col.encode(dst);
         Ok(())
     };
-    if total > PARALLEL_MIN {
+    if parallel {
         out.par_chunks_mut(CHUNK * itemsize)
             .enumerate()
-            .try_for_each(|(k, dst)| run_chunk(k, dst))?;
+            .try_for_each(|(k, dst)| run_chunk(k, dst))
     } else {
-        for (k, dst) in out.chunks_mut(CHUNK * itemsize).enumerate() {
-            run_chunk(k, dst)?;
-        }
+        out.chunks_mut(CHUNK * itemsize)
+            .enumerate()
+            .try_for_each(|(k, dst)| run_chunk(k, dst))
     }
-    Ok(out)
 }

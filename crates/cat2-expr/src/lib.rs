@@ -271,6 +271,30 @@ impl Plan {
             .any(|o| o.derived.as_ref().is_some_and(|d| d.keeps_whole_results()))
     }
 
+    /// The operands of a purely element-wise plan whose every operand has the result's
+    /// shape, in the order [`Plan::eval_flat`] takes their items; `None` for any other plan
+    /// (broadcasting, reductions, slices...). Such a plan maps item `i` of the operands to
+    /// item `i` of the result in any layout the operands and the result share.
+    pub fn flat_operands(&self) -> Option<Vec<&str>> {
+        let same = |o: &typing::Operand| o.derived.is_none() && o.shape == self.root.shape;
+        if self.root.shape.is_empty() || !self.operands.iter().all(same) {
+            return None;
+        }
+        Some(self.operands.iter().map(|o| o.name.as_str()).collect())
+    }
+
+    /// Evaluates a plan that has [`Plan::flat_operands`] over `inputs` (the operands' items
+    /// in that order, native-endian, all in one layout), writing the result's items in that
+    /// layout into `out` (whose length says how many items there are).
+    pub fn eval_flat(&self, inputs: &[&[u8]], out: &mut [u8]) -> Result<()> {
+        if self.flat_operands().is_none() {
+            return Err(Error::Internal(
+                "eval_flat on a plan that is not element-wise over same-shape operands".into(),
+            ));
+        }
+        eval::eval_flat(&self.root, &self.operands, inputs, out)
+    }
+
     /// A plan computing a Python scalar (a 0-d array of its NEP 50 default dtype).
     pub(crate) fn constant(p: pyscalar::Py) -> Result<Plan> {
         let dtype = typing::weak_dtype(&p, None);

@@ -217,7 +217,7 @@ fn run_cases(generator: &str, subbox_every: usize) {
     }
 
     let mut failures = Vec::new();
-    let (mut ok, mut errors) = (0, 0);
+    let (mut ok, mut errors, mut flat_cases) = (0, 0, 0);
     let cases = manifest["cases"].as_array().expect("cases");
     for (k, case) in cases.iter().enumerate() {
         let text = case["expr"].as_str().expect("expr");
@@ -274,6 +274,18 @@ fn run_cases(generator: &str, subbox_every: usize) {
             failures.push(format!("{text} ({want_dtype}): {why}"));
             continue;
         }
+        // Element-wise plans over same-shape operands: the flat evaluation (what the
+        // server runs on whole decompressed chunks) gives the same bytes.
+        if let Some(names) = plan.flat_operands() {
+            flat_cases += 1;
+            let inputs: Vec<&[u8]> = names.iter().map(|n| data[*n].bytes.as_slice()).collect();
+            let mut flat = vec![0u8; full.len()];
+            match plan.eval_flat(&inputs, &mut flat) {
+                Ok(()) if flat == full => {}
+                Ok(()) => failures.push(format!("{text}: eval_flat differs from eval_box")),
+                Err(e) => failures.push(format!("{text}: eval_flat: {e}")),
+            }
+        }
         // Sub-boxes: every fourth case, a few boxes of the result.
         if k % subbox_every == 0 && !want_shape.is_empty() {
             let result = Operand {
@@ -298,7 +310,8 @@ fn run_cases(generator: &str, subbox_every: usize) {
         ok += 1;
     }
     eprintln!(
-        "{} cases: {ok} values matched, {errors} errors matched, {} failures",
+        "{} cases: {ok} values matched ({flat_cases} also flat), {errors} errors matched, \
+         {} failures",
         cases.len(),
         failures.len()
     );

@@ -131,7 +131,7 @@ pub fn save(
         let source = if lazy.computes_serially() {
             ChunkSource::Serial(&mut reader)
         } else {
-            ChunkSource::PerChunk(&open)
+            ChunkSource::Workers(&open)
         };
         frame_from_chunks(source, &sel, &lazy.core_dtype()?, geometry)?
     } else {

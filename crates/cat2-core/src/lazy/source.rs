@@ -327,6 +327,75 @@ impl Lazy {
             .map_err(|e| Error::BadRequest(format!("Runtime error: {e}")))
     }
 
+    /// Whether result chunks can be computed in Blosc2's block layout straight from the
+    /// operands' decompressed chunks: an element-wise expression whose operands are all
+    /// stored arrays (native byte order) with the result's shape, chunks and blocks. Item
+    /// `i` of every decompressed chunk then lines up with item `i` of the result chunk, so
+    /// nothing is re-laid out between the decompressor, the evaluator and the compressor.
+    pub fn has_native_chunks(&self) -> bool {
+        let Some(names) = self.plan.flat_operands() else {
+            return false;
+        };
+        let shape: Vec<i64> = self.shape.iter().map(|&n| n as i64).collect();
+        names.iter().all(|name| match self.source(name) {
+            Some(Source::Stored(a)) => {
+                a.shape() == shape
+                    && a.chunks()
+                        .iter()
+                        .map(|&c| i64::from(c))
+                        .eq(self.chunks.iter().copied())
+                    && a.blocks()
+                        .iter()
+                        .map(|&b| i64::from(b))
+                        .eq(self.blocks.iter().copied())
+                    && expr_dtype(&a.dtype()).is_ok_and(|(_, big_endian)| !big_endian)
+            }
+            _ => false,
+        })
+    }
+
+    fn source(&self, name: &str) -> Option<&Source> {
+        self.operands
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, s)| s)
+    }
+
+    /// Result chunk `nchunk` in Blosc2's block layout (see [`Lazy::has_native_chunks`],
+    /// which must hold), into `out`; `inputs` are buffers kept between calls for the
+    /// operands' decompressed chunks.
+    pub fn native_chunk(
+        &self,
+        nchunk: i64,
+        inputs: &mut Vec<Vec<u8>>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let names = self.plan.flat_operands().unwrap_or_default();
+        inputs.resize_with(names.len(), Vec::new);
+        let mut items = None;
+        for (name, buf) in names.iter().zip(inputs.iter_mut()) {
+            let Some(Source::Stored(a)) = self.source(name) else {
+                return Err(Error::BadRequest(format!(
+                    "Runtime error: operand {name} is not a stored array"
+                )));
+            };
+            a.schunk().decompress_chunk(nchunk, buf)?;
+            let n = buf.len() / a.itemsize().max(1);
+            if *items.get_or_insert(n) != n {
+                return Err(Error::BadRequest(format!(
+                    "Runtime error: chunk {nchunk} of operand {name} holds {n} items, \
+                     the other operands' {}",
+                    items.unwrap_or_default()
+                )));
+            }
+        }
+        out.resize(items.unwrap_or_default() * self.dtype.itemsize(), 0);
+        let views: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+        self.plan
+            .eval_flat(&views, out)
+            .map_err(|e| Error::BadRequest(format!("Runtime error: {e}")))
+    }
+
     /// `/api/info`: what the expression computes.
     pub fn info(&self, loc: &Located) -> Result<Info> {
         let meta = std::fs::metadata(&loc.fs).map_err(|e| Error::io("stat", &loc.fs, e))?;
@@ -353,6 +422,7 @@ impl Lazy {
         OwnedLazyReader {
             shape: self.shape.iter().map(|&n| n as i64).collect(),
             lazy: self,
+            inputs: Vec::new(),
         }
     }
 
@@ -361,6 +431,7 @@ impl Lazy {
         LazyReader {
             lazy: self,
             shape: self.shape.iter().map(|&n| n as i64).collect(),
+            inputs: Vec::new(),
         }
     }
 }
@@ -369,6 +440,8 @@ impl Lazy {
 pub struct LazyReader<'a> {
     lazy: &'a Lazy,
     shape: Vec<i64>,
+    /// The operands' decompressed chunks, kept between native chunks.
+    inputs: Vec<Vec<u8>>,
 }
 
 impl BoxReader for LazyReader<'_> {
@@ -390,12 +463,21 @@ impl BoxReader for LazyReader<'_> {
         let data = self.read_box_vec(start, stop)?;
         crate::selection::fill_box(data, out, "the expression")
     }
+    fn native_blocks(&self) -> Option<&[i64]> {
+        self.lazy
+            .has_native_chunks()
+            .then_some(self.lazy.blocks.as_slice())
+    }
+    fn read_native_chunk(&mut self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
+        self.lazy.native_chunk(nchunk, &mut self.inputs, out)
+    }
 }
 
 /// [`LazyReader`] owning its expression.
 pub struct OwnedLazyReader {
     lazy: Lazy,
     shape: Vec<i64>,
+    inputs: Vec<Vec<u8>>,
 }
 
 impl BoxReader for OwnedLazyReader {
@@ -413,5 +495,13 @@ impl BoxReader for OwnedLazyReader {
     }
     fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
         self.lazy.reader().read_box(start, stop, out)
+    }
+    fn native_blocks(&self) -> Option<&[i64]> {
+        self.lazy
+            .has_native_chunks()
+            .then_some(self.lazy.blocks.as_slice())
+    }
+    fn read_native_chunk(&mut self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
+        self.lazy.native_chunk(nchunk, &mut self.inputs, out)
     }
 }
