@@ -374,3 +374,23 @@ def test_random_compositions(admin, raw, data):
         check_slices(admin.get(path), expected, np.random.default_rng(n), n=2)
         checked += 1
     assert checked > 30
+
+
+@cat2rs_only  # the reference sends no Server-Timing
+def test_computed_answers_say_how_long_the_server_worked(admin, raw, data):
+    """Fetches and downloads of lazy datasets, and saving one, carry `Server-Timing`
+    (`compute;dur=<ms>` / `save;dur=<ms>`): the server's work apart from the transfer."""
+    local, remote = data
+    expected = local["i"] * 2 + local["f"]
+    path = "@personal/timing/x.b2nd"
+    body = base_body(expression="i * 2 + f", operands={"i": "@shared/compute/i.b2nd", "f": "@shared/compute/f.b2nd"},
+                     dtype=str(expected.dtype), shape=list(expected.shape))
+    r = post_lazy(raw, path, body)
+    assert r.status_code == 200, r.text
+    assert re.fullmatch(r"save;dur=\d+\.\d{3}", r.headers["server-timing"]), r.headers["server-timing"]
+    for endpoint in ("fetch", "download"):
+        r = raw.get(f"/api/{endpoint}/{path}")
+        assert r.status_code == 200, r.text
+        timing = re.fullmatch(r"compute;dur=(\d+\.\d{3})", r.headers["server-timing"])
+        assert timing and float(timing[1]) >= 0, r.headers["server-timing"]
+        assert close(blosc2.ndarray_from_cframe(r.content)[()], expected) is None

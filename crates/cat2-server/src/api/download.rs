@@ -14,7 +14,7 @@ use tokio_util::io::ReaderStream;
 use cat2_core::dataset::{self, FileKind};
 use cat2_core::{Entry, Located};
 
-use crate::blocking::blocking;
+use crate::blocking::{blocking, blocking_timed, server_timing};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{CallerId, DatasetPath};
 use crate::AppState;
@@ -167,11 +167,11 @@ pub async fn get_download(
     // An HDF5 proxy is downloaded as the array of its data, computed; other
     // arrays whose data lives elsewhere must not be handed out as their
     // (empty) carrier file.
-    let mut computed = None;
+    let mut computed = (None, std::time::Duration::ZERO);
     if kind == Some(FileKind::Array) {
         let l = loc.clone();
         let sd = app.state_dir.clone();
-        computed = blocking(move || {
+        computed = blocking_timed(move || {
             let arr = dataset::open_array(&l.fs)?;
             match dataset::derived_kind(&arr) {
                 Some(_) => {
@@ -200,8 +200,10 @@ pub async fn get_download(
     if let Some(m) = guess_mime(&name) {
         builder = builder.header(header::CONTENT_TYPE, m);
     }
-    let body = if let Some(frame) = computed {
-        builder = builder.header(header::CONTENT_LENGTH, frame.len());
+    let body = if let (Some(frame), took) = computed {
+        builder = builder
+            .header(header::CONTENT_LENGTH, frame.len())
+            .header("server-timing", server_timing("compute", took));
         Body::from(frame)
     } else if kind == Some(FileKind::Blob) && !wants_blosc2(&headers) {
         decompressed_body(loc.fs.clone())

@@ -14,7 +14,7 @@ use cat2_proto::FetchParams;
 
 use super::download::{open_file_body, window_body};
 use super::ranges::{parse_range, ranged_response, ranged_window_response, RangeRequest};
-use crate::blocking::blocking;
+use crate::blocking::{blocking_timed, server_timing};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{CallerId, DatasetPath, QueryMap};
 use crate::AppState;
@@ -104,7 +104,7 @@ async fn answer(
     range: Option<String>,
 ) -> ApiResult<Response> {
     let sd = app.state_dir.clone();
-    let (loc, out, opened) = blocking(move || {
+    let ((loc, out, opened), took) = blocking_timed(move || {
         let loc = sd.locate(&path, caller.as_caller())?;
         let out = fetch::fetch_with(&sd, &loc, &req, caller.as_caller())?;
         // A stored file is opened here, once: its metadata makes the ETag
@@ -134,6 +134,7 @@ async fn answer(
             Response::builder()
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::ACCEPT_RANGES, "none")
+                .header("server-timing", server_timing("compute", took))
                 .body(Body::from(bytes))
                 .map_err(ApiError::internal)
         }

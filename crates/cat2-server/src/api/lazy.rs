@@ -3,13 +3,14 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::Value;
 
 use cat2_core::lazy::create::{save, LazyRequest};
 use cat2_core::DsPath;
 
-use crate::blocking::blocking;
+use crate::blocking::{blocking_timed, server_timing};
 use crate::body::{json_value, nullable_str, required, string_type};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{DatasetPath, LoggedIn};
@@ -96,11 +97,15 @@ async fn save_at(
     user: crate::extract::CallerId,
     path: DsPath,
     req: LazyRequest,
-) -> ApiResult<Json<String>> {
+) -> ApiResult<impl IntoResponse> {
     let policy = app.config.write_policy();
     let sd = app.state_dir.clone();
-    let answer = blocking(move || save(&sd, &path, &req, user.as_caller(), &policy)).await?;
-    Ok(Json(answer))
+    let (answer, took) =
+        blocking_timed(move || save(&sd, &path, &req, user.as_caller(), &policy)).await?;
+    Ok((
+        [("server-timing", server_timing("save", took))],
+        Json(answer),
+    ))
 }
 
 /// `POST /api/upload_lazyarr/{path}`: answers the path.
@@ -109,7 +114,7 @@ pub async fn post_upload_lazyarr(
     LoggedIn(caller): LoggedIn,
     DatasetPath(path): DatasetPath,
     body: Bytes,
-) -> ApiResult<Json<String>> {
+) -> ApiResult<impl IntoResponse> {
     let (_, req) = parse_body(&body)?;
     save_at(app, caller, path, req).await
 }
@@ -119,7 +124,7 @@ pub async fn post_lazyexpr(
     State(app): State<AppState>,
     LoggedIn(caller): LoggedIn,
     body: Bytes,
-) -> ApiResult<Json<String>> {
+) -> ApiResult<impl IntoResponse> {
     let (name, req) = parse_body(&body)?;
     let name = name
         .filter(|n| !n.is_empty())
