@@ -79,6 +79,29 @@ impl Geometry<'_> {
         }
     }
 
+    /// When the touched chunks differ only along the first dimension, the range of box
+    /// rows (first-dimension coordinates) each one holds, in the order of `touched`.
+    fn rows_per_chunk(
+        &self,
+        touched: &[(i64, Vec<i64>)],
+        start: &[i64],
+        stop: &[i64],
+    ) -> Option<Vec<(i64, i64)>> {
+        let first = touched.first()?;
+        if self.ndim() == 0 || touched.iter().any(|(_, c)| c[1..] != first.1[1..]) {
+            return None;
+        }
+        Some(
+            touched
+                .iter()
+                .map(|(_, c)| {
+                    let lo = c[0] * self.chunks[0];
+                    (lo.max(start[0]), (lo + self.chunks[0]).min(stop[0]))
+                })
+                .collect(),
+        )
+    }
+
     /// Copies the part of one decompressed chunk that lies in the box.
     fn scatter(
         &self,
@@ -183,6 +206,9 @@ pub(crate) fn read_box(
         single.decompress(&fetch(*n)?, &mut buf)?;
         return geo.scatter(coord, &buf, start, stop, out);
     }
+    if let Some(rows) = geo.rows_per_chunk(&touched, start, stop) {
+        return read_rows(geo, &touched, &rows, start, stop, out, fetch);
+    }
     for batch in touched.chunks(BATCH) {
         let compressed: Vec<Vec<u8>> = batch
             .iter()
@@ -203,6 +229,49 @@ pub(crate) fn read_box(
         for ((_, coord), buf) in batch.iter().zip(&decompressed) {
             geo.scatter(coord, buf, start, stop, out)?;
         }
+    }
+    Ok(())
+}
+
+/// [`read_box`] of a box whose touched chunks differ only along the first dimension
+/// (a run of detector frames, say): each chunk's part of the box is then a contiguous
+/// run of `out`, so the chunks are decompressed *and* placed in parallel, each worker
+/// writing its own run. `rows[i]` is the first-dimension range of chunk `i`'s part.
+fn read_rows(
+    geo: &Geometry<'_>,
+    touched: &[(i64, Vec<i64>)],
+    rows: &[(i64, i64)],
+    start: &[i64],
+    stop: &[i64],
+    out: &mut [u8],
+    mut fetch: impl FnMut(i64) -> Result<Vec<u8>>,
+) -> Result<()> {
+    let row_bytes: usize = start[1..]
+        .iter()
+        .zip(&stop[1..])
+        .map(|(a, b)| (b - a) as usize)
+        .product::<usize>()
+        * geo.itemsize;
+    let mut rest = out;
+    for (batch, batch_rows) in touched.chunks(BATCH).zip(rows.chunks(BATCH)) {
+        let mut jobs = Vec::with_capacity(batch.len());
+        for ((n, coord), &(r0, r1)) in batch.iter().zip(batch_rows) {
+            let (piece, tail) =
+                std::mem::take(&mut rest).split_at_mut((r1 - r0) as usize * row_bytes);
+            rest = tail;
+            jobs.push((fetch(*n)?, coord, r0, r1, piece));
+        }
+        jobs.into_par_iter().try_for_each_init(
+            || (Decompressor::new(1), Vec::new()),
+            |(ctx, buf), (chunk, coord, r0, r1, piece)| {
+                let ctx = ctx.as_mut().map_err(|e| Error::Invalid(e.to_string()))?;
+                ctx.decompress(&chunk, buf)?;
+                let mut a = start.to_vec();
+                let mut b = stop.to_vec();
+                (a[0], b[0]) = (r0, r1);
+                geo.scatter(coord, buf, &a, &b, piece)
+            },
+        )?;
     }
     Ok(())
 }
