@@ -102,6 +102,58 @@ impl Geometry<'_> {
         )
     }
 
+    /// When every touched chunk's part of the box is a prefix of the chunk's decompressed
+    /// bytes, and the parts follow each other in the box's C order, the bytes of each part.
+    ///
+    /// That holds when the chunks differ only along the first dimension, the box starts at
+    /// a chunk boundary there and spans whole dimensions after it, and the chunk's block
+    /// layout is plain C order of its extended shape with the part a C-order prefix of it
+    /// (frames of a detector stack in blocks of whole rows, for one).
+    fn prefix_bytes(
+        &self,
+        touched: &[(i64, Vec<i64>)],
+        start: &[i64],
+        stop: &[i64],
+    ) -> Option<Vec<usize>> {
+        let nd = self.ndim();
+        if nd == 0 || self.chunks[0] <= 0 || start[0] % self.chunks[0] != 0 {
+            return None;
+        }
+        if (1..nd).any(|d| start[d] != 0 || stop[d] != self.shape[d]) {
+            return None;
+        }
+        let rows = self.rows_per_chunk(touched, start, stop)?;
+        let ext: Vec<i64> = self
+            .chunks
+            .iter()
+            .zip(self.blocks)
+            .map(|(&c, &b)| (c + b - 1) / b.max(1) * b.max(1))
+            .collect();
+        // Block order is C order of the extended chunk when, past the first dimension
+        // with several blocks, every dimension is one block, and before it every one is 1.
+        let split = (0..nd).find(|&d| ext[d] > self.blocks[d]);
+        if let Some(k) = split {
+            if (0..k).any(|d| ext[d] != 1) || (k + 1..nd).any(|d| ext[d] != self.blocks[d]) {
+                return None;
+            }
+        }
+        rows.iter()
+            .map(|&(r0, r1)| {
+                // The part: (r1 - r0) rows, then the array's whole inner dimensions. It is a
+                // C-order prefix of the extended chunk when every dimension after its first
+                // one longer than 1 is whole.
+                let part: Vec<i64> = std::iter::once(r1 - r0)
+                    .chain(self.shape[1..].iter().copied())
+                    .collect();
+                let first = part.iter().position(|&e| e > 1).unwrap_or(nd - 1);
+                if (first + 1..nd).any(|d| part[d] != ext[d]) || part[first] > ext[first] {
+                    return None;
+                }
+                Some(part.iter().product::<i64>() as usize * self.itemsize)
+            })
+            .collect()
+    }
+
     /// Copies the part of one decompressed chunk that lies in the box.
     fn scatter(
         &self,
@@ -231,6 +283,44 @@ pub(crate) fn read_box(
         }
     }
     Ok(())
+}
+
+/// The items of `[start, stop)` in a new buffer, when the box is a run of chunks whose
+/// parts in it are each a prefix of the chunk's decompressed bytes (see
+/// [`Geometry::prefix_bytes`]): each chunk is then decompressed straight onto the end of
+/// the buffer (by `single`, whose threads split its blocks) and cut to its part, with no
+/// zeroing, copying or scattering. `None` for other boxes.
+pub(crate) fn read_prefix_runs(
+    geo: &Geometry<'_>,
+    start: &[i64],
+    stop: &[i64],
+    single: &mut Decompressor,
+    mut fetch: impl FnMut(i64) -> Result<Vec<u8>>,
+) -> Result<Option<Vec<u8>>> {
+    let touched = geo.touched_chunks(start, stop);
+    let Some(keep) = geo.prefix_bytes(&touched, start, stop) else {
+        return Ok(None);
+    };
+    let total: usize = keep.iter().sum();
+    // Room for the padding a chunk decompresses to past its part, so that no chunk
+    // makes the buffer move.
+    let (per_block, bgrid) = geo.block_grid();
+    let chunk_bytes = bgrid.iter().product::<i64>().max(0) as usize * per_block * geo.itemsize;
+    let mut out = Vec::new();
+    out.try_reserve_exact(total + chunk_bytes)
+        .map_err(|_| Error::Invalid(format!("{total} bytes do not fit in memory")))?;
+    for ((n, _), &bytes) in touched.iter().zip(&keep) {
+        let filled = out.len();
+        single.decompress_append(&fetch(*n)?, &mut out)?;
+        if out.len() < filled + bytes {
+            return Err(Error::Invalid(format!(
+                "chunk {n} decompressed to {} bytes, fewer than the {bytes} of its part",
+                out.len() - filled
+            )));
+        }
+        out.truncate(filled + bytes);
+    }
+    Ok(Some(out))
 }
 
 /// [`read_box`] of a box whose touched chunks differ only along the first dimension

@@ -123,8 +123,14 @@ impl Decompressor {
 
     /// Decompresses a whole chunk into `out`.
     pub fn decompress(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        self.decompress_append(chunk, out)
+    }
+
+    /// Decompresses a whole chunk after the bytes `out` already holds.
+    pub fn decompress_append(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let Some((slot, group)) = grouped_shuffle(chunk)? else {
-            return self.0.decompress(chunk, out);
+            return self.0.decompress_append(chunk, out);
         };
         let mut patched = chunk.to_vec();
         patched[header::FILTERS + slot] = 0;
@@ -140,11 +146,11 @@ impl Decompressor {
                 "chunk declares block size {blocksize}"
             )));
         }
-        out.clear();
-        out.resize(shuffled.len(), 0);
+        let filled = out.len();
+        out.resize(filled + shuffled.len(), 0);
         for (src, dst) in shuffled
             .chunks(blocksize as usize)
-            .zip(out.chunks_mut(blocksize as usize))
+            .zip(out[filled..].chunks_mut(blocksize as usize))
         {
             unshuffle_block(group, src, dst);
         }

@@ -240,6 +240,37 @@ impl NdArray {
         })
     }
 
+    /// The box `[start, stop)` in C order, in a new buffer. Runs of whole chunks whose
+    /// bytes are already in C order (frames of a stack) are decompressed straight into
+    /// it; other boxes are read by [`NdArray::read_box`] into a zeroed one.
+    pub fn read_box_vec(&self, start: &[i64], stop: &[i64]) -> Result<Vec<u8>> {
+        let need = self.check_box(start, stop)?;
+        let chunks: Vec<i64> = self.chunks().into_iter().map(i64::from).collect();
+        let blocks: Vec<i64> = self.blocks().into_iter().map(i64::from).collect();
+        if need > 0 && self.ndim() > 0 && chunks.iter().chain(&blocks).all(|&c| c > 0) {
+            let shape = self.shape();
+            let geo = Geometry {
+                shape: &shape,
+                chunks: &chunks,
+                blocks: &blocks,
+                itemsize: self.itemsize(),
+            };
+            let sc = &self.schunk;
+            let direct = sc.with_decompressor(|single| {
+                boxread::read_prefix_runs(&geo, start, stop, single, |n| sc.chunk(n))
+            })?;
+            if let Some(data) = direct.filter(|d| d.len() == need) {
+                return Ok(data);
+            }
+        }
+        let mut out = Vec::new();
+        out.try_reserve_exact(need)
+            .map_err(|_| Error::Invalid(format!("{need} bytes do not fit in memory")))?;
+        out.resize(need, 0);
+        self.read_box(start, stop, &mut out)?;
+        Ok(out)
+    }
+
     /// Writes `data` (C order) into the box `[start, stop)`.
     pub fn write_box(&mut self, start: &[i64], stop: &[i64], data: &[u8]) -> Result<()> {
         let need = self.check_box(start, stop)?;

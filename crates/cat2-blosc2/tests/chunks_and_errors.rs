@@ -448,8 +448,9 @@ fn python_chunks_decompress_with_a_standalone_context() {
 }
 
 /// Boxes whose chunks differ only along the first dimension are decompressed and placed
-/// in parallel, each chunk into its own run of the output; other boxes scatter chunk by
-/// chunk. Both give the items in C order, for partial first and last chunks too.
+/// in parallel, each chunk into its own run of the output, or, when the chunks' bytes are
+/// already in C order, decompressed straight into a new buffer; other boxes scatter chunk
+/// by chunk. All give the items in C order, for partial first and last chunks too.
 #[test]
 fn boxes_over_runs_of_chunks_read_the_right_items() {
     let shape = [7i64, 5, 6];
@@ -486,6 +487,11 @@ fn boxes_over_runs_of_chunks_read_the_right_items() {
                 }
             }
             assert_eq!(got, want, "chunks {chunks:?}, box {start:?}..{stop:?}");
+            let vec = arr.read_box_vec(&start, &stop).unwrap();
+            assert_eq!(
+                vec, want,
+                "read_box_vec: chunks {chunks:?}, box {start:?}..{stop:?}"
+            );
         }
     }
 }

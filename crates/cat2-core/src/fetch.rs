@@ -378,6 +378,9 @@ impl BoxReader for ArrayReader<'_> {
     fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
         Ok(self.arr.read_box(start, stop, out)?)
     }
+    fn read_box_vec(&mut self, start: &[i64], stop: &[i64]) -> Result<Vec<u8>> {
+        Ok(self.arr.read_box_vec(start, stop)?)
+    }
 }
 
 fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<FetchOutput> {

@@ -2,6 +2,7 @@
 //! library objects, run, and print errors with their causes.
 
 mod conf;
+mod memory;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,8 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-/// mimalloc keeps freed pages for the next request: with the system allocator every
-/// computed answer faulted its buffers in afresh (a third of a lazy fetch's time).
+/// See [`memory`]: freed pages are kept for the next request, and returned when idle.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -126,6 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .stack_size(WORKER_STACK)
                 .build_global()
                 .context("starting the compute thread pool")?;
+            memory::start_idle_purge();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_stack_size(WORKER_STACK)

@@ -71,6 +71,14 @@ impl RawCtx {
 
     /// Decompresses a whole chunk into `out` (resized to the chunk's nbytes).
     pub(crate) fn decompress(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        self.decompress_append(chunk, out)
+    }
+
+    /// Decompresses a whole chunk after the bytes `out` holds (which grows by the
+    /// chunk's nbytes), writing straight into its spare capacity: nothing is zeroed
+    /// or copied first.
+    pub(crate) fn decompress_append(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let (nbytes, cbytes, _) = sizes(chunk)?;
         if nbytes < 0 || cbytes < 0 {
             return Err(Error::Invalid(format!(
@@ -83,23 +91,25 @@ impl RawCtx {
                 chunk.len()
             )));
         }
-        out.clear();
         out.reserve(nbytes as usize);
+        let filled = out.len();
         // SAFETY: src is valid for chunk.len() bytes (checked against the
-        // header's cbytes); dest has capacity for nbytes; C writes at most
-        // nbytes and returns how many it wrote, which we use as the length.
+        // header's cbytes); dest points just past the initialised bytes, with
+        // capacity for nbytes more; C writes at most nbytes there and returns
+        // how many it wrote, which we add to the length.
         let rc = unsafe {
             ffi::blosc2_decompress_ctx(
                 self.0.as_ptr(),
                 chunk.as_ptr().cast(),
                 chunk.len().min(i32::MAX as usize) as i32,
-                out.as_mut_ptr().cast(),
+                out.as_mut_ptr().add(filled).cast(),
                 nbytes,
             )
         };
         let n = check(rc, "blosc2_decompress_ctx")? as usize;
-        // SAFETY: C initialised exactly n <= capacity bytes.
-        unsafe { out.set_len(n) };
+        // SAFETY: the first `filled` bytes were initialised before and C
+        // initialised the n <= nbytes bytes after them.
+        unsafe { out.set_len(filled + n) };
         Ok(())
     }
 
