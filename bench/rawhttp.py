@@ -18,6 +18,7 @@ except ImportError:  # the plain asyncio loop works too, only slower
     uvloop = None
 
 CTL_SIZE = 64 << 10
+TIMEOUT = 1800  # seconds one answer may take (a full-size compute on the reference takes minutes)
 
 
 class HttpError(Exception):
@@ -227,7 +228,7 @@ class Connection:
             if self.proto.writable is not None:
                 await self.proto.writable
             self.transport.write(block)
-        resp = await done
+        resp = await asyncio.wait_for(done, TIMEOUT)
         if resp.headers.get("connection", "").lower() == "close":
             self.close()
         if resp.status >= 400:
@@ -241,18 +242,20 @@ class Connection:
 async def timed_gets(url, targets, headers=None):
     """GETs `targets` one after the other on one connection.
 
-    Returns (seconds per request, the first Response)."""
+    Returns (seconds per request, the first Response, the bytes of all bodies)."""
     conn = await Connection.open(url, headers)
-    times, first = [], None
+    times, first, nbytes = [], None, 0
     try:
         for target in targets:
             t = time.perf_counter()
             resp = await conn.get(target)
             times.append(time.perf_counter() - t)
-            first = first or resp
+            if first is None:
+                first = resp
+            nbytes += len(resp)
     finally:
         conn.close()
-    return times, first
+    return times, first, nbytes
 
 
 async def request_rate(url, target, concurrency, seconds, headers=None):
