@@ -10,7 +10,7 @@ files with one frame per chunk (bitshuffle/LZ4, and gzip + shuffle), plus an HDF
 many small datasets; each server gets its own copy in its own state dir, with login on
 and one user, and unfolds the HDF5 stacks itself. bench/workloads.py says what is timed
 and how, bench/ceilings.py what the ceilings are. The table and the machine go to
-bench/RESULTS.md (--results).
+bench/RESULTS.md (--results; a smoke run writes nowhere unless told).
 
 Exit status: 1 if cat2rs answered anything wrong, 2 if it answered nothing at all.
 """
@@ -18,6 +18,7 @@ Exit status: 1 if cat2rs answered anything wrong, 2 if it answered nothing at al
 import argparse
 import os
 import pathlib
+import shlex
 import shutil
 import sys
 import tempfile
@@ -53,12 +54,15 @@ def parse_args():
     ap.add_argument("--seconds", type=float, default=5, help="duration of each request-rate run")
     ap.add_argument("--upload-mb", type=int, default=1024)
     ap.add_argument("--datasets", type=int, default=300, help="datasets in the file unfolded")
-    ap.add_argument("--results", type=pathlib.Path, default=REPO / "bench/RESULTS.md")
+    ap.add_argument("--results", type=pathlib.Path,
+                    help="where the table goes (default: bench/RESULTS.md, except with --smoke: nowhere)")
     ap.add_argument("--tmpdir", help="where the data and state dirs go (several GB in full mode)")
     args = ap.parse_args()
     if args.smoke:
         args.frames, args.size, args.repeat, args.samples = 4, 128, 1, 3
         args.seconds, args.upload_mb, args.datasets = 0.3, 8, 24
+    elif args.results is None:
+        args.results = REPO / "bench/RESULTS.md"
     args.upload_bytes = args.upload_mb << 20
     args.bin = os.path.abspath(args.bin)
     return args
@@ -220,13 +224,15 @@ def main():
 
     lines = report.table(rows(args), results, ceiling_values(c, results["cat2rs"], frames, args))
     print("\n" + "\n".join(lines))
-    mode = "SMOKE RUN (tiny data, one repetition: these figures say nothing about speed)" if args.smoke \
-        else "full run"
-    preamble = [f"**{mode}**, {started}, {time.perf_counter() - t0:.0f} s, by `bench/run{' --smoke' * args.smoke}`.",
-                "", f"Machine: {machine}.", "", f"Software: {report.versions(REPO, args.bin)}.", "", f"Data: {desc}."]
-    report.write_results(args.results, "cat2rs against the reference Caterva2 server, side by side",
-                         preamble, lines, notes(c, args))
-    print(f"\nwritten to {args.results}")
+    if args.results is not None:
+        mode = "SMOKE RUN (tiny data, one repetition: these figures say nothing about speed)" if args.smoke \
+            else "Full run"
+        preamble = [f"**{mode}**, {started}, {time.perf_counter() - t0:.0f} s, by "
+                    f"`{shlex.join(['bench/run'] + sys.argv[1:])}`.", "", f"Machine: {machine}.", "",
+                    f"Software: {report.versions(REPO, args.bin)}.", "", f"Data: {desc}."]
+        report.write_results(args.results, "cat2rs against the reference Caterva2 server, side by side",
+                             preamble, lines, notes(c, args))
+        print(f"\nwritten to {args.results}")
     ours = results["cat2rs"].values()
     if any(isinstance(v, str) and v.startswith("WRONG") for v in ours):
         return 1
