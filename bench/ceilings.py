@@ -11,6 +11,7 @@ what no server can beat on this machine for each workload, so that a figure can 
 * an h5py walk over the metadata of the file that is unfolded.
 """
 
+import pathlib
 import statistics
 import sys
 import time
@@ -24,8 +25,9 @@ from compute import result_geometry, time_roofline
 from datasets import STACK_DSET
 from rawhttp import Connection, request_rate, run, timed_gets
 from servers import free_port, start
+from upload_rss import multipart
 
-LOOPBACK = __file__.replace("ceilings.py", "loopback.py")
+LOOPBACK = str(pathlib.Path(__file__).with_name("loopback.py"))
 
 
 def memcpy_bandwidth(nbytes, repeat):
@@ -46,8 +48,6 @@ def loopback(info_bytes, bulk_bytes, upload_bytes, seconds, repeat):
     """Requests per second (1 and 16 connections) for answers of `info_bytes`, and bytes
     per second of a GET of `bulk_bytes` and of a POST of `upload_bytes`, all through
     bench/rawhttp.py against the trivial server."""
-    from upload_rss import multipart
-
     port = free_port()
     proc = start([sys.executable, LOOPBACK, str(port)], port)
     url = f"http://127.0.0.1:{port}"
