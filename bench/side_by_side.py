@@ -185,7 +185,8 @@ def notes(c, args):
              "* `reference / cat2rs` is how many times better cat2rs is (time ratio; for rates, rate ratio); "
              "`cat2rs / ceiling` is how many times the ceiling's cost cat2rs takes (1.00× = at the ceiling).",
              f"* Latencies: {args.samples} requests (frames in turn; regions at random places, the same for "
-             f"both servers and the local reads); whole-stack and compute=true: median of {args.repeat}.",
+             f"both servers and the local reads); whole-stack workloads and expressions: median of "
+             f"{args.repeat}.",
              "* compute=true runs through the official client (its `upload` of a lazy expression, then the info "
              "request it makes); the fetch is of the expression saved unevaluated (compute=false).",
              "* HDF5 proxies are made by each server's own `/api/unfold` of the HDF5 stacks.", "",

@@ -170,7 +170,8 @@ def time_lazy_frame(ctx, client, remote, expr, expected, frame):
     query, want = (f"?slice_={frame}", expected[frame]) if expected.ndim == 3 else ("", expected)
     target = f"/api/fetch/{path}{query}"
     check(ctx.get(target).body, want, f"fetch of {expr}")
-    return statistics.median(ctx.gets([target] * ctx.opts.samples)[0])
+    # --repeat, not --samples, times: the reference computes a whole reduction for each fetch.
+    return statistics.median(ctx.gets([target] * ctx.opts.repeat)[0])
 
 
 def upload(ctx):
