@@ -67,7 +67,8 @@ import caterva2 as cat2
 import httpx
 import numpy as np
 
-from servers import PASSWORD, USER, add_user, free_port, make_frames, start
+from datasets import write_b2nd
+from servers import PASSWORD, USER, make_frames, running
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXPRESSIONS = ["a*2+1", "where(a < 10, a * 32000, a)", "sum(a, axis=0)"]
@@ -80,17 +81,6 @@ def result_cparams(itemsize, blocksize):
     return blosc2.CParams(codec=blosc2.Codec.LZ4, clevel=5, filters=[blosc2.Filter.BITSHUFFLE],
                           filters_meta=[0], typesize=itemsize, blocksize=blocksize,
                           splitmode=blosc2.SplitMode.ALWAYS_SPLIT, nthreads=NTHREADS)
-
-
-def write_operand(path, frames):
-    n, h, w = frames.shape
-    b2 = blosc2.asarray(frames, chunks=(1, h, w), blocks=(1, min(h, max(1, 65536 // w)), w),
-                        urlpath=str(path), mode="w",
-                        cparams=blosc2.CParams(codec=blosc2.Codec.ZSTD, clevel=1,
-                                               filters=[blosc2.Filter.SHUFFLE]))
-    geometry = b2.chunks, b2.blocks, b2.schunk.cbytes
-    del b2
-    return geometry
 
 
 def numpy_result(expr, a):
@@ -115,17 +105,20 @@ def chunk_views(arr, chunks):
         yield np.ascontiguousarray(arr[sl])
 
 
-def time_roofline(operand_path, result, chunks, blocks, repeat):
-    """Seconds C-Blosc2 needs to decompress the operand and compress the result."""
+def time_roofline(operand_path, result, chunks, blocks, repeat, operand_chunks=None):
+    """Seconds C-Blosc2 needs to decompress the operand (or only its chunks numbered
+    `operand_chunks`) and compress `result` (the part of the result those chunks make)."""
     arr = blosc2.open(str(operand_path), mode="r")
     schunk = arr.schunk
     schunk.dparams = blosc2.DParams(nthreads=NTHREADS)
     cparams = result_cparams(result.dtype.itemsize, int(np.prod(blocks)) * result.dtype.itemsize)
     parts = list(chunk_views(result, chunks))  # the copies (if any) are not timed
+    if operand_chunks is None:
+        operand_chunks = range(schunk.nchunks)
     dtimes, ctimes = [], []
     for _ in range(repeat):
         t = time.perf_counter()
-        for i in range(schunk.nchunks):
+        for i in operand_chunks:
             schunk.decompress_chunk(i)
         t1 = time.perf_counter()
         for p in parts:
@@ -184,23 +177,15 @@ def check(content, expected, what):
     return got.chunks, got.blocks, len(content)
 
 
-def run_server(name, cmd, args, tmp, operand_path, expected):
+def run_server(name, args, tmp, operand_path, expected):
     """Times every expression and way on one server.
 
     Returns {(expr, way): seconds | str (n/a reason)}, the download of the
     stored operand (transport floor) and a list of verification failures.
     """
-    state = tmp / f"state-{name}"
-    state.mkdir(parents=True)
-    conf = tmp / "server.toml"
-    conf.write_text("[server]\nlogin = true\n")
-    add_user(name, args.bin, state)
-    env = dict(os.environ, CATERVA2_SECRET="bench-secret")
-    port = free_port()
-    proc = start(cmd + [f"--conf={conf}", f"--statedir={state}", f"--listen=127.0.0.1:{port}"], port, env)
     out, failures = {}, []
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with running(name, args.bin, tmp / f"state-{name}", tmp) as server:
+        url = server.url
         client = cat2.Client(url, (USER, PASSWORD), timeout=900)
         client.httpx_client.timeout = httpx.Timeout(900)
         server_said = []  # what the server says it spent, per request of the way being timed
@@ -257,9 +242,6 @@ def run_server(name, cmd, args, tmp, operand_path, expected):
                         out[(expr, way)] = f"n/a ({exc})"
                     except Exception as exc:
                         out[(expr, way)] = f"n/a ({short_error(exc)})"
-    finally:
-        proc.terminate()
-        proc.wait()
     return out, floor, failures
 
 
@@ -280,7 +262,7 @@ def main():
     try:
         frames = make_frames(args.frames, args.size)
         operand_path = tmp / "stack.b2nd"
-        chunks, blocks, cbytes = write_operand(operand_path, frames)
+        chunks, blocks, cbytes = write_b2nd(operand_path, frames)
         nbytes = frames.nbytes
         print(f"operand: {frames.shape} {frames.dtype}, {size(nbytes)} "
               f"({size(cbytes)} stored: ZSTD 1 + shuffle, chunks {chunks}, blocks {blocks}); "
@@ -302,12 +284,10 @@ def main():
                   f"chunks {rchunks}, blocks {rblocks})")
         print()
 
-        servers = [("cat2rs", [args.bin, "serve"])]
-        if args.reference:
-            servers.append(("reference", [sys.executable, "-m", "caterva2.services.server"]))
+        servers = ["cat2rs"] + (["reference"] if args.reference else [])
         results, floors, failures = {}, {}, []
-        for name, cmd in servers:
-            out, floors[name], fails = run_server(name, cmd, args, tmp, operand_path, expected)
+        for name in servers:
+            out, floors[name], fails = run_server(name, args, tmp, operand_path, expected)
             results[name] = out
             failures += fails
             print(f"{name}: GET /api/download of the stored operand ({size(cbytes)}, no compute): "
@@ -323,7 +303,7 @@ def main():
         for expr in EXPRESSIONS:
             total = roof[expr][0]
             print(f"{expr:{width}s}  {'C-Blosc2':9s} {'roofline':8s} {fmt(total)}  {1.0:9.2f}")
-            for name, _ in servers:
+            for name in servers:
                 if (expr, "save") in results[name]:
                     print(f"{'':{width}s}  {name:9s} {'all':8s} {results[name][(expr, 'save')]}")
                     continue
@@ -341,7 +321,7 @@ def main():
                     else:
                         line += v
                     print(line)
-        geoms = {(n, e, w): results[n][(e, w, "geometry")] for n, _ in servers for e in EXPRESSIONS
+        geoms = {(n, e, w): results[n][(e, w, "geometry")] for n in servers for e in EXPRESSIONS
                  for w in WAYS if (e, w, "geometry") in results[n]}
         if geoms:
             print()

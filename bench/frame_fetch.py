@@ -11,13 +11,9 @@ decompression (1.0 = as fast as decompressing the touched chunks here).
 """
 
 import argparse
-import os
 import pathlib
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -26,13 +22,9 @@ import caterva2 as cat2
 import httpx
 import numpy as np
 
+from servers import command, free_port, start
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_stack(path, nframes, h=2048, w=2048):
@@ -45,18 +37,6 @@ def make_stack(path, nframes, h=2048, w=2048):
     for i in range(nframes):
         arr[i] = base + rng.poisson(3, size=(h, w)).astype(np.uint16)
     return arr
-
-
-def start(cmd, port, env=None):
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/roots", timeout=0.5).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {cmd}")
 
 
 def time_raw(url, path, nframes, repeat):
@@ -112,13 +92,12 @@ def main():
         base = statistics.median(local)
         print(f"local decompress of one frame chunk: {base * 1e3:.2f} ms ({nbytes / base / 1e6:.0f} MB/s)")
 
-        servers = [("cat2rs", [args.bin, "serve"])]
-        if args.reference:
-            servers.append(("reference", [sys.executable, "-m", "caterva2.services.server"]))
+        servers = ["cat2rs"] + (["reference"] if args.reference else [])
         results = {}
-        for name, cmd in servers:
+        for name in servers:
             port = free_port()
-            proc = start(cmd + [f"--conf={conf}", f"--statedir={state}", f"--listen=127.0.0.1:{port}"], port)
+            proc = start(command(name, args.bin) + [f"--conf={conf}", f"--statedir={state}",
+                                                    f"--listen=127.0.0.1:{port}"], port)
             try:
                 url = f"http://127.0.0.1:{port}"
                 raw = time_raw(url, "@public/stack.b2nd", args.frames, args.repeat)

@@ -20,39 +20,28 @@ reference/cat2rs. `--smoke` runs a tiny version (for CI: the harness must not ro
 """
 
 import argparse
-import os
 import pathlib
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 
 import blosc2
 import caterva2 as cat2
 import h5py
-import hdf5plugin
 import httpx
 import numpy as np
 
-from servers import PASSWORD, USER, add_user, free_port, make_frames, start
+from datasets import H5_KINDS, write_b2nd, write_h5
+from servers import PASSWORD, USER, make_frames, running
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def write_inputs(dirpath, frames):
-    n, h, w = frames.shape
-    b2 = blosc2.asarray(frames, chunks=(1, h, w), blocks=(1, min(h, max(1, 65536 // w)), w),
-                        urlpath=str(dirpath / "stack.b2nd"), mode="w",
-                        cparams=blosc2.CParams(codec=blosc2.Codec.ZSTD, clevel=1,
-                                               filters=[blosc2.Filter.SHUFFLE]))
-    del b2
-    with h5py.File(dirpath / "stack-bslz4.h5", "w") as f:
-        f.create_dataset("entry/data/data", data=frames, chunks=(1, h, w),
-                         **hdf5plugin.Bitshuffle(cname="lz4"))
-    with h5py.File(dirpath / "stack-gzip.h5", "w") as f:
-        f.create_dataset("entry/data/data", data=frames, chunks=(1, h, w),
-                         compression="gzip", compression_opts=1, shuffle=True)
+    write_b2nd(dirpath / "stack.b2nd", frames)
+    for kind in H5_KINDS:
+        write_h5(dirpath / f"stack-{kind}.h5", frames, kind)
 
 
 def time_answers(url, cookie, path, nframes, repeat):
@@ -115,24 +104,15 @@ def main():
         for k, t in local.items():
             print(f"h5py + hdf5plugin, local file, {k:6s}: {t * 1e3:7.2f} ms per frame")
 
-        servers = [("cat2rs", [args.bin, "serve"])]
-        if args.reference:
-            servers.append(("reference", [sys.executable, "-m", "caterva2.services.server"]))
+        servers = ["cat2rs"] + (["reference"] if args.reference else [])
         results = {}
-        for name, cmd in servers:
+        for name in servers:
             state = tmp / f"state-{name}"
             (state / "shared").mkdir(parents=True)
             for f in inputs.iterdir():
                 shutil.copy(f, state / "shared" / f.name)
-            conf = tmp / "server.toml"
-            conf.write_text("[server]\nlogin = true\n")
-            add_user(name, args.bin, state)
-            env = dict(os.environ, CATERVA2_SECRET="bench-secret")
-            port = free_port()
-            proc = start(cmd + [f"--conf={conf}", f"--statedir={state}", f"--listen=127.0.0.1:{port}"],
-                         port, env)
-            try:
-                url = f"http://127.0.0.1:{port}"
+            with running(name, args.bin, state, tmp) as server:
+                url = server.url
                 client = cat2.Client(url, (USER, PASSWORD))
                 for k in ("bslz4", "gzip"):
                     client.unfold(f"@shared/stack-{k}.h5")
@@ -151,12 +131,9 @@ def main():
                     tc = time_client(client, path, args.frames, args.repeat)
                     print(f"{name:10s} {label:22s}: {t * 1e3:7.2f} ms per frame ({nbytes / t / 1e6:6.0f} MB/s); "
                           f"through the official client {tc * 1e3:7.2f} ms")
-            finally:
-                proc.terminate()
-                proc.wait()
 
         print()
-        for name, _ in servers:
+        for name in servers:
             native = results[(name, "native .b2nd")]
             for label in ("proxy bitshuffle/LZ4", "proxy gzip"):
                 print(f"{name:10s} {label:22s} / native: {results[(name, label)] / native:5.2f}x")

@@ -1,17 +1,15 @@
 #!/usr/bin/env python3
-"""Benchmark: peak memory (VmHWM) of `cat2rs serve` while it receives a large
-upload, for a file stored verbatim (.b2nd target is verified; here an .h5 name
-is used so any bytes pass) and for one compressed into a .b2 super-chunk.
+"""Benchmark: peak memory of `cat2rs serve` while it receives a large upload, for a file
+stored verbatim (an .h5 name: the body starts with the HDF5 signature, which is what the
+server checks) and for one compressed into a .b2 super-chunk. The sampler and the upload
+body are also used by bench/side_by_side.py.
 
 Usage: .venv/bin/python bench/upload_rss.py [--bin target/release/cat2rs] [--size-mb 1024]
 """
 
 import argparse
-import os
 import pathlib
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -19,25 +17,31 @@ import time
 
 import httpx
 
+from servers import running
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
+BOUNDARY = "cat2rsbenchboundary"
+BLOCK = (b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4096)[: 1 << 20]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def vm_kb(pid, field="VmRSS"):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return -1
+def rss_kb(pid):
+    """Resident set of process `pid` and all its descendants, in KiB (0 once it is gone)."""
+    total = 0
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                total = int(line.split()[1])
+        for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += rss_kb(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
 
 
 class Sampler(threading.Thread):
-    """Largest resident set seen while a transfer runs (login's argon2 hash
-    makes the process's all-time peak, VmHWM, meaningless here)."""
+    """Largest resident set seen while a transfer runs (login's argon2 hash makes the
+    process's all-time peak, VmHWM, meaningless here)."""
 
     def __init__(self, pid):
         super().__init__(daemon=True)
@@ -45,20 +49,39 @@ class Sampler(threading.Thread):
 
     def run(self):
         while not self.stop:
-            self.peak = max(self.peak, vm_kb(self.pid))
+            self.peak = max(self.peak, rss_kb(self.pid))
             time.sleep(0.01)
 
 
-def body(size, boundary):
-    yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big\"\r\n"
-           "Content-Type: application/octet-stream\r\n\r\n").encode()
-    block = (b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4096)[: 1 << 20]
-    sent = 0
-    while sent < size:
-        n = min(len(block), size - sent)
-        yield block[:n]
-        sent += n
-    yield f"\r\n--{boundary}--\r\n".encode()
+def multipart(size, filename="big"):
+    """A multipart/form-data upload of `size` bytes (field `file`), made of 1 MiB blocks:
+    (content type, content length, iterator of blocks)."""
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    def blocks():
+        yield head
+        sent = 0
+        while sent < size:
+            n = min(len(BLOCK), size - sent)
+            yield BLOCK[:n]
+            sent += n
+        yield tail
+
+    return f"multipart/form-data; boundary={BOUNDARY}", len(head) + size + len(tail), blocks()
+
+
+def holds_payload(path, size):
+    """Whether file `path` holds exactly the `size` bytes multipart() sends as the file."""
+    with open(path, "rb") as f:
+        left = size
+        while left:
+            want = BLOCK[:min(len(BLOCK), left)]
+            if f.read(len(want)) != want:
+                return False
+            left -= len(want)
+        return f.read(1) == b""
 
 
 def main():
@@ -67,44 +90,25 @@ def main():
     ap.add_argument("--size-mb", type=int, default=1024)
     args = ap.parse_args()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="cat2rs-rss-"))
-    port = free_port()
     try:
-        conf = tmp / "server.toml"
-        conf.write_text("[server]\nlogin = true\n")
-        state = tmp / "state"
-        subprocess.run([args.bin, "adduser", "bench@example.com", "benchpass1", "--statedir", str(state)],
-                       check=True, stdout=subprocess.DEVNULL)
-        env = dict(os.environ, CATERVA2_SECRET="bench")
-        proc = subprocess.Popen([args.bin, "serve", f"--conf={conf}", f"--statedir={state}",
-                                 f"--listen=127.0.0.1:{port}"], env=env)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/api/roots", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        r = httpx.post(f"{url}/auth/jwt/login", data={"username": "bench@example.com", "password": "benchpass1"})
-        cookie = r.headers["set-cookie"].split(";")[0]
-        base = vm_kb(proc.pid)
-        size = args.size_mb << 20
-        for name in ("big.h5", "big.bin"):
-            boundary = "cat2rsbenchboundary"
-            sampler = Sampler(proc.pid)
-            sampler.start()
-            t = time.perf_counter()
-            r = httpx.post(f"{url}/api/upload/@shared/{name}", content=body(size, boundary),
-                           headers={"Cookie": cookie, "Content-Type": f"multipart/form-data; boundary={boundary}"},
-                           timeout=600)
-            r.raise_for_status()
-            dt = time.perf_counter() - t
-            sampler.stop = True
-            sampler.join()
-            print(f"{name}: {args.size_mb} MB in {dt:.1f} s ({args.size_mb / dt:.0f} MB/s); "
-                  f"server RSS during the upload at most {sampler.peak / 1024:.1f} MB "
-                  f"(before it {base / 1024:.1f} MB)")
-        proc.terminate()
-        proc.wait()
+        with running("cat2rs", args.bin, tmp / "state", tmp) as server:
+            cookie = server.cookie()
+            base = rss_kb(server.proc.pid)
+            size = args.size_mb << 20
+            for name in ("big.h5", "big.bin"):
+                ctype, length, blocks = multipart(size)
+                sampler = Sampler(server.proc.pid)
+                sampler.start()
+                t = time.perf_counter()
+                r = httpx.post(f"{server.url}/api/upload/@shared/{name}", content=blocks, timeout=600,
+                               headers={"Cookie": cookie, "Content-Type": ctype, "Content-Length": str(length)})
+                r.raise_for_status()
+                dt = time.perf_counter() - t
+                sampler.stop = True
+                sampler.join()
+                print(f"{name}: {args.size_mb} MB in {dt:.1f} s ({args.size_mb / dt:.0f} MB/s); "
+                      f"server RSS during the upload at most {sampler.peak / 1024:.1f} MB "
+                      f"(before it {base / 1024:.1f} MB)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

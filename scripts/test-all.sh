@@ -35,6 +35,7 @@ step "integration suite: official client against cat2rs serve"
 "$python" -m pytest -q -p no:cacheprovider conformance/tests
 
 step "benchmark harness, smoke run (tiny data; keeps bench/ from rotting)"
+bench/run --smoke --bin "$CAT2RS_BIN"
 "$python" bench/hdf5_proxy.py --smoke --bin "$CAT2RS_BIN"
 "$python" bench/compute.py --smoke --bin "$CAT2RS_BIN"
 
