@@ -9,10 +9,11 @@
 //! reset-password flow. E-mail addresses are checked like pydantic's `EmailStr`
 //! ([`validate_email`]).
 //!
-//! Design choice: the crate is synchronous and opens a fresh SQLite connection for every
-//! operation. The server calls it from a blocking pool, and another process (the Python test
-//! harness) may write the same file at any time, so nothing is cached between calls; SQLite's
-//! own locking plus a busy timeout handle concurrent writers. Error texts are the ones the
+//! Design choice: the crate is synchronous and caches no rows: the server calls it from a
+//! blocking pool, and another process (the Python test harness, `cat2rs adduser`) may write
+//! the same file at any time, so every call reads the table again. Connections are reused
+//! (a small pool; SQLite sees other processes' commits at the next read), and SQLite's own
+//! locking plus a busy timeout handle concurrent writers. Error texts are the ones the
 //! reference server puts in its HTTP answers (`UserNotExists`, `InvalidPasswordException`,
 //! pydantic's validation message), so the server can format them without translation.
 //!
@@ -36,6 +37,7 @@ use std::path::PathBuf;
 
 mod email;
 pub mod password;
+mod pool;
 mod tokens;
 mod users;
 

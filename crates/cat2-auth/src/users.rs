@@ -1,12 +1,14 @@
 //! The user table of `<statedir>/db.sqlite`, as fastapi-users' SQLAlchemy adapter keeps it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 
 use crate::password::{self, Verified};
+use crate::pool::{ConnPool, Pooled};
 use crate::{email, Error, Result};
 
 /// The DDL that SQLAlchemy's `create_all` emits for fastapi-users' `SQLAlchemyBaseUserTableUUID`
@@ -60,11 +62,12 @@ impl AddOutcome {
     }
 }
 
-/// The user database of one state directory. Cheap to clone; every call opens its own
-/// connection, so rows written by other processes are seen at once.
+/// The user database of one state directory. Cheap to clone (clones share their
+/// connections); rows written by other processes are seen at once.
 #[derive(Debug, Clone)]
 pub struct Users {
     path: PathBuf,
+    pool: Arc<ConnPool>,
 }
 
 impl Users {
@@ -77,6 +80,7 @@ impl Users {
         })?;
         let users = Users {
             path: statedir.join(DB_FILE),
+            pool: Arc::default(),
         };
         users.connect()?;
         Ok(users)
@@ -252,8 +256,16 @@ impl Users {
         Ok(())
     }
 
-    /// A fresh connection, with the table created first if the file lacks it.
-    fn connect(&self) -> Result<Connection> {
+    /// A kept connection, or a new one (with the table created first if the file lacks it).
+    fn connect(&self) -> Result<Pooled<'_>> {
+        let conn = match self.pool.take(&self.path) {
+            Some(conn) => conn,
+            None => self.open_connection()?,
+        };
+        Ok(self.pool.lend(&self.path, conn))
+    }
+
+    fn open_connection(&self) -> Result<Connection> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -629,6 +641,21 @@ mod tests {
         .unwrap();
         let u = users.get_by_email("ext@example.com").unwrap().unwrap();
         assert!(u.is_verified);
+        // A database file replaced by another one (a restored backup) is read, not the
+        // file the kept connections were opened on.
+        let other = users.path().with_file_name("other.sqlite");
+        let conn = Connection::open(&other).unwrap();
+        conn.execute_batch(&format!("{CREATE_TABLE_SQL}; {CREATE_INDEX_SQL};"))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO user VALUES ('1b1c3f3e-8a57-4d3c-9d0e-2f0c5f1f6a11', 'new@example.com', 'x', 1, 0, 0)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        std::fs::rename(&other, users.path()).unwrap();
+        let emails: Vec<String> = users.list().unwrap().into_iter().map(|u| u.email).collect();
+        assert_eq!(emails, ["new@example.com"]);
         // A database file without the table (e.g. wiped) gets one on the next call.
         std::fs::remove_file(users.path()).unwrap();
         assert_eq!(users.list().unwrap(), []);
