@@ -93,7 +93,12 @@ pub fn default_nthreads() -> i16 {
     if rayon::current_thread_index().is_some() {
         return 1;
     }
-    std::thread::available_parallelism()
-        .map(|n| n.get().min(16) as i16)
-        .unwrap_or(1)
+    // Asked once: the answer reads cgroup files, which costs more than a
+    // small compression.
+    static CORES: std::sync::OnceLock<i16> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get().min(16) as i16)
+            .unwrap_or(1)
+    })
 }

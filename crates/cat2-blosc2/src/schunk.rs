@@ -168,7 +168,12 @@ impl SChunk {
 
     /// Adds or replaces a vlmeta entry with raw msgpack content.
     pub fn set_vlmeta_raw(&mut self, name: &str, content: &[u8]) -> Result<()> {
-        let cparams = CParams::zstd_shuffle(1);
+        // One thread: vlmeta are small, and C-Blosc2 would start (and stop)
+        // a thread pool for them otherwise.
+        let cparams = CParams {
+            nthreads: 1,
+            ..CParams::zstd_shuffle(1)
+        };
         self.raw.vlmeta_set(name, content, &cparams)
     }
 

@@ -78,11 +78,63 @@ impl Drop for MallocFrame {
 
 /// Initialises C-Blosc2 exactly once per process. Called by every
 /// constructor, so callers never have to.
+///
+/// C-Blosc2's parallel (de)compression runs on rayon's pool, through its
+/// threads callback, instead of on threads of its own: C-Blosc2 starts a
+/// pool of pthreads per context and joins them when the context is freed,
+/// and some of its contexts live for one call (every chunk appended to a
+/// contiguous frame recompresses the offsets index with 4 threads), so a
+/// request could start and stop dozens of threads. The callback must be set
+/// before any context exists, hence here, before anything else.
 pub(crate) fn init() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        // SAFETY: blosc2_init has no preconditions; OnceLock makes it run once.
-        unsafe { ffi::blosc2_init() }
+        // SAFETY: blosc2_init has no preconditions; OnceLock makes it run
+        // once, and every constructor calls init() before making a context,
+        // so the callback is in place before C-Blosc2 could start a thread.
+        unsafe {
+            ffi::blosc2_init();
+            ffi::blosc2_set_threads_callback(Some(run_jobs_on_rayon), std::ptr::null_mut());
+        }
+    });
+}
+
+/// A pointer to job data that rayon's threads may use: C-Blosc2 keeps it
+/// alive and unshared until the callback returns, and its jobs synchronise
+/// among themselves (a mutex-guarded block counter).
+#[derive(Clone, Copy)]
+struct JobData(*mut u8);
+// SAFETY: see above; each job gets its own element of the array.
+unsafe impl Send for JobData {}
+unsafe impl Sync for JobData {}
+
+/// C-Blosc2's threads callback: `dojob(jobdata + i * elsize)` for every job
+/// `i`, job 0 on the calling thread and the others on rayon's pool, returning
+/// when all are done. Jobs never wait for one another, so running them one
+/// after the other (a busy pool) is correct too.
+unsafe extern "C" fn run_jobs_on_rayon(
+    _callback_data: *mut c_void,
+    dojob: Option<unsafe extern "C" fn(*mut c_void)>,
+    numjobs: std::ffi::c_int,
+    jobdata_elsize: usize,
+    jobdata: *mut c_void,
+) {
+    let Some(dojob) = dojob else { return };
+    let data = JobData(jobdata.cast());
+    let job = move |i: usize| {
+        let data = data;
+        // SAFETY: C-Blosc2 passes an array of `numjobs` elements of
+        // `jobdata_elsize` bytes, valid until this callback returns.
+        unsafe { dojob(data.0.add(i * jobdata_elsize).cast()) }
+    };
+    let jobs = usize::try_from(numjobs).unwrap_or(0);
+    rayon::in_place_scope(|scope| {
+        for i in 1..jobs {
+            scope.spawn(move |_| job(i));
+        }
+        if jobs > 0 {
+            job(0);
+        }
     });
 }
 

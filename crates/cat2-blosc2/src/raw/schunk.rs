@@ -146,20 +146,23 @@ impl RawSChunk {
         Ok(metas)
     }
 
-    /// A new, empty, contiguous in-memory super-chunk.
+    /// A new, empty in-memory super-chunk, sparse (an array of chunk
+    /// pointers) until [`RawSChunk::to_cframe`] serialises it: each append to
+    /// a contiguous frame rewrites and recompresses its offsets index, with a
+    /// pool of 4 threads C-Blosc2 starts and stops every time.
     pub(crate) fn new_in_memory(cparams: &CParams) -> Result<Self> {
         Self::new_at(cparams, None)
     }
 
-    /// A new, empty, contiguous super-chunk, in memory or as a frame file
-    /// that C-Blosc2 writes as chunks are appended.
+    /// A new, empty super-chunk: sparse in memory, or a frame file that
+    /// C-Blosc2 writes as chunks are appended.
     pub(crate) fn new_at(cparams: &CParams, path: Option<&Path>) -> Result<Self> {
         init();
         let cpath = path.map(c_path).transpose()?;
         let mut cp = to_c_cparams(cparams);
         let mut dp = dparams(cparams.nthreads);
         let mut storage = ffi::blosc2_storage {
-            contiguous: true,
+            contiguous: cpath.is_some(),
             urlpath: cpath
                 .as_ref()
                 .map_or(std::ptr::null_mut(), |c| c.as_ptr() as *mut _),
