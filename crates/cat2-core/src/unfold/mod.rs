@@ -21,7 +21,8 @@
 //! reserved names) are skipped; a dataset attribute named `_ftype` or
 //! `_dsetname` cannot overwrite the proxy's own keys (the reference lets it,
 //! which breaks the proxy); and every file is written beside its target and
-//! renamed into place, so a crash leaves each file old or new.
+//! renamed into place, so a crash leaves each file old or new (one
+//! [`Batch`]: two filesystem syncs for the whole tree, not two per file).
 
 pub mod attrs;
 pub mod geometry;
@@ -37,7 +38,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::path::is_reserved_name;
 use crate::store::{Caller, Entry, Located, StateDir};
-use crate::write::{write_new, WritePolicy};
+use crate::write::{Batch, WritePolicy};
 
 /// Most vlmeta entries a frame may carry and still be read by python-blosc2
 /// (C-Blosc2 3.x): the proxy's two keys and 14 attributes. The reference
@@ -108,6 +109,7 @@ pub fn unfold(
     }
     // Proxies and attribute files are small: a generous estimate per object.
     sd.check_quota(policy, nodes.len() as u64 * 4096, 0, "Unfold")?;
+    let mut batch = Batch::new();
     for node in &nodes {
         match node {
             Node::Group(g) => {
@@ -116,7 +118,7 @@ pub fn unfold(
                 };
                 fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
                 let json = attrs::attrs_json(&g.attrs);
-                write_new(&dir.join(format!("{ATTRS_NAME}.b2")), &attrs_frame(&json)?)?;
+                batch.add(&dir.join(format!("{ATTRS_NAME}.b2")), &attrs_frame(&json)?)?;
             }
             Node::Dataset(d) if compatible(d) => {
                 let Some(path) = object_path(&target, &d.path) else {
@@ -133,11 +135,12 @@ pub fn unfold(
                         continue;
                     }
                 };
-                write_new(Path::new(&proxy), &frame)?;
+                batch.add(Path::new(&proxy), &frame)?;
             }
             Node::Dataset(_) => {}
         }
     }
+    batch.commit()?;
     Ok(stem.to_string())
 }
 
@@ -159,9 +162,12 @@ fn object_path(target: &Path, h5path: &str) -> Option<PathBuf> {
 
 /// The compression parameters of proxies and attribute files: python-blosc2
 /// defaults as the reference server runs it (ZSTD 5, shuffle, automatic split).
+/// One thread: what is compressed is small (zero chunks, a JSON text), and
+/// C-Blosc2 would start a thread pool per file otherwise.
 fn default_cparams(typesize: usize) -> CParams {
     CParams {
         clevel: 5,
+        nthreads: 1,
         splitmode: cat2_blosc2::cparams::splitmode::AUTO,
         ..CParams::zstd_shuffle(typesize)
     }

@@ -170,6 +170,66 @@ pub fn write_new(target: &Path, data: &[u8]) -> Result<()> {
     result
 }
 
+/// Many small files written as one change (an unfold's proxies): each file is
+/// written beside its target unsynced, then one `syncfs` makes all their data
+/// durable, every file is renamed into place, and a second `syncfs` makes the
+/// renames durable. Two filesystem syncs in all instead of two `fsync`s per
+/// file; a crash still leaves each file old or new (an unsynced temporary is
+/// never renamed, and leftovers are swept at start-up). Dropping a batch that
+/// was not committed removes its temporaries.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pending: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Writes `data` to a temporary file beside `target` (made with its parents).
+    pub fn add(&mut self, target: &Path, data: &[u8]) -> Result<()> {
+        make_parents(target)?;
+        let temp = temp_beside(target);
+        let written = fs::write(&temp, data).map_err(|e| Error::io("writing", &temp, e));
+        self.pending.push((temp, target.to_path_buf()));
+        written
+    }
+
+    /// Syncs the data, renames every file into place and syncs the renames.
+    pub fn commit(mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let Some((first, _)) = pending.first() else {
+            return Ok(());
+        };
+        let sync = |what: &Path| -> Result<()> {
+            let f = fs::File::open(what).map_err(|e| Error::io("opening", what, e))?;
+            rustix::fs::syncfs(&f)
+                .map_err(|e| Error::io("syncing the filesystem of", what, e.into()))
+        };
+        if let Err(e) = sync(first) {
+            self.pending = pending;
+            return Err(e);
+        }
+        for (i, (temp, target)) in pending.iter().enumerate() {
+            if let Err(e) = fs::rename(temp, target) {
+                self.pending = pending[i..].to_vec();
+                return Err(Error::io("renaming into", target, e));
+            }
+        }
+        let last = pending.last().map(|(_, target)| target.as_path());
+        last.map_or(Ok(()), sync)
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        for (temp, _) in &self.pending {
+            let _ = fs::remove_file(temp);
+        }
+    }
+}
+
 /// Removes leftovers of writes that never finished (a crash between writing
 /// a temporary file and renaming it), below `dir`.
 pub fn sweep_temporaries(dir: &Path) -> usize {
@@ -236,5 +296,39 @@ mod tests {
         fs::write(&temp, b"new").unwrap();
         commit_replacing(&temp, &target).unwrap();
         assert!(!lock::sidecar_path(&target).exists());
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_batch_shows_its_files_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("a.b2nd");
+        fs::write(&old, b"old").unwrap();
+        let mut batch = Batch::new();
+        batch.add(&old, b"new").unwrap();
+        batch.add(&dir.path().join("g/b.b2nd"), b"b").unwrap();
+        // Before the commit: the old file, and temporaries nobody lists.
+        assert_eq!(fs::read(&old).unwrap(), b"old");
+        assert!(!dir.path().join("g/b.b2nd").exists());
+        batch.commit().unwrap();
+        assert_eq!(fs::read(&old).unwrap(), b"new");
+        assert_eq!(fs::read(dir.path().join("g/b.b2nd")).unwrap(), b"b");
+        assert_eq!(names(dir.path()), ["a.b2nd", "g"]);
+        assert_eq!(names(&dir.path().join("g")), ["b.b2nd"]);
+
+        // A batch given up (an error half-way) leaves no trace.
+        let mut batch = Batch::new();
+        batch.add(&old, b"newer").unwrap();
+        drop(batch);
+        assert_eq!(fs::read(&old).unwrap(), b"new");
+        assert_eq!(names(dir.path()), ["a.b2nd", "g"]);
     }
 }
