@@ -866,6 +866,39 @@ def test_python_blosc2_opens_carrier(srv, admin, tmp_path):
         assert why is None, (name, why)
 
 
+def cparams_of(frame_bytes):
+    """(codec, clevel, filters) of an NDArray frame."""
+    cp = blosc2.ndarray_from_cframe(frame_bytes).schunk.cparams
+    return cp.codec, cp.clevel, list(cp.filters)
+
+
+@cat2rs_only  # the reference sends the unevaluated carrier as the download of a lazy dataset
+def test_results_are_compressed_with_the_datasets_cparams(srv, admin, raw, tmp_path):
+    """Computed answers (download, compute=True) use the cparams the expression's carrier holds:
+    those cat2rs gave it, or those python-blosc2 was told to save it with."""
+    a = np.arange(40 * 30, dtype=np.uint16).reshape(40, 30)
+    ra = upload_array(admin, tmp_path, a, "@personal/cp/a.b2nd", (10, 30), (5, 30))
+    save(admin, "a * 2", {"a": ra}, "@personal/cp/e.b2nd")
+    home = srv.personal_dir(ADMIN[0])
+    ours = cparams_of((home / "cp" / "e.b2nd").read_bytes())
+    r = raw.get("/api/download/@personal/cp/e.b2nd")
+    assert r.status_code == 200, (r.status_code, r.text[:200])
+    assert cparams_of(r.content) == ours
+    np.testing.assert_array_equal(blosc2.ndarray_from_cframe(r.content)[:], a * 2)
+    save(admin, "a * 2", {"a": ra}, "@personal/cp/stored.b2nd", compute=True)
+    assert cparams_of((home / "cp" / "stored.b2nd").read_bytes()) == ours
+
+    # A carrier python-blosc2 saved with cparams of its own.
+    expr = blosc2.lazyexpr("a + 1", operands={"a": blosc2.open(str(home / "cp" / "a.b2nd"))})
+    zlib3 = blosc2.CParams(codec=blosc2.Codec.ZLIB, clevel=3, filters=[blosc2.Filter.SHUFFLE])
+    expr.save(urlpath=str(home / "cp" / "z.b2nd"), cparams=zlib3)
+    r = raw.get("/api/download/@personal/cp/z.b2nd")
+    assert r.status_code == 200, (r.status_code, r.text[:200])
+    codec, clevel, filters = cparams_of(r.content)
+    assert (codec, clevel, filters[0]) == (blosc2.Codec.ZLIB, 3, blosc2.Filter.SHUFFLE)
+    np.testing.assert_array_equal(blosc2.ndarray_from_cframe(r.content)[:], a + 1)
+
+
 def test_legacy_lazyexpr_endpoint(admin, raw, tmp_path):
     """`POST /api/lazyexpr/` (name required) saves `@personal/<name>.b2nd`."""
     a = np.arange(24, dtype=np.int32).reshape(4, 6)

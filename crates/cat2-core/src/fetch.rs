@@ -140,7 +140,7 @@ fn fetch_lazy(
     } else {
         ChunkSource::Workers(open)
     };
-    frame_from_chunks(source, &sel, &dtype, geometry).map(FetchOutput::Frame)
+    frame_from_chunks(source, &sel, &dtype, geometry, &lazy.cparams).map(FetchOutput::Frame)
 }
 
 /// Chunk `nchunk` of a lazy expression's result, in its carrier's geometry.
@@ -157,7 +157,7 @@ pub fn lazy_chunk(lazy: &crate::lazy::Lazy, nchunk: i64) -> Result<Vec<u8>> {
     if reader.native_blocks() == Some(lazy.blocks.as_slice()) {
         let mut chunk = Vec::new();
         reader.read_native_chunk(nchunk, &mut chunk)?;
-        return compress_packed(&chunk, &lazy.blocks, itemsize, result_cparams(itemsize));
+        return compress_packed(&chunk, &lazy.blocks, itemsize, lazy.cparams.clone());
     }
     let (start, stop) = chunk_box(&shape, &lazy.chunks, nchunk);
     let data = reader.read_box_vec(&start, &stop)?;
@@ -168,7 +168,7 @@ pub fn lazy_chunk(lazy: &crate::lazy::Lazy, nchunk: i64) -> Result<Vec<u8>> {
         &lazy.chunks,
         &lazy.blocks,
         itemsize,
-        result_cparams(itemsize),
+        lazy.cparams.clone(),
     )
 }
 
@@ -779,7 +779,8 @@ pub fn frame_from_selection(
     dtype: &DType,
     geometry: Geometry,
 ) -> Result<Vec<u8>> {
-    frame_from_chunks(ChunkSource::Serial(reader), sel, dtype, geometry)
+    let cparams = result_cparams(dtype.itemsize());
+    frame_from_chunks(ChunkSource::Serial(reader), sel, dtype, geometry, &cparams)
 }
 
 /// The result chunks of a selection, in the chunk grid of its frame.
@@ -863,6 +864,7 @@ pub fn frame_from_chunks(
     sel: &Selection,
     dtype: &DType,
     geometry: Geometry,
+    cparams: &CParams,
 ) -> Result<Vec<u8>> {
     let out_shape = sel.out_shape();
     let itemsize = dtype.itemsize();
@@ -876,7 +878,11 @@ pub fn frame_from_chunks(
     let (chunks, blocks) = fit_geometry(&out_shape, itemsize, Some(geometry));
     let chunks64: Vec<i64> = chunks.iter().map(|&c| i64::from(c)).collect();
     let blocks64: Vec<i64> = blocks.iter().map(|&b| i64::from(b)).collect();
-    let mut cparams = result_cparams(itemsize);
+    let mut cparams = CParams {
+        typesize: cat2_blosc2::cparams::clamp_typesize(itemsize),
+        nthreads: cat2_blosc2::cparams::default_nthreads(),
+        ..cparams.clone()
+    };
     cparams.blocksize = i32::try_from(blocks64.iter().product::<i64>() * itemsize as i64)
         .map_err(|_| Error::BadRequest("a block of the result would exceed 2 GB".into()))?;
     let grid: Vec<i64> = out_shape
@@ -909,7 +915,7 @@ pub fn frame_from_chunks(
         chunks,
         blocks,
         dtype: dtype.descr_str(),
-        cparams: result_cparams(itemsize),
+        cparams: rg.cparams,
         urlpath: None,
     };
     Ok(cat2_blosc2::ndarray_frame_from_chunks(

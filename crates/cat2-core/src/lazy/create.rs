@@ -108,11 +108,8 @@ pub fn save(
             .map(|&b| b.clamp(0, i32::MAX as i64) as i32)
             .collect(),
         dtype: lazy.dtype.descr().to_string(),
-        cparams: cat2_blosc2::CParams {
-            clevel: 5,
-            splitmode: cat2_blosc2::cparams::splitmode::AUTO,
-            ..cat2_blosc2::CParams::zstd_shuffle(lazy.dtype.itemsize())
-        },
+        // The cparams its results are compressed with, computed now or later.
+        cparams: lazy.cparams.clone(),
         urlpath: None,
     };
     // Like the reference, linear algebra (concat, stack, matmul, transpose...) is stored
@@ -133,7 +130,7 @@ pub fn save(
         } else {
             ChunkSource::Workers(&open)
         };
-        frame_from_chunks(source, &sel, &lazy.core_dtype()?, geometry)?
+        frame_from_chunks(source, &sel, &lazy.core_dtype()?, geometry, &lazy.cparams)?
     } else {
         make_parents(&target)?;
         let here = target.parent().unwrap_or(sd.path()).to_path_buf();

@@ -5,7 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use cat2_blosc2::NdArray;
+use cat2_blosc2::{CParams, NdArray};
 use cat2_expr::{DType as XType, Expr, Plan};
 use cat2_proto::{Info, LazyInfo};
 
@@ -48,6 +48,9 @@ pub struct Lazy {
     /// The carrier's geometry (the result's chunks and blocks).
     pub chunks: Vec<i64>,
     pub blocks: Vec<i64>,
+    /// How results are compressed: the carrier's cparams (for a new
+    /// expression, [`crate::fetch::result_cparams`], which its carrier keeps).
+    pub cparams: CParams,
 }
 
 /// A NumPy dtype string as the expression engine's type, and whether its
@@ -235,6 +238,10 @@ impl Lazy {
         let mut lazy = Lazy::new(&def.expression, operands)?;
         lazy.chunks = arr.chunks().into_iter().map(i64::from).collect();
         lazy.blocks = arr.blocks().into_iter().map(i64::from).collect();
+        lazy.cparams = CParams {
+            typesize: cat2_blosc2::cparams::clamp_typesize(lazy.dtype.itemsize()),
+            ..arr.schunk().cparams()
+        };
         if lazy.shape.iter().map(|&n| n as i64).collect::<Vec<_>>() != arr.shape() {
             return Err(Error::BadRequest(format!(
                 "{}: its operands changed shape since it was saved; save it again",
@@ -291,6 +298,7 @@ impl Lazy {
             shape,
             chunks,
             blocks,
+            cparams: crate::fetch::result_cparams(dtype.itemsize()),
         })
     }
 
