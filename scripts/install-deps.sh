@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages cat2rs needs to build on Debian: cmake and libclang for
-# C-Blosc2 (blosc2-rs-sys runs cmake and bindgen), python3-venv for the tests.
+# C-Blosc2 (blosc2-rs-sys runs cmake and bindgen), python3-venv for the tests,
+# chromium for the web GUI's end-to-end tests (driven by Playwright).
 # Installs only what is missing; needs root (or sudo) when something is.
 set -euo pipefail
 need=()
@@ -12,6 +13,7 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so*
     need+=(libclang-dev)
 fi
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"

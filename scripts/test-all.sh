@@ -26,6 +26,8 @@ python=$(conformance/setup-venv.sh | tail -n 1)
 export CAT2RS_BIN="$repo/target/debug/cat2rs"
 # Lets the Rust round-trip tests check that python-blosc2 reads what we write.
 export CAT2RS_PYTHON="$python"
+# The web GUI's browser tests must run here, not be skipped for want of Chromium.
+export CAT2RS_REQUIRE_GUI=1
 
 step "cargo test"
 cargo build -p cat2rs

@@ -154,6 +154,41 @@ impl Geometry<'_> {
             .collect()
     }
 
+    /// Indices of the blocks of chunk `coord` that hold part of the box.
+    fn touched_blocks(&self, coord: &[i64], start: &[i64], stop: &[i64]) -> Vec<usize> {
+        let nd = self.ndim();
+        let (_, bgrid) = self.block_grid();
+        let mut ranges = Vec::with_capacity(nd);
+        for d in 0..nd {
+            let origin = coord[d] * self.chunks[d];
+            let end = (origin + self.chunks[d]).min(stop[d]);
+            let (lo, hi) = (start[d].max(origin), end);
+            if lo >= hi {
+                return Vec::new();
+            }
+            let b = self.blocks[d].max(1);
+            ranges.push(((lo - origin) / b, (hi - 1 - origin) / b + 1));
+        }
+        let mut out = Vec::new();
+        let mut idx: Vec<i64> = ranges.iter().map(|r| r.0).collect();
+        loop {
+            let flat = (0..nd).fold(0i64, |acc, d| acc * bgrid[d] + idx[d]);
+            out.push(flat as usize);
+            let mut d = nd;
+            loop {
+                if d == 0 {
+                    return out;
+                }
+                d -= 1;
+                idx[d] += 1;
+                if idx[d] < ranges[d].1 {
+                    break;
+                }
+                idx[d] = ranges[d].0;
+            }
+        }
+    }
+
     /// Copies the part of one decompressed chunk that lies in the box.
     fn scatter(
         &self,
@@ -252,10 +287,22 @@ pub(crate) fn read_box(
 ) -> Result<()> {
     let touched = geo.touched_chunks(start, stop);
     if touched.len() == 1 {
-        // One chunk: let the context's own threads split its blocks.
         let (n, coord) = &touched[0];
+        let chunk = fetch(*n)?;
+        // A small box of a big chunk: only the blocks it touches.
+        let (per_block, bgrid) = geo.block_grid();
+        let nblocks = bgrid.iter().product::<i64>().max(0) as usize;
+        let blocks = geo.touched_blocks(coord, start, stop);
+        if blocks.len() * 2 < nblocks {
+            let block_bytes = per_block * geo.itemsize;
+            let mut buf = vec![0u8; nblocks * block_bytes];
+            if single.decompress_blocks(&chunk, &blocks, block_bytes, &mut buf)? {
+                return geo.scatter(coord, &buf, start, stop, out);
+            }
+        }
+        // Otherwise the whole chunk, its blocks split among the context's threads.
         let mut buf = Vec::new();
-        single.decompress(&fetch(*n)?, &mut buf)?;
+        single.decompress(&chunk, &mut buf)?;
         return geo.scatter(coord, &buf, start, stop, out);
     }
     if let Some(rows) = geo.rows_per_chunk(&touched, start, stop) {

@@ -127,6 +127,36 @@ impl Decompressor {
         self.decompress_append(chunk, out)
     }
 
+    /// Decompresses only blocks `blocks` (indices in the chunk, each
+    /// `block_bytes` long) of a chunk into their places in `out`, which holds
+    /// the whole decompressed chunk's room; other bytes are left as they
+    /// are. `false` (nothing done) for chunks that need the grouped-shuffle
+    /// path, which only whole chunks take.
+    pub fn decompress_blocks(
+        &mut self,
+        chunk: &[u8],
+        blocks: &[usize],
+        block_bytes: usize,
+        out: &mut [u8],
+    ) -> Result<bool> {
+        if grouped_shuffle(chunk)?.is_some() || chunk.len() < 4 {
+            return Ok(false);
+        }
+        let typesize = usize::from(chunk[3]).max(1);
+        if !block_bytes.is_multiple_of(typesize) {
+            return Ok(false);
+        }
+        let room = out.len();
+        for &b in blocks {
+            let range = b * block_bytes..(b + 1) * block_bytes;
+            let dest = out.get_mut(range).ok_or_else(|| {
+                Error::Invalid(format!("block {b} lies outside the chunk's {room} bytes"))
+            })?;
+            self.0.getitem(chunk, b * block_bytes / typesize, dest)?;
+        }
+        Ok(true)
+    }
+
     /// Decompresses a whole chunk after the bytes `out` already holds.
     pub fn decompress_append(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let Some((slot, group)) = grouped_shuffle(chunk)? else {

@@ -495,3 +495,47 @@ fn boxes_over_runs_of_chunks_read_the_right_items() {
         }
     }
 }
+
+#[test]
+fn small_boxes_of_a_big_chunk_read_the_right_items() {
+    // One chunk of many blocks (also uneven ones, padded at the edges): a small box
+    // decompresses only the blocks it touches, and must read the same items.
+    let shape = [2i64, 40, 50];
+    let n = shape.iter().product::<i64>() as u32;
+    let data: Vec<u8> = (0..n).flat_map(u32::to_le_bytes).collect();
+    let at = |i: i64, j: i64, k: i64| ((i * 40 + j) * 50 + k) as u32;
+    for (codec_cp, blocks) in [
+        (CParams::zstd_shuffle(4), [1, 8, 50]),
+        (CParams::lz4_fast(4), [1, 7, 16]),
+        (CParams::zstd_shuffle(4), [2, 5, 9]),
+    ] {
+        let spec = ArraySpec {
+            shape: shape.to_vec(),
+            chunks: vec![2, 40, 50],
+            blocks: blocks.to_vec(),
+            dtype: "<u4".into(),
+            cparams: codec_cp,
+            urlpath: None,
+        };
+        let arr = NdArray::from_buffer(&spec, &data).unwrap();
+        for (start, stop) in [
+            ([0, 0, 0], [1, 3, 4]),
+            ([1, 10, 20], [2, 14, 26]),
+            ([0, 39, 49], [2, 40, 50]),
+            ([1, 5, 0], [2, 6, 50]),
+        ] {
+            let n: i64 = start.iter().zip(&stop).map(|(a, b)| b - a).product();
+            let mut got = vec![0u8; n as usize * 4];
+            arr.read_box(&start, &stop, &mut got).unwrap();
+            let mut want = Vec::new();
+            for i in start[0]..stop[0] {
+                for j in start[1]..stop[1] {
+                    for k in start[2]..stop[2] {
+                        want.extend(at(i, j, k).to_le_bytes());
+                    }
+                }
+            }
+            assert_eq!(got, want, "blocks {blocks:?}, box {start:?}..{stop:?}");
+        }
+    }
+}

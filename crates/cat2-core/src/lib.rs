@@ -29,6 +29,7 @@ pub mod proxy;
 pub mod selection;
 pub mod store;
 pub mod unfold;
+pub mod view;
 pub mod write;
 
 pub use error::{Error, Result};

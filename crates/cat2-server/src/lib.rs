@@ -1,7 +1,8 @@
-//! cat2-server: the Caterva2-compatible HTTP API.
+//! cat2-server: the Caterva2-compatible HTTP API and the web GUI.
 //!
 //! [`app`] builds the axum `Router` (tests drive it without a socket);
-//! [`serve`] binds it. Handlers live in `api/`, one module per route group,
+//! [`serve`] binds it. Handlers live in `api/`, one module per route group
+//! (the web GUI's in `gui/`, templates in `templates/`, assets in `assets/`),
 //! and stay thin: extract checked inputs (`extract`), run library code on the
 //! blocking pool (`blocking`), map errors once (`error`).
 //!
@@ -18,6 +19,7 @@ pub mod config;
 mod cors;
 pub mod error;
 pub mod extract;
+pub mod gui;
 pub mod session;
 
 use std::sync::Arc;
@@ -84,6 +86,7 @@ pub fn app(state: AppState) -> Router {
     } else {
         api::routes()
     };
+    let routes = routes.merge(gui::routes(&state));
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

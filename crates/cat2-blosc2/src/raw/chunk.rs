@@ -113,6 +113,57 @@ impl RawCtx {
         Ok(())
     }
 
+    /// Decompresses items `[start, start + dest.len() / typesize)` of a chunk
+    /// (the chunk's `typesize` units) into `dest`: only the blocks holding
+    /// them are decompressed.
+    pub(crate) fn getitem(&mut self, chunk: &[u8], start: usize, dest: &mut [u8]) -> Result<()> {
+        let (nbytes, cbytes, _) = sizes(chunk)?;
+        if cbytes < 0 || cbytes as usize > chunk.len() {
+            return Err(Error::Invalid(format!(
+                "chunk declares {cbytes} compressed bytes but only {} were given",
+                chunk.len()
+            )));
+        }
+        let typesize = usize::from(chunk[3]).max(1);
+        let nitems = dest.len() / typesize;
+        if !dest.len().is_multiple_of(typesize)
+            || (start + nitems) * typesize > nbytes.max(0) as usize
+        {
+            return Err(Error::Invalid(format!(
+                "items {start}..{} of {typesize} bytes are not inside a chunk of {nbytes} bytes",
+                start + nitems
+            )));
+        }
+        let (Ok(start), Ok(nitems), Ok(destsize)) = (
+            i32::try_from(start),
+            i32::try_from(nitems),
+            i32::try_from(dest.len()),
+        ) else {
+            return Err(Error::Invalid("a chunk cannot exceed 2 GB".into()));
+        };
+        // SAFETY: src is valid for chunk.len() >= cbytes bytes; dest is valid
+        // for destsize bytes, and C writes at most nitems * typesize of them.
+        let rc = unsafe {
+            ffi::blosc2_getitem_ctx(
+                self.0.as_ptr(),
+                chunk.as_ptr().cast(),
+                chunk.len().min(i32::MAX as usize) as i32,
+                start,
+                nitems,
+                dest.as_mut_ptr().cast(),
+                destsize,
+            )
+        };
+        let n = check(rc, "blosc2_getitem_ctx")? as usize;
+        if n != dest.len() {
+            return Err(Error::Invalid(format!(
+                "blosc2_getitem_ctx gave {n} bytes of {}",
+                dest.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// Compresses `src` into a new chunk.
     pub(crate) fn compress(&mut self, src: &[u8]) -> Result<Vec<u8>> {
         let srclen = i32::try_from(src.len())

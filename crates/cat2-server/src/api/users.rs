@@ -198,7 +198,7 @@ async fn post_reset_password(
 }
 
 /// `POST /api/adduser/` (superusers). The answer never repeats the password.
-async fn post_adduser(
+pub(crate) async fn post_adduser(
     State(app): State<AppState>,
     LoggedIn(caller): LoggedIn,
     body: axum::body::Bytes,
@@ -273,7 +273,7 @@ async fn post_adduser(
 }
 
 /// `GET /api/deluser/{username}` (superusers); also removes the user's `@personal`.
-async fn get_deluser(
+pub(crate) async fn get_deluser(
     State(app): State<AppState>,
     LoggedIn(caller): LoggedIn,
     Path(username): Path<String>,
@@ -305,7 +305,7 @@ async fn get_deluser(
 }
 
 /// `GET /api/listusers/[?username=EMAIL]` (any logged-in user).
-async fn get_listusers(
+pub(crate) async fn get_listusers(
     State(app): State<AppState>,
     LoggedIn(_): LoggedIn,
     Query(q): Query<std::collections::HashMap<String, String>>,

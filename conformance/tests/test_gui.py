@@ -1,0 +1,286 @@
+"""The web GUI in a real headless Chromium (README "Web GUI", issue 7).
+
+The seed tutorial done entirely in the browser, against a real `cat2rs serve`:
+sign in, upload an HDF5 stack (bitshuffle/LZ4, written by h5py + hdf5plugin)
+through the @shared file input, `unfold` it from the prompt, open the 3-D
+dataset, open the viewer, step frames with the slider and the keys, create
+`expr = where(e < 10, e * 32000, e)` from the prompt and view it. The pixels
+drawn on the canvas are checked against NumPy's answer for the frame the page
+says it shows; screenshots go to $CAT2RS_SCREENSHOTS (default:
+target/gui-screenshots).
+
+Then every page and fragment of the GUI is requested for every dataset of the
+read suite's fixtures, logged in and anonymous: none may answer a 5xx.
+
+Chromium: Debian's `chromium` package (or $CAT2RS_CHROMIUM), driven by
+Playwright's Python API; the test is skipped when neither is installed, which
+scripts/install-deps.sh and conformance/setup-venv.sh make sure of in CI.
+"""
+
+import os
+import pathlib
+import shutil
+
+import h5py
+import hdf5plugin
+import httpx
+import numpy as np
+import pytest
+
+from loginmode import cat2rs_only, start_server
+
+pytestmark = cat2rs_only  # the reference's GUI is another program
+
+
+USER = ("gui@example.com", "guipassword1")
+ANON_TIMEOUT = 30
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+def chromium_path():
+    for p in (os.environ.get("CAT2RS_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser")):
+        if p and pathlib.Path(p).exists():
+            return p
+    return None
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("gui"))
+    try:
+        s.add_user(*USER, superuser=True)
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def page(srv):
+    exe = chromium_path()
+    if exe is None:
+        if os.environ.get("CAT2RS_REQUIRE_GUI"):
+            pytest.fail("no Chromium, and CAT2RS_REQUIRE_GUI is set (scripts/install-deps.sh installs it)")
+        pytest.skip("no Chromium (apt-get install chromium)")
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.errors = errors
+        yield page
+        context.close()
+        browser.close()
+
+
+SHOTS = pathlib.Path(os.environ.get("CAT2RS_SCREENSHOTS", pathlib.Path(__file__).resolve().parents[2] / "target" / "gui-screenshots"))
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def detector_stack(nframes=6, h=40, w=50):
+    """uint16 frames: Poisson noise with a few bright spots (values below 10 are common)."""
+    rng = np.random.default_rng(7)
+    frames = rng.poisson(6.0, size=(nframes, h, w)).astype(np.uint16)
+    for k in range(nframes):
+        for _ in range(3):
+            y, x = rng.integers(2, h - 2), rng.integers(2, w - 2)
+            frames[k, y - 1:y + 2, x - 1:x + 2] += np.uint16(rng.integers(500, 5000))
+    return frames
+
+
+def canvas_levels(page, sel=".pane[data-pane=viewer] .v-canvas"):
+    """The red channel of the canvas (gray colour map: the level drawn) and its data attributes."""
+    return page.evaluate(
+        """(sel) => {
+            const c = document.querySelector(sel);
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const red = [];
+            for (let k = 0; k < d.length; k += 4) red.push(d[k]);
+            return {w: c.width, h: c.height, red, frame: c.dataset.frame, axis: c.dataset.axis,
+                    vmin: Number(c.dataset.vmin), vmax: Number(c.dataset.vmax)};
+        }""",
+        sel,
+    )
+
+
+def expected_levels(frame):
+    lo, hi = float(frame.min()), float(frame.max())
+    span = hi - lo if hi > lo else 1.0
+    return np.round((frame.astype(np.float64) - lo) * (255.0 / span)).astype(np.int64)
+
+
+def wait_frame(page, index):
+    page.wait_for_function(
+        "(i) => { const c = document.querySelector('.pane[data-pane=viewer] .v-canvas'); return c && c.dataset.frame === String(i); }",
+        arg=index,
+    )
+
+
+def check_frame(page, frame, index):
+    wait_frame(page, index)
+    got = canvas_levels(page)
+    assert (got["h"], got["w"]) == frame.shape
+    assert got["frame"] == str(index)
+    assert page.locator(".pane[data-pane=viewer] .v-index").input_value() == str(index)
+    red = np.array(got["red"]).reshape(frame.shape)
+    want = expected_levels(frame)
+    assert np.abs(red - want).max() <= 1, f"frame {index}: {np.count_nonzero(np.abs(red - want) > 1)} pixels differ"
+
+
+def alias_of(page, path):
+    return page.locator(f'#list tr[data-path="{path}"] .alias-name').input_value()
+
+
+def run_prompt(page, command, ok=True):
+    """Runs a prompt command; with `ok`, fails on an error alert (showing its text)."""
+    page.evaluate("() => { document.querySelector('#alert').hidden = true; }")
+    page.fill("#prompt-input", command)
+    page.click("#prompt-go")
+    page.wait_for_function("() => document.querySelector('#prompt-input').value === '' || !document.querySelector('#alert').hidden")
+    if ok:
+        alert = page.locator("#alert")
+        if alert.is_visible():
+            assert "error" not in (alert.get_attribute("class") or ""), page.locator("#alert-text").inner_text()
+
+
+def test_tutorial_in_the_browser(srv, page, tmp_path):
+    frames = detector_stack()
+    h5path = tmp_path / "det.h5"
+    with h5py.File(h5path, "w") as f:
+        f.create_dataset("entry/data/data", data=frames, chunks=(1,) + frames.shape[1:], **hdf5plugin.Bitshuffle(cname="lz4"))
+
+    # Sign in.
+    page.goto(srv.url + "/login")
+    shot(page, "01-login")
+    page.fill("input[name=username]", USER[0])
+    page.fill("input[name=password]", USER[1])
+    page.click("button[type=submit]")
+    page.wait_for_url(srv.url + "/?*")
+    assert page.locator("#user-email").inner_text() == USER[0]
+
+    # Upload the HDF5 file to @shared with the root's file input.
+    page.set_input_files('#roots input[type=file][data-root="@shared"]', str(h5path))
+    page.wait_for_selector('#list tr[data-path="@shared/det.h5"]')
+    page.wait_for_selector("#info-title:text-is('@shared/det.h5')")
+    assert page.locator('#roots input[value="@shared"]').is_checked()
+    shot(page, "02-uploaded")
+
+    # Unfold it from the prompt, by its alias.
+    run_prompt(page, f"unfold {alias_of(page, '@shared/det.h5')}")
+    data_path = "@shared/det/entry/data/data.b2nd"
+    page.wait_for_selector(f'#list tr[data-path="{data_path}"]')
+    assert "Unfolded" in page.locator("#alert-text").inner_text()
+    shot(page, "03-unfolded")
+
+    # Open the 3-D dataset: tabs Data, Tomography, Meta.
+    page.click(f'#list tr[data-path="{data_path}"] a')
+    page.wait_for_selector(f"#info-title:text-is('{data_path}')")
+    tabs = page.locator("#meta .tab").all_inner_texts()
+    assert tabs == ["Data", "Tomography", "Meta"], tabs
+    page.wait_for_selector(".pane[data-pane=data] table.values")
+    assert page.locator(".pane[data-pane=data] table.values td").first.inner_text() == str(frames[0, 0, 0])
+    assert "/roots/@shared/det/entry/data/data.b2nd" in page.url
+
+    # The viewer: frame 0, then the arrow key, then the slider.
+    page.click("#meta .tab[data-tab=viewer]")
+    check_frame(page, frames[0], 0)
+    shot(page, "04-viewer-frame0")
+    page.keyboard.press("ArrowRight")
+    check_frame(page, frames[1], 1)
+    slider = page.locator(".pane[data-pane=viewer] .v-slider")
+    slider.evaluate("(s) => { s.value = '4'; s.dispatchEvent(new Event('input', {bubbles: true})); }")
+    check_frame(page, frames[4], 4)
+    page.fill(".pane[data-pane=viewer] .v-index", "2")
+    page.press(".pane[data-pane=viewer] .v-index", "Enter")
+    check_frame(page, frames[2], 2)
+    assert "#viewer" in page.url
+    page.select_option(".pane[data-pane=viewer] .v-cmap", "viridis")
+    shot(page, "05-viewer-viridis")
+    page.select_option(".pane[data-pane=viewer] .v-cmap", "gray")
+
+    # The tutorial's expression, from the prompt, with the alias renamed to `e`.
+    page.locator(f'#list tr[data-path="{data_path}"] .alias-name').fill("e")
+    run_prompt(page, "expr = where(e < 10, e * 32000, e)")
+    page.wait_for_selector("#info-title:text-is('@personal/expr.b2nd')")
+    assert page.locator('#roots input[value="@personal"]').is_checked()
+    page.click("#meta .tab[data-tab=viewer]")
+    expected = np.where(frames < 10, frames * np.uint16(32000), frames)
+    check_frame(page, expected[0], 0)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    check_frame(page, expected[2], 2)
+    shot(page, "06-expression-viewer")
+    assert page.errors == [], page.errors
+
+    # A deep link opens the same dataset and tab on a fresh page load.
+    page.goto(page.url)
+    page.wait_for_selector("#info-title:text-is('@personal/expr.b2nd')")
+    check_frame(page, expected[0], 0)
+
+
+def test_prompt_errors_show_and_lose_nothing(srv, page):
+    page.goto(srv.url + "/")
+    page.wait_for_selector("#prompt-input")
+    run_prompt(page, "frobnicate x", ok=False)
+    assert "Invalid command" in page.locator("#alert-text").inner_text()
+    run_prompt(page, "bad = nosuchname + 1", ok=False)
+    assert "nosuchname is not in the list of available datasets" in page.locator("#alert-text").inner_text()
+    run_prompt(page, "lsu")
+    assert USER[0] in page.locator("#alert-text").inner_text()
+
+
+def gui_urls(path):
+    from urllib.parse import quote
+
+    p = quote(path, safe="/@!")
+    return [
+        f"/roots/{p}",
+        f"/gui/info/{p}",
+        f"/gui/view/{p}",
+        f"/gui/view/{p}?start=1,1,1&size=3,3,3",
+        f"/gui/display/{p}",
+        f"/gui/frame/{p}?axis=0&i=0",
+        f"/gui/frame/{p}?axis=1&i=1&max=16",
+    ]
+
+
+def test_every_page_and_fragment_answers_without_5xx(server, http):
+    """The read suite's fixtures (every kind of dataset and file), anonymous: 2xx or 4xx only."""
+    paths = []
+    for root in ("@public",):
+        r = http.get(f"/api/list/{root}")
+        paths += [f"{root}/{name}" for name in r.json()]
+    assert paths
+    for url in ["/", "/gui/list?roots=@public", "/gui/list?roots=@public&search=b2nd", "/static/app.js",
+                "/static/viewer.js", "/static/app.css", "/static/nothing.js"]:
+        r = http.get(url)
+        assert r.status_code < 500, (url, r.status_code)
+    for path in paths:
+        for url in gui_urls(path):
+            r = http.get(url)
+            assert r.status_code < 500, (url, r.status_code, r.text[:300])
+
+
+def test_every_fragment_logged_in_without_5xx(srv, tmp_path):
+    """Logged in, over every dataset the tutorial left (HDF5 file, proxies, attrs, an expression)."""
+    c = srv.http(srv.login_cookie(*USER), timeout=ANON_TIMEOUT)
+    if True:
+        for page_url in ["/", "/login", "/logout", "/register", "/forgot-password", "/forgot-password-ok",
+                         "/reset-password/not-a-token"]:
+            r = c.get(page_url, follow_redirects=False)
+            assert r.status_code < 500, (page_url, r.status_code)
+        paths = []
+        for root in ("@personal", "@shared", "@public"):
+            paths += [f"{root}/{n}" for n in c.get(f"/api/list/{root}").json()]
+        r = c.get("/gui/list?roots=@personal&roots=@shared&roots=@public")
+        assert r.status_code == 200
+        for path in paths:
+            for url in gui_urls(path):
+                r = c.get(url)
+                assert r.status_code < 500, (url, r.status_code, r.text[:300])

@@ -1,0 +1,87 @@
+//! The viewer's frames: one 2-D slice of an image stack as float32 pixels,
+//! shrunk on the server to what the screen shows. Colour maps and contrast
+//! are applied in the browser (`assets/viewer.js`), so changing them costs
+//! no request.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use cat2_core::view;
+use cat2_core::DsPath;
+
+use crate::blocking::blocking;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::CallerId;
+use crate::AppState;
+
+/// The largest side a frame is sent with unless asked otherwise.
+const DEFAULT_MAX_SIDE: usize = 1024;
+/// The largest side a frame is ever sent with.
+const LIMIT_MAX_SIDE: usize = 8192;
+
+/// `GET /gui/frame/{path}?axis=0&i=5&max=1024`: little-endian float32
+/// pixels, row-major (channels last), with the geometry in headers:
+/// `x-frame-shape: height,width,channels`, `x-frame-full: height,width`
+/// (before shrinking), `x-frame-index: i`.
+pub async fn frame(
+    State(app): State<AppState>,
+    caller: CallerId,
+    Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let path = DsPath::parse(&raw)?;
+    let mut axis = 0usize;
+    let mut index = 0i64;
+    let mut max_side = DEFAULT_MAX_SIDE;
+    for (k, v) in url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        let bad = || ApiError::bad_request(format!("{k}={v} is not a valid number"));
+        match &*k {
+            "axis" => axis = v.parse().map_err(|_| bad())?,
+            "i" => index = v.parse().map_err(|_| bad())?,
+            "max" => {
+                max_side = v
+                    .parse::<usize>()
+                    .map_err(|_| bad())?
+                    .clamp(16, LIMIT_MAX_SIDE)
+            }
+            _ => {}
+        }
+    }
+    let sd = app.state_dir.clone();
+    let image = blocking(move || {
+        let who = caller.as_caller();
+        let loc = sd.locate(&path, who)?;
+        let info = cat2_core::dataset::info_with(&sd, &loc, who)?;
+        let shape: Vec<i64> = serde_json::to_value(info)
+            .ok()
+            .and_then(|v| v.get("shape").cloned())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| cat2_core::Error::BadRequest(format!("{raw} is not an array")))?;
+        view::frame(&sd, &loc, who, &shape, axis, index, max_side)
+    })
+    .await?;
+    let mut body = Vec::with_capacity(image.pixels.len() * 4);
+    for p in &image.pixels {
+        body.extend_from_slice(&p.to_le_bytes());
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::HeaderName::from_static("x-frame-shape"),
+                format!("{},{},{}", image.height, image.width, image.channels),
+            ),
+            (
+                header::HeaderName::from_static("x-frame-full"),
+                format!("{},{}", image.full_height, image.full_width),
+            ),
+            (
+                header::HeaderName::from_static("x-frame-index"),
+                index.to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
