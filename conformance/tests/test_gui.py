@@ -21,9 +21,9 @@ import os
 import pathlib
 import shutil
 
+import blosc2
 import h5py
 import hdf5plugin
-import httpx
 import numpy as np
 import pytest
 
@@ -284,3 +284,55 @@ def test_every_fragment_logged_in_without_5xx(srv, tmp_path):
             for url in gui_urls(path):
                 r = c.get(url)
                 assert r.status_code < 500, (url, r.status_code, r.text[:300])
+
+
+def frame_of(client, path, **params):
+    r = client.get(f"/gui/frame/{path}", params=params)
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    h, w, c = map(int, r.headers["x-frame-shape"].split(","))
+    pixels = np.frombuffer(r.content, dtype="<f4").reshape(h, w, c)
+    return pixels, tuple(map(int, r.headers["x-frame-full"].split(",")))
+
+
+def test_viewer_frames_of_every_image_kind(srv, tmp_path):
+    """/gui/frame: frames along each axis of a 3-D stack, a 2-D image, RGB(A) stacks (channels last),
+    shrunk by block means; bad axes and indices are 400s."""
+    admin = srv.client(USER)
+    c = srv.http(srv.login_cookie(*USER))
+    rng = np.random.default_rng(11)
+    cases = {
+        "stack.b2nd": rng.integers(0, 1000, (4, 6, 8)).astype(np.int32),
+        "image.b2nd": rng.normal(size=(6, 8)).astype(np.float32),
+        "rgb.b2nd": rng.integers(0, 255, (6, 8, 3)).astype(np.uint8),
+        "rgba-stack.b2nd": rng.integers(0, 255, (3, 6, 8, 4)).astype(np.uint8),
+    }
+    for name, arr in cases.items():
+        local = tmp_path / name
+        blosc2.asarray(arr, urlpath=str(local), mode="w")
+        admin.upload(local, f"@personal/frames/{name}")
+    stack = cases["stack.b2nd"].astype(np.float32)
+    for axis in range(3):
+        for i in (0, stack.shape[axis] - 1):
+            got, _ = frame_of(c, "@personal/frames/stack.b2nd", axis=axis, i=i)
+            np.testing.assert_array_equal(got[..., 0], np.take(stack, i, axis=axis))
+    got, full = frame_of(c, "@personal/frames/image.b2nd")
+    np.testing.assert_array_equal(got[..., 0], cases["image.b2nd"])
+    got, _ = frame_of(c, "@personal/frames/rgb.b2nd")
+    np.testing.assert_array_equal(got, cases["rgb.b2nd"].astype(np.float32))
+    got, _ = frame_of(c, "@personal/frames/rgba-stack.b2nd", axis=0, i=2)
+    np.testing.assert_array_equal(got, cases["rgba-stack.b2nd"][2].astype(np.float32))
+    # Shrunk: 6x8 into at most 4 pixels a side, by means of 2x2 blocks.
+    got, full = frame_of(c, "@personal/frames/stack.b2nd", axis=0, i=1, max=16)
+    assert full == (6, 8)
+    big = np.repeat(np.repeat(stack[1], 4, axis=0), 4, axis=1)  # 24 x 32
+    local = tmp_path / "big.b2nd"
+    blosc2.asarray(big[None], urlpath=str(local), mode="w")
+    admin.upload(local, "@personal/frames/big.b2nd")
+    got, full = frame_of(c, "@personal/frames/big.b2nd", axis=0, i=0, max=16)
+    assert full == (24, 32) and got.shape == (12, 16, 1)
+    np.testing.assert_allclose(got[..., 0], big.reshape(12, 2, 16, 2).mean(axis=(1, 3)))
+    for params in ({"axis": 3, "i": 0}, {"axis": 0, "i": 4}, {"axis": 0, "i": -1}, {"axis": "x"}):
+        r = c.get("/gui/frame/@personal/frames/stack.b2nd", params=params)
+        assert r.status_code == 400, (params, r.status_code, r.text)
+    r = c.get("/gui/frame/@personal/frames/nothing.b2nd")
+    assert r.status_code == 404, r.status_code

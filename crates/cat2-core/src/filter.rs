@@ -966,7 +966,7 @@ fn fixed<const N: usize>(rec: &[u8], offset: usize, big: bool) -> [u8; N] {
 }
 
 /// IEEE half to f64.
-fn f16_to_f64(bits: u16) -> f64 {
+pub(crate) fn f16_to_f64(bits: u16) -> f64 {
     let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exp = i32::from((bits >> 10) & 0x1f);
     let frac = f64::from(bits & 0x3ff);

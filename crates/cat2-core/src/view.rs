@@ -13,6 +13,7 @@ use crate::dataset;
 use crate::dtype::{DType, Kind};
 use crate::error::{Error, Result};
 use crate::fetch::{fetch_with, FetchOutput, FetchRequest};
+use crate::filter::f16_to_f64;
 use crate::store::{Caller, Located, StateDir};
 
 /// A selection's items, decoded from the answer of a fetch.
@@ -22,6 +23,17 @@ pub struct Values {
     pub dtype: DType,
     /// C-order items, as stored (byte order of `dtype`).
     pub data: Vec<u8>,
+}
+
+/// The shape of the array at `loc` as the API's info shows it (lazy
+/// expressions included), or a 400 for what is not an array.
+pub fn array_shape(sd: &StateDir, loc: &Located, caller: Caller<'_>) -> Result<Vec<i64>> {
+    let info = crate::dataset::info_with(sd, loc, caller)?;
+    serde_json::to_value(info)
+        .ok()
+        .and_then(|v| v.get("shape").cloned())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| Error::BadRequest(format!("{} is not an array", loc.logical)))
 }
 
 /// The items of `slice` (`/api/fetch`'s `slice_` syntax; `None`: everything).
@@ -236,18 +248,6 @@ fn number(dtype: &DType, bytes: &[u8]) -> Option<f64> {
             _ => None,
         },
         _ => None,
-    }
-}
-
-fn f16_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = i32::from((bits >> 10) & 0x1f);
-    let frac = f64::from(bits & 0x3ff);
-    sign * match exp {
-        0 => frac * 2f64.powi(-24),
-        31 if frac == 0.0 => f64::INFINITY,
-        31 => f64::NAN,
-        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
     }
 }
 

@@ -318,13 +318,7 @@ pub async fn view(
     let sd = app.state_dir.clone();
     let (shape, dims, values) = blocking(move || {
         let loc = sd.locate(&path, caller.as_caller())?;
-        let info = dataset::info_with(&sd, &loc, caller.as_caller())?;
-        let info = serde_json::to_value(info).unwrap_or(Value::Null);
-        let shape: Vec<i64> = info
-            .get("shape")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_i64).collect())
-            .ok_or_else(|| cat2_core::Error::BadRequest(format!("{raw} is not an array")))?;
+        let shape = view::array_shape(&sd, &loc, caller.as_caller())?;
         let nd = shape.len();
         let first_view = nd.saturating_sub(2);
         let dims: Vec<(i64, i64, bool)> = shape

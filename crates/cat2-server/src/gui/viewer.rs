@@ -52,12 +52,7 @@ pub async fn frame(
     let image = blocking(move || {
         let who = caller.as_caller();
         let loc = sd.locate(&path, who)?;
-        let info = cat2_core::dataset::info_with(&sd, &loc, who)?;
-        let shape: Vec<i64> = serde_json::to_value(info)
-            .ok()
-            .and_then(|v| v.get("shape").cloned())
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| cat2_core::Error::BadRequest(format!("{raw} is not an array")))?;
+        let shape = view::array_shape(&sd, &loc, who)?;
         view::frame(&sd, &loc, who, &shape, axis, index, max_side)
     })
     .await?;
