@@ -336,3 +336,47 @@ def test_viewer_frames_of_every_image_kind(srv, tmp_path):
         assert r.status_code == 400, (params, r.status_code, r.text)
     r = c.get("/gui/frame/@personal/frames/nothing.b2nd")
     assert r.status_code == 404, r.status_code
+
+
+def test_display_of_files(srv, tmp_path):
+    """The Display tab: JSON pretty-printed, Markdown rendered (raw HTML and script links inert), text,
+    notebooks as HTML (outputs never run), images by URL."""
+    import html
+    import json
+
+    admin = srv.client(USER)
+    c = srv.http(srv.login_cookie(*USER))
+    files = {
+        "doc.md": "# Results\n\n<script>alert(1)</script>\n\n[bad](javascript:alert(1)) and **bold**\n",
+        "notes.txt": "plain <text>\n",
+        "meta.json": '{"a": [1, 2], "b": {"c": "d"}}',
+        "nb.ipynb": json.dumps({
+            "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+            "cells": [
+                {"cell_type": "markdown", "metadata": {}, "source": ["## Analysis"]},
+                {"cell_type": "code", "execution_count": 1, "metadata": {}, "source": ["x = 1 < 2\n", "print(x)"],
+                 "outputs": [{"output_type": "stream", "name": "stdout", "text": ["True\n"]},
+                             {"output_type": "display_data", "metadata": {},
+                              "data": {"text/html": ["<script>alert(2)</script>"], "text/plain": ["<obj>"]}}]},
+            ],
+        }),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        admin.upload(tmp_path / name, f"@personal/files/{name}")
+    for name in files:
+        info = c.get(f"/gui/info/@personal/files/{name}")
+        assert info.status_code == 200 and 'data-tab="display"' in info.text, (name, info.text[:300])
+    md = c.get("/gui/display/@personal/files/doc.md").text
+    assert "<h1>Results</h1>" in md and "<strong>bold</strong>" in md, md
+    assert "<script>" not in md and "javascript:" not in md, md
+    assert "<script>alert(1)</script>" in html.unescape(md)  # shown as text
+    txt = c.get("/gui/display/@personal/files/notes.txt").text
+    assert "<text>" not in txt and "plain <text>" in html.unescape(txt), txt
+    js = html.unescape(c.get("/gui/display/@personal/files/meta.json").text)
+    assert '"b": {\n    "c": "d"\n  }' in js, js
+    nb = c.get("/gui/display/@personal/files/nb.ipynb").text
+    assert "<h2>Analysis</h2>" in nb and "x = 1 &lt; 2" in nb and "True" in nb, nb
+    assert "<script>" not in nb and "&lt;obj&gt;" in nb, nb
+    r = c.get("/gui/display/@personal/files/missing.md")
+    assert r.status_code == 404, r.status_code

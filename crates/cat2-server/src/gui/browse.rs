@@ -166,6 +166,9 @@ fn value_text(v: &Value) -> String {
 
 /// MIME types the Display tab renders.
 fn displayable(name: &str) -> Option<String> {
+    if name.ends_with(".ipynb") {
+        return Some("application/x-ipynb+json".into());
+    }
     let mime = mime_guess::from_path(name).first()?;
     let m = mime.essence_str().to_string();
     (m.starts_with("text/") || m.starts_with("image/") || m == "application/json").then_some(m)
@@ -439,6 +442,11 @@ pub async fn display(
     let sd = app.state_dir.clone();
     let bytes = blocking(move || {
         let loc = sd.locate(&path, caller.as_caller())?;
+        if loc.entry == Entry::Missing {
+            return Err(cat2_core::Error::NotFound {
+                path: loc.logical.to_string(),
+            });
+        }
         match FileKind::of(&loc) {
             Some(FileKind::Blob) => cat2_core::blob::read_blob(&loc.fs),
             _ => Err(cat2_core::Error::BadRequest(format!(
@@ -454,9 +462,22 @@ pub async fn display(
             .and_then(|v| serde_json::to_string_pretty(&v).ok())
             .unwrap_or(text);
         ("json", pretty)
+    } else if mime == "application/x-ipynb+json" {
+        let html = super::notebook::to_html(&text, markdown_html).map_err(ApiError::bad_request)?;
+        ("markdown", html)
     } else if mime == "text/markdown" {
+        ("markdown", markdown_html(&text))
+    } else {
+        ("text", text)
+    };
+    Ok(Html(DisplayFragment { kind, text, url }).into_response())
+}
+
+/// Markdown as HTML, with raw HTML shown as text and links that could run code made inert.
+fn markdown_html(text: &str) -> String {
+    {
         let mut html = String::new();
-        let parser = pulldown_cmark::Parser::new(&text).map(|event| match event {
+        let parser = pulldown_cmark::Parser::new(text).map(|event| match event {
             // Raw HTML in a document is shown as text, never run.
             pulldown_cmark::Event::Html(h) | pulldown_cmark::Event::InlineHtml(h) => {
                 pulldown_cmark::Event::Text(h)
@@ -487,11 +508,8 @@ pub async fn display(
             other => other,
         });
         pulldown_cmark::html::push_html(&mut html, parser);
-        ("markdown", html)
-    } else {
-        ("text", text)
-    };
-    Ok(Html(DisplayFragment { kind, text, url }).into_response())
+        html
+    }
 }
 
 /// A link target that cannot run code (`javascript:`, `data:`, `vbscript:` become `#`).

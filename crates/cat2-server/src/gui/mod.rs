@@ -16,6 +16,7 @@
 
 mod assets;
 mod browse;
+mod notebook;
 mod pages;
 mod prompt;
 mod viewer;
