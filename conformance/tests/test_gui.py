@@ -133,6 +133,18 @@ def check_frame(page, frame, index):
     assert np.abs(red - want).max() <= 1, f"frame {index}: {np.count_nonzero(np.abs(red - want) > 1)} pixels differ"
 
 
+def sign_in(page, srv):
+    """Signs in through the login page unless the browser has a session already."""
+    page.goto(srv.url + "/")
+    if page.locator("#user-email").count():
+        return
+    page.goto(srv.url + "/login")
+    page.fill("input[name=username]", USER[0])
+    page.fill("input[name=password]", USER[1])
+    page.click("button[type=submit]")
+    page.wait_for_url(srv.url + "/?*")
+
+
 def alias_of(page, path):
     return page.locator(f'#list tr[data-path="{path}"] .alias-name').input_value()
 
@@ -225,7 +237,7 @@ def test_tutorial_in_the_browser(srv, page, tmp_path):
 
 
 def test_prompt_errors_show_and_lose_nothing(srv, page):
-    page.goto(srv.url + "/")
+    sign_in(page, srv)
     page.wait_for_selector("#prompt-input")
     run_prompt(page, "frobnicate x", ok=False)
     assert "Invalid command" in page.locator("#alert-text").inner_text()
@@ -380,3 +392,68 @@ def test_display_of_files(srv, tmp_path):
     assert "<script>" not in nb and "&lt;obj&gt;" in nb, nb
     r = c.get("/gui/display/@personal/files/missing.md")
     assert r.status_code == 404, r.status_code
+
+
+def test_archives_unpack_into_a_folder(srv, page, tmp_path):
+    """A .zip or .tar.gz dropped on a root is unpacked into <root>/<name>/, each member stored like an
+    upload (arrays kept, other files compressed), hidden files skipped; a member that would escape the
+    folder refuses the whole archive and nothing is written."""
+    import io
+    import tarfile
+    import zipfile
+
+    arr = np.arange(24, dtype=np.int16).reshape(4, 6)
+    blosc2.asarray(arr, urlpath=str(tmp_path / "arr.b2nd"), mode="w")
+    zpath = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("readme.txt", "hello\n")
+        z.write(tmp_path / "arr.b2nd", "data/arr.b2nd")
+        z.writestr(".hidden", "no")
+        z.writestr("__MACOSX/data/._arr.b2nd", "no")
+    c = srv.http(srv.login_cookie(*USER))
+    with open(zpath, "rb") as f:
+        r = c.post("/gui/unpack/@personal", files={"file": ("bundle.zip", f)})
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert r.json() == ["@personal/bundle/readme.txt", "@personal/bundle/data/arr.b2nd"]
+    listed = c.get("/api/list/@personal/bundle").json()
+    assert sorted(listed) == ["data/arr.b2nd", "readme.txt"], listed
+    admin = srv.client(USER)
+    np.testing.assert_array_equal(admin.fetch("@personal/bundle/data/arr.b2nd"), arr)
+    assert c.get("/api/download/@personal/bundle/readme.txt").content == b"hello\n"
+
+    tgz = tmp_path / "run.tar.gz"
+    with tarfile.open(tgz, "w:gz") as t:
+        for name, data in (("log/a.txt", b"a" * 1000), ("b.txt", b"b")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    with open(tgz, "rb") as f:
+        r = c.post("/gui/unpack/@shared", files={"file": ("run.tar.gz", f)})
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert r.json() == ["@shared/run/log/a.txt", "@shared/run/b.txt"]
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("fine.txt", "x")
+        z.writestr("../escaped.txt", "x")
+    with open(evil, "rb") as f:
+        r = c.post("/gui/unpack/@personal", files={"file": ("evil.zip", f)})
+    assert r.status_code == 400 and "../escaped.txt" in r.text, (r.status_code, r.text)
+    assert c.get("/api/list/@personal/evil").json() == []
+    with open(zpath, "rb") as f:
+        r = srv.http().post("/gui/unpack/@personal", files={"file": ("bundle.zip", f)})
+    assert r.status_code == 401, r.status_code
+    not_archive = tmp_path / "x.txt"
+    not_archive.write_text("x")
+    with open(not_archive, "rb") as f:
+        r = c.post("/gui/unpack/@personal", files={"file": ("x.txt", f)})
+    assert r.status_code == 400, r.status_code
+
+    # In the browser: the file input unpacks an archive and opens its first file.
+    sign_in(page, srv)
+    page.wait_for_selector("#prompt-input")
+    zpath2 = tmp_path / "again.zip"
+    shutil.copy(zpath, zpath2)
+    page.set_input_files('#roots input[type=file][data-root="@shared"]', str(zpath2))
+    page.wait_for_selector("#info-title:text-is('@shared/again/readme.txt')")
+    page.wait_for_selector('#list tr[data-path="@shared/again/data/arr.b2nd"]')

@@ -317,9 +317,10 @@ function initBrowser(root) {
       row.innerHTML = `<span class="name"></span> <progress max="100" value="0"></progress> <span class="pct">0 %</span>`;
       $(".name", row).textContent = file.name;
       $("#uploads").appendChild(row);
-      const target = rootName + "/" + file.name;
+      // Archives are unpacked into a folder of the root; other files stored as they are.
+      const archive = /\.(zip|tar|tar\.gz|tgz)$/i.test(file.name);
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", "/api/upload/" + urlPath(target));
+      xhr.open("POST", archive ? "/gui/unpack/" + urlPath(rootName) : "/api/upload/" + urlPath(rootName + "/" + file.name));
       xhr.withCredentials = true;
       xhr.upload.addEventListener("progress", (e) => {
         if (!e.lengthComputable) return;
@@ -331,7 +332,9 @@ function initBrowser(root) {
         if (xhr.status >= 200 && xhr.status < 300) {
           $(".pct", row).textContent = "done";
           setTimeout(() => row.remove(), 3000);
-          resolve(JSON.parse(xhr.responseText));
+          const answer = JSON.parse(xhr.responseText);
+          // An unpacked archive opens its first file.
+          resolve(Array.isArray(answer) ? answer[0] || null : answer);
         } else {
           row.remove();
           let detail = xhr.responseText;

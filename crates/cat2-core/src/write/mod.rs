@@ -8,6 +8,7 @@
 //! one, never a partial dataset.
 
 pub mod append;
+pub mod archive;
 pub mod fill;
 pub mod lock;
 pub mod transfer;

@@ -66,7 +66,7 @@ pub async fn receive_file_part(
 }
 
 /// Refuses early a body that could never fit the quota.
-fn check_declared_size(app: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+pub(crate) fn check_declared_size(app: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -19,6 +19,7 @@ mod browse;
 mod notebook;
 mod pages;
 mod prompt;
+mod unpack;
 mod viewer;
 
 use askama::Template;
@@ -40,7 +41,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/gui/view/{*path}", get(browse::view))
         .route("/gui/display/{*path}", get(browse::display))
         .route("/gui/frame/{*path}", get(viewer::frame))
-        .route("/gui/command", post(prompt::command));
+        .route("/gui/command", post(prompt::command))
+        .route("/gui/unpack/{*path}", post(unpack::post_unpack));
     if state.auth.is_none() {
         return r;
     }
