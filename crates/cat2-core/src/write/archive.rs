@@ -63,7 +63,7 @@ fn member_parts(name: &str) -> Result<Option<Vec<String>>> {
         .split(['/', '\\'])
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
-    if parts.iter().any(|p| *p == "..") {
+    if parts.contains(&"..") {
         return refuse("would land outside the folder");
     }
     if parts
