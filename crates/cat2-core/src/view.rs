@@ -358,6 +358,132 @@ pub fn frame(
     })
 }
 
+/// The most bytes of records the data table filters or sorts in one go.
+const RECORDS_MAX_BYTES: u64 = 256 << 20;
+
+/// A page of a record (structured) array's table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordPage {
+    /// Every field of the dtype, and the ones shown.
+    pub all_fields: Vec<String>,
+    pub fields: Vec<String>,
+    /// Rows after the filter, and the page: (original row index, cells).
+    pub matching: usize,
+    pub rows: Vec<(usize, Vec<String>)>,
+}
+
+/// What a record table shows: which fields, which rows (a filter over the
+/// fields, as `/api/fetch`'s `filter=`), in which order, and which page.
+#[derive(Debug, Clone, Default)]
+pub struct RecordQuery {
+    pub fields: Vec<String>,
+    pub filter: Option<String>,
+    pub sortby: Option<String>,
+    pub start: usize,
+    pub size: usize,
+}
+
+/// A page of the 1-D record array at `loc`. Without a filter or an order only
+/// the page is read; with one, the whole array is (up to 256 MB).
+pub fn record_page(
+    sd: &StateDir,
+    loc: &Located,
+    caller: Caller<'_>,
+    len: usize,
+    q: &RecordQuery,
+) -> Result<RecordPage> {
+    let size = q.size.max(1);
+    let whole = q.filter.is_some() || q.sortby.is_some();
+    let values = if whole {
+        let values = fetch_values(sd, loc, None, caller)?;
+        if values.data.len() as u64 > RECORDS_MAX_BYTES {
+            return Err(Error::BadRequest(format!(
+                "{} is too big to filter or sort here ({} MB); use /api/fetch with filter=",
+                loc.logical,
+                values.data.len() >> 20
+            )));
+        }
+        values
+    } else {
+        let start = q.start.min(len.saturating_sub(1));
+        fetch_values(sd, loc, Some(format!("{start}:{}", (start + size).min(len))), caller)?
+    };
+    let dtype = values.dtype.clone();
+    let fields = dtype
+        .fields()
+        .ok_or_else(|| Error::BadRequest(format!("{} is not a record array", loc.logical)))?;
+    let all_fields: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
+    let shown: Vec<&crate::dtype::Field> = if q.fields.is_empty() {
+        fields.iter().take(5).collect()
+    } else {
+        q.fields
+            .iter()
+            .map(|n| {
+                dtype
+                    .field(n)
+                    .ok_or_else(|| Error::BadRequest(format!("Unknown field: {n}")))
+            })
+            .collect::<Result<_>>()?
+    };
+    let itemsize = dtype.itemsize().max(1);
+    let record = |i: usize| &values.data[i * itemsize..(i + 1) * itemsize];
+    let cell = |i: usize, f: &crate::dtype::Field| {
+        let bytes = record(i)[f.offset..f.offset + f.dtype.itemsize()].to_vec();
+        Values {
+            shape: vec![1],
+            dtype: f.dtype.clone(),
+            data: bytes,
+        }
+    };
+    let n = values.len();
+    let (first_index, mut order): (usize, Vec<usize>) = if whole {
+        let keep = match &q.filter {
+            Some(expr) => crate::filter::RowFilter::parse(expr, &dtype)?.select(&values.data),
+            None => vec![true; n],
+        };
+        (0, (0..n).filter(|&i| keep[i]).collect())
+    } else {
+        (q.start.min(len.saturating_sub(1)), (0..n).collect())
+    };
+    if let Some(name) = &q.sortby {
+        let f = dtype
+            .field(name)
+            .ok_or_else(|| Error::BadRequest(format!("Unknown field: {name}")))?;
+        let keys: Vec<(Option<f64>, String)> = (0..n)
+            .map(|i| {
+                let v = cell(i, f);
+                match v.number(0) {
+                    Some(x) => (Some(x), String::new()),
+                    None => (None, v.format(0)),
+                }
+            })
+            .collect();
+        order.sort_by(|&a, &b| match (&keys[a], &keys[b]) {
+            ((Some(x), _), (Some(y), _)) => x.total_cmp(y),
+            ((_, s), (_, t)) => s.cmp(t),
+        });
+    }
+    let matching = if whole { order.len() } else { len };
+    let page: Vec<usize> = if whole {
+        order.into_iter().skip(q.start).take(size).collect()
+    } else {
+        order
+    };
+    let rows = page
+        .into_iter()
+        .map(|i| {
+            let cells = shown.iter().map(|f| cell(i, f).format(0)).collect();
+            (first_index + i, cells)
+        })
+        .collect();
+    Ok(RecordPage {
+        all_fields,
+        fields: shown.iter().map(|f| f.name.clone()).collect(),
+        matching,
+        rows,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,6 +222,11 @@ function initBrowser(root) {
       body.innerHTML = await getText("/gui/view/" + urlPath(state.path) + (params ? "?" + params : ""));
       const form = $(".view-controls", body);
       form.addEventListener("change", () => {
+        if (form.classList.contains("records-controls")) {
+          // Record arrays: first row, rows shown, fields, order and filter, as a form.
+          loadView(pane, new URLSearchParams(new FormData(form)).toString());
+          return;
+        }
         const starts = $$("input[name=start]", form).map((i) => i.value || "0");
         const sizes = $$("input[name=size]", form).map((i) => i.value || "1");
         loadView(pane, "start=" + starts.join(",") + "&size=" + sizes.join(","));

@@ -314,6 +314,9 @@ pub async fn view(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let path = DsPath::parse(&raw)?;
+    if let Some(page) = records(&app, &caller, &path, query.as_deref()).await? {
+        return Ok(page);
+    }
     let (starts, sizes) = (
         numbers(query.as_deref(), "start"),
         numbers(query.as_deref(), "size"),
@@ -374,6 +377,75 @@ pub async fn view(
         dtype: values.dtype.numpy_str(),
     })
     .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "records.html")]
+struct RecordsFragment {
+    all_fields: Vec<String>,
+    fields: Vec<String>,
+    matching: usize,
+    rows: Vec<(usize, Vec<String>)>,
+    start: usize,
+    size: usize,
+    sortby: String,
+    filter: String,
+    filtered: bool,
+}
+
+/// The table of a 1-D record (structured) array: fields to show, a filter over
+/// them, an order and a page; `None` for other datasets.
+async fn records(
+    app: &AppState,
+    caller: &CallerId,
+    path: &DsPath,
+    query: Option<&str>,
+) -> ApiResult<Option<Response>> {
+    let mut q = view::RecordQuery {
+        size: 20,
+        ..Default::default()
+    };
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let v = v.trim().to_string();
+        match &*k {
+            "fields" if !v.is_empty() => q.fields.push(v),
+            "filter" if !v.is_empty() => q.filter = Some(v),
+            "sortby" if !v.is_empty() => q.sortby = Some(v),
+            "start" => q.start = v.parse().unwrap_or(0),
+            "size" => q.size = v.parse::<usize>().unwrap_or(20).clamp(1, 1000),
+            _ => {}
+        }
+    }
+    let (sd, who, path) = (app.state_dir.clone(), caller.clone(), path.clone());
+    let query = q.clone();
+    let page = blocking(move || {
+        let loc = sd.locate(&path, who.as_caller())?;
+        let shape = view::array_shape(&sd, &loc, who.as_caller())?;
+        let [len] = shape[..] else { return Ok(None) };
+        if len <= 0 {
+            return Ok(None);
+        }
+        let probe = view::fetch_values(&sd, &loc, Some("0:1".into()), who.as_caller())?;
+        if probe.dtype.fields().is_none() {
+            return Ok(None);
+        }
+        view::record_page(&sd, &loc, who.as_caller(), len as usize, &query).map(Some)
+    })
+    .await?;
+    Ok(page.map(|p| {
+        Html(RecordsFragment {
+            all_fields: p.all_fields,
+            fields: p.fields,
+            matching: p.matching,
+            rows: p.rows,
+            start: q.start,
+            size: q.size,
+            sortby: q.sortby.clone().unwrap_or_default(),
+            filtered: q.filter.is_some(),
+            filter: q.filter.unwrap_or_default(),
+        })
+        .into_response()
+    }))
 }
 
 /// The cells of a window: columns along the last dimension, rows along the
