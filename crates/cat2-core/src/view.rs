@@ -406,7 +406,12 @@ pub fn record_page(
         values
     } else {
         let start = q.start.min(len.saturating_sub(1));
-        fetch_values(sd, loc, Some(format!("{start}:{}", (start + size).min(len))), caller)?
+        fetch_values(
+            sd,
+            loc,
+            Some(format!("{start}:{}", (start + size).min(len))),
+            caller,
+        )?
     };
     let dtype = values.dtype.clone();
     let fields = dtype
