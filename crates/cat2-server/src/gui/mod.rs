@@ -16,9 +16,11 @@
 
 mod assets;
 mod browse;
+mod display;
 mod notebook;
 mod pages;
 mod prompt;
+mod table;
 mod unpack;
 mod viewer;
 
@@ -38,8 +40,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/static/{file}", get(assets::get_asset))
         .route("/gui/list", get(browse::list))
         .route("/gui/info/{*path}", get(browse::info))
-        .route("/gui/view/{*path}", get(browse::view))
-        .route("/gui/display/{*path}", get(browse::display))
+        .route("/gui/view/{*path}", get(table::view))
+        .route("/gui/display/{*path}", get(display::display))
         .route("/gui/frame/{*path}", get(viewer::frame))
         .route("/gui/command", post(prompt::command))
         .route("/gui/unpack/{*path}", post(unpack::post_unpack));
