@@ -181,6 +181,8 @@ def test_tutorial_in_the_browser(srv, page, tmp_path):
     page.wait_for_selector('#list tr[data-path="@shared/det.h5"]')
     page.wait_for_selector("#info-title:text-is('@shared/det.h5')")
     assert page.locator('#roots input[value="@shared"]').is_checked()
+    # The banner's disk usage follows the upload (13.5 KB here), without a reload.
+    page.wait_for_function("() => document.querySelector('#usage-text').textContent.includes('KB')")
     shot(page, "02-uploaded")
 
     # Unfold it from the prompt, by its alias.
@@ -529,3 +531,97 @@ def test_record_arrays_in_the_data_tab(srv, page, tmp_path):
     )
     shown = page.locator(".pane[data-pane=data] table.records tbody th").all_inner_texts()
     assert shown == [str(i) for i in keep[:20]]
+
+
+def test_account_pages_in_the_browser(srv, page):
+    """Sign up, sign in, sign out, a wrong password, forgot and reset password: each page's form in a
+    fresh browser session, its answer shown, the next page the one a user expects."""
+    import re
+
+    ctx = page.context.browser.new_context()
+    p = ctx.new_page()
+    p.set_default_timeout(30_000)
+    try:
+        email, password = "newcomer@example.com", "first-password"
+        p.goto(srv.url + "/register")
+        p.fill("input[name=email]", email)
+        p.fill("input[name=password]", password)
+        p.click("button[type=submit]")
+        p.wait_for_url(re.compile(r".*/login\?message=.*"))
+        assert "Successful registration" in p.locator("#account-message").inner_text()
+
+        p.fill("input[name=username]", email)
+        p.fill("input[name=password]", "wrong-password")
+        p.click("button[type=submit]")
+        p.wait_for_selector("#account-message.error")
+        assert "Incorrect credentials" in p.locator("#account-message").inner_text()
+
+        p.fill("input[name=password]", password)
+        p.click("button[type=submit]")
+        p.wait_for_url(srv.url + "/?*")
+        assert p.locator("#user-email").inner_text() == email
+        p.click("#sign-out")
+        p.wait_for_url(srv.url + "/logout")
+        assert "Have a good day" in p.content()
+        p.goto(srv.url + "/")
+        assert p.locator("#sign-in").count() == 1
+
+        start = srv.log_size()
+        p.goto(srv.url + "/forgot-password")
+        p.fill("input[name=email]", email)
+        p.click("button[type=submit]")
+        p.wait_for_url(srv.url + "/forgot-password-ok")
+        link = srv.wait_log(r"reset-password/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)", start=start)
+        assert link, "the server logs the reset link"
+        p.goto(srv.url + "/reset-password/" + link.group(1))
+        p.fill("input[name=password]", "second-password")
+        p.click("button[type=submit]")
+        p.wait_for_url(re.compile(r".*/login\?message=.*"))
+        p.fill("input[name=username]", email)
+        p.fill("input[name=password]", "second-password")
+        p.click("button[type=submit]")
+        p.wait_for_url(srv.url + "/?*")
+        assert p.locator("#user-email").inner_text() == email
+        # Logged in, the account pages send you home.
+        p.goto(srv.url + "/login")
+        assert p.url.split("?")[0] == srv.url + "/"
+        # Signed out, a used reset link is refused in the page's own words.
+        p.click("#sign-out")
+        p.wait_for_url(srv.url + "/logout")
+        p.goto(srv.url + "/reset-password/" + link.group(1))
+        p.fill("input[name=password]", "third-password")
+        p.click("button[type=submit]")
+        p.wait_for_selector("#account-message.error")
+        assert "Invalid or expired link" in p.locator("#account-message").inner_text()
+    finally:
+        ctx.close()
+
+
+def test_every_fixture_logged_in_without_5xx(fixtures_src, tmp_path_factory):
+    """The read suite's fixtures (every kind of dataset and file, in @public and @shared) through every
+    page and fragment, logged in: 2xx or 4xx only."""
+    work = tmp_path_factory.mktemp("gui-fixtures")
+    state = work / "state"
+    state.mkdir()
+    for sub in ("public", "shared"):
+        shutil.copytree(fixtures_src / sub, state / sub)
+    s = start_server(work, statedir=state)
+    try:
+        # The harness's add_user runs its own asyncio loop: not on the thread Playwright's loop holds.
+        import threading
+
+        adding = threading.Thread(target=s.add_user, args=USER)
+        adding.start()
+        adding.join()
+        c = s.http(s.login_cookie(*USER), timeout=ANON_TIMEOUT)
+        paths = []
+        for root in ("@shared", "@public"):
+            paths += [f"{root}/{n}" for n in c.get(f"/api/list/{root}").json()]
+        assert len(paths) > 10, paths
+        assert c.get("/gui/list?roots=@shared&roots=@public").status_code == 200
+        for path in paths:
+            for url in gui_urls(path):
+                r = c.get(url)
+                assert r.status_code < 500, (url, r.status_code, r.text[:300])
+    finally:
+        s.close()

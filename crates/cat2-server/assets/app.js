@@ -46,6 +46,19 @@ async function getText(url, opts = {}) {
 // Percent-encodes a dataset path for a URL, keeping its slashes.
 const urlPath = (p) => p.split("/").map(encodeURIComponent).join("/").replace(/%40/g, "@");
 
+// The banner's disk usage, asked again after a change.
+async function refreshUsage() {
+  const text = $("#usage-text");
+  if (!text) return;
+  try {
+    const usage = await (await fetch("/gui/usage", { credentials: "same-origin" })).json();
+    if (!usage) return;
+    text.textContent = usage.text;
+    const bar = $("#usage-bar");
+    if (bar && usage.percent !== null) bar.value = usage.percent;
+  } catch (_) { /* the old figure stays */ }
+}
+
 // ---- account pages ---------------------------------------------------------
 const ACCOUNT_ERRORS = {
   LOGIN_BAD_CREDENTIALS: "Incorrect credentials, please verify the email address and password.",
@@ -261,6 +274,7 @@ function initBrowser(root) {
         showMessage(`Deleted ${state.path}`, "success");
         await openPath("");
         loadList();
+        refreshUsage();
       });
     }
   }
@@ -303,7 +317,7 @@ function initBrowser(root) {
         } else if (outcome.refresh && state.path) {
           await openPath(state.path, { push: false }).catch(() => openPath(""));
         }
-        if (outcome.refresh || outcome.open) await loadList();
+        if (outcome.refresh || outcome.open) { await loadList(); refreshUsage(); }
       } catch (err) {
         showMessage(err.name === "AbortError" ? "Aborted" : err.message);
       } finally {
@@ -360,6 +374,7 @@ function initBrowser(root) {
     const box = $$("#roots input[type=checkbox]").find((b) => b.value === rootName);
     if (box) box.checked = true;
     await loadList();
+    refreshUsage();
     if (last) await openPath(last);
   }
   for (const label of $$("#roots .upload")) {

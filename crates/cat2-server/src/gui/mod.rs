@@ -39,6 +39,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/roots/{*path}", get(pages::home_at))
         .route("/static/{file}", get(assets::get_asset))
         .route("/gui/list", get(browse::list))
+        .route("/gui/usage", get(pages::usage))
         .route("/gui/info/{*path}", get(browse::info))
         .route("/gui/view/{*path}", get(table::view))
         .route("/gui/display/{*path}", get(display::display))

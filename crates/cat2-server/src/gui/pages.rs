@@ -58,6 +58,19 @@ pub async fn chrome(app: &AppState, caller: &CallerId) -> ApiResult<Chrome> {
     })
 }
 
+/// `GET /gui/usage`: the banner's disk usage, for the page to refresh after a
+/// change (`{"text": "2.1 MB of 10.0 GB", "percent": 0}`; `null` when logged out).
+pub async fn usage(
+    State(app): State<AppState>,
+    caller: CallerId,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let chrome = chrome(&app, &caller).await?;
+    Ok(axum::Json(match chrome.usage {
+        Some((text, percent)) => serde_json::json!({ "text": text, "percent": percent }),
+        None => serde_json::Value::Null,
+    }))
+}
+
 /// The roots a caller may see, in the order the panel shows them.
 pub fn visible_roots(caller: &CallerId) -> Vec<&'static str> {
     if caller.user_id.is_some() {
