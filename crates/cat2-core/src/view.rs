@@ -128,6 +128,34 @@ impl Values {
         let little = self.dtype.is_little_endian_or_na();
         match self.dtype.kind() {
             Kind::Bool => (if bytes[0] != 0 { "True" } else { "False" }).into(),
+            Kind::Float if bytes.len() == 4 => {
+                // Shortest digits that read back as the same float32, as NumPy prints it.
+                let x = f32_at(bytes, little);
+                if x.is_finite() && x != 0.0 && (x.abs() >= 1e16 || x.abs() < 1e-4) {
+                    format!("{x:e}")
+                } else if x.is_finite() {
+                    format!("{x}")
+                } else {
+                    format_float(f64::from(x))
+                }
+            }
+            Kind::Struct => {
+                let fields = self.dtype.fields().unwrap_or(&[]);
+                let cells: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        let end = (f.offset + f.dtype.itemsize()).min(bytes.len());
+                        let start = f.offset.min(end);
+                        Values {
+                            shape: vec![1],
+                            dtype: f.dtype.clone(),
+                            data: bytes[start..end].to_vec(),
+                        }
+                        .format(0)
+                    })
+                    .collect();
+                format!("({})", cells.join(", "))
+            }
             Kind::Int | Kind::UInt | Kind::Float => match number(&self.dtype, bytes) {
                 Some(x) if self.dtype.kind() == Kind::Float => format_float(x),
                 Some(x) => integer_text(&self.dtype, bytes).unwrap_or_else(|| format!("{x}")),
@@ -515,6 +543,18 @@ mod tests {
         assert_eq!(v.format(0), u64::MAX.to_string());
         let v = values("<f4", 0.5f32.to_le_bytes().to_vec());
         assert_eq!(v.format(0), "0.5");
+        let v = values("<f4", 0.1f32.to_le_bytes().to_vec());
+        assert_eq!(v.format(0), "0.1");
+        let rec = DType::parse("[('id', '<i4'), ('name', 'S4'), ('ok', '?')]").unwrap();
+        let mut data = 7i32.to_le_bytes().to_vec();
+        data.extend(b"ab\0\0");
+        data.push(1);
+        let v = Values {
+            shape: vec![1],
+            dtype: rec,
+            data,
+        };
+        assert_eq!(v.format(0), "(7, b'ab', True)");
         let v = values("<f2", vec![0x00, 0x3c]); // 1.0 in half precision
         assert_eq!(v.number(0), Some(1.0));
         let v = values("|b1", vec![1, 0]);

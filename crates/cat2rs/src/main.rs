@@ -1,8 +1,11 @@
 //! `cat2rs`: the command line. Glue only: parse arguments, build the
-//! library objects, run, and print errors with their causes.
+//! library objects, run, and print errors with their causes. The server and
+//! the local user administration are here; the client commands (`roots`,
+//! `list`, `show`, `upload`, ...) in [`remote`].
 
 mod conf;
 mod memory;
+mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +74,8 @@ enum Command {
         #[arg(long, default_value = "_caterva2/state")]
         statedir: PathBuf,
     },
+    #[command(flatten)]
+    Remote(remote::RemoteCommand),
 }
 
 /// Stack size of the server's async, blocking and compute threads.
@@ -78,11 +83,17 @@ const WORKER_STACK: usize = 8 << 20;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A client command that fails (the server said no, or could not be reached) exits 1;
+    // clap's usage errors exit 2, as do failures of the local commands.
+    let failure = match cli.command {
+        Command::Remote(_) => ExitCode::from(1),
+        _ => ExitCode::from(2),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cat2rs: {e:#}");
-            ExitCode::from(2)
+            failure
         }
     }
 }
@@ -187,6 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Remote(cmd) => remote::run(cmd),
         Command::Examples { statedir } => {
             let sd = cat2_core::StateDir::open(&statedir)
                 .with_context(|| format!("opening state dir {}", statedir.display()))?;

@@ -1,0 +1,518 @@
+//! The client commands: `cat2rs roots|list|tree|info|show|download|upload|
+//! unfold|rm|mv|cp|expr --url URL [--user U --pass P] [--json]`, on top of
+//! `cat2-client`. Output is for people (tables, arrays printed readably)
+//! unless `--json`; errors go to stderr with the server's words and a
+//! non-zero exit status.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use cat2_client::{Array, Client};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+/// Where the server is and who asks.
+#[derive(Args, Debug, Clone)]
+pub struct Remote {
+    /// The server's URL.
+    #[arg(long, env = "CAT2RS_URL", default_value = "http://localhost:8000")]
+    url: String,
+    /// Log in as this user (an e-mail address).
+    #[arg(long, env = "CAT2RS_USER")]
+    user: Option<String>,
+    /// The user's password.
+    #[arg(long = "pass", env = "CAT2RS_PASS", hide_env_values = true)]
+    password: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RemoteCommand {
+    /// List the roots the session may see.
+    Roots(#[command(flatten)] Remote),
+    /// List every file below a path.
+    List {
+        path: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show the files below a path as a tree.
+    Tree {
+        path: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a dataset's metadata.
+    Info {
+        path: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print (a slice of) an array: `cat2rs show '@public/a.b2nd[1:3, ::2]'`.
+    Show {
+        /// A dataset path, optionally followed by a slice in brackets.
+        target: String,
+        /// Also write the values to this .npy file.
+        #[arg(long)]
+        npy: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Download a dataset or file.
+    Download {
+        path: String,
+        /// Where to write it (default: its name, in the current directory).
+        dest: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Upload a local file to a path (or into a directory).
+    Upload {
+        local: PathBuf,
+        remote_path: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Unfold an HDF5 file into proxy datasets.
+    Unfold {
+        path: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove a file or directory.
+    Rm {
+        path: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Move or rename.
+    Mv {
+        src: String,
+        dst: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Copy.
+    Cp {
+        src: String,
+        dst: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Save a lazy expression: `cat2rs expr @personal/e.b2nd 'where(a < 10, a * 32000, a)' -o a=@shared/x.b2nd`.
+    Expr {
+        path: String,
+        expression: String,
+        /// An operand, NAME=PATH (repeatable).
+        #[arg(short = 'o', long = "operand")]
+        operands: Vec<String>,
+        /// Store the computed result instead of the expression.
+        #[arg(long)]
+        compute: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+impl RemoteCommand {
+    fn remote(&self) -> &Remote {
+        match self {
+            RemoteCommand::Roots(r) => r,
+            RemoteCommand::List { remote, .. }
+            | RemoteCommand::Tree { remote, .. }
+            | RemoteCommand::Info { remote, .. }
+            | RemoteCommand::Show { remote, .. }
+            | RemoteCommand::Download { remote, .. }
+            | RemoteCommand::Upload { remote, .. }
+            | RemoteCommand::Unfold { remote, .. }
+            | RemoteCommand::Rm { remote, .. }
+            | RemoteCommand::Mv { remote, .. }
+            | RemoteCommand::Cp { remote, .. }
+            | RemoteCommand::Expr { remote, .. } => remote,
+        }
+    }
+}
+
+/// Runs a client command to completion.
+pub fn run(cmd: RemoteCommand) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run_async(cmd))
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// `path[1:3, ::2]` → (`path`, `Some("1:3, ::2")`).
+fn split_slice(target: &str) -> Result<(&str, Option<&str>)> {
+    match target.find('[') {
+        None => Ok((target, None)),
+        Some(i) => {
+            let Some(inner) = target[i + 1..].strip_suffix(']') else {
+                bail!("{target}: a slice is written in brackets, e.g. path[1:3, ::2]");
+            };
+            Ok((&target[..i], Some(inner)))
+        }
+    }
+}
+
+/// The command line as typed, for error messages.
+fn described(cmd: &RemoteCommand) -> String {
+    match cmd {
+        RemoteCommand::Roots(_) => "roots".into(),
+        RemoteCommand::List { path, .. } => format!("list {path}"),
+        RemoteCommand::Tree { path, .. } => format!("tree {path}"),
+        RemoteCommand::Info { path, .. } => format!("info {path}"),
+        RemoteCommand::Show { target, .. } => format!("show {target}"),
+        RemoteCommand::Download { path, .. } => format!("download {path}"),
+        RemoteCommand::Upload {
+            local, remote_path, ..
+        } => {
+            format!("upload {} {remote_path}", local.display())
+        }
+        RemoteCommand::Unfold { path, .. } => format!("unfold {path}"),
+        RemoteCommand::Rm { path, .. } => format!("rm {path}"),
+        RemoteCommand::Mv { src, dst, .. } => format!("mv {src} {dst}"),
+        RemoteCommand::Cp { src, dst, .. } => format!("cp {src} {dst}"),
+        RemoteCommand::Expr { path, .. } => format!("expr {path}"),
+    }
+}
+
+async fn run_async(cmd: RemoteCommand) -> Result<()> {
+    let what = described(&cmd);
+    run_command(cmd).await.with_context(|| what)
+}
+
+async fn run_command(cmd: RemoteCommand) -> Result<()> {
+    let r = cmd.remote().clone();
+    let mut client = Client::new(&r.url)?;
+    match (&r.user, &r.password) {
+        (Some(u), Some(p)) => client.login(u, p).await.context("logging in")?,
+        (Some(_), None) => bail!("--user needs --pass (or CAT2RS_PASS)"),
+        _ => {}
+    }
+    match cmd {
+        RemoteCommand::Roots(_) => {
+            let roots = client.roots().await?;
+            if r.json {
+                print_json(&json!(roots));
+            } else {
+                roots.iter().for_each(|x| println!("{x}"));
+            }
+        }
+        RemoteCommand::List { path, .. } => {
+            let names = client.list(&path).await?;
+            if r.json {
+                print_json(&json!(names));
+            } else {
+                names.iter().for_each(|x| println!("{x}"));
+            }
+        }
+        RemoteCommand::Tree { path, .. } => {
+            let names = client.list(&path).await?;
+            if r.json {
+                print_json(&json!(names));
+            } else {
+                print!("{}", tree(&path, &names));
+            }
+        }
+        RemoteCommand::Info { path, .. } => {
+            let info = client.info(&path).await?;
+            if r.json {
+                print_json(&info);
+            } else {
+                print_info(&info, "");
+            }
+        }
+        RemoteCommand::Show { target, npy, .. } => {
+            let (path, slice) = split_slice(&target)?;
+            let arr = client.fetch(path, slice).await?;
+            if let Some(file) = &npy {
+                std::fs::write(file, npy_bytes(&arr))
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
+            if r.json {
+                print_json(
+                    &json!({"shape": arr.shape, "dtype": arr.dtype, "values": flat_values(&arr)?}),
+                );
+            } else {
+                print!("{}", format_array(&arr)?);
+            }
+        }
+        RemoteCommand::Download { path, dest, .. } => {
+            let name = path.rsplit('/').next().unwrap_or("download").to_string();
+            let dest = dest.unwrap_or_else(|| PathBuf::from(&name));
+            let bar = Progress::new("download");
+            let n = client
+                .download(&path, &dest, |done, total| bar.show(done, total))
+                .await?;
+            bar.done();
+            if r.json {
+                print_json(&json!({"path": dest, "bytes": n}));
+            } else {
+                println!("{} ({n} bytes)", dest.display());
+            }
+        }
+        RemoteCommand::Upload {
+            local, remote_path, ..
+        } => {
+            let bar = Progress::new("upload");
+            let shown = bar.clone();
+            let stored = client
+                .upload(&local, &remote_path, move |done, total| {
+                    shown.show(done, Some(total))
+                })
+                .await?;
+            bar.done();
+            answer(r.json, &stored);
+        }
+        RemoteCommand::Unfold { path, .. } => answer(r.json, &client.unfold(&path).await?),
+        RemoteCommand::Rm { path, .. } => answer(r.json, &client.remove(&path).await?),
+        RemoteCommand::Mv { src, dst, .. } => answer(r.json, &client.move_to(&src, &dst).await?),
+        RemoteCommand::Cp { src, dst, .. } => answer(r.json, &client.copy_to(&src, &dst).await?),
+        RemoteCommand::Expr {
+            path,
+            expression,
+            operands,
+            compute,
+            ..
+        } => {
+            let ops = operands
+                .iter()
+                .map(|o| {
+                    o.split_once('=')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .with_context(|| format!("operand {o:?} is not NAME=PATH"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            answer(
+                r.json,
+                &client.lazyexpr(&path, &expression, &ops, compute).await?,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn answer(json: bool, text: &str) {
+    if json {
+        print_json(&json!(text));
+    } else {
+        println!("{text}");
+    }
+}
+
+/// A progress line on stderr, when stderr is a terminal.
+#[derive(Clone)]
+struct Progress {
+    what: &'static str,
+    tty: bool,
+}
+
+impl Progress {
+    fn new(what: &'static str) -> Progress {
+        Progress {
+            what,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+    fn show(&self, done: u64, total: Option<u64>) {
+        if !self.tty {
+            return;
+        }
+        let mut err = std::io::stderr();
+        let _ = match total.filter(|&t| t > 0) {
+            Some(t) => {
+                let pct = done * 100 / t;
+                let bar: String = (0..30)
+                    .map(|i| if i * 100 < pct * 30 { '#' } else { '.' })
+                    .collect();
+                write!(err, "\r{} [{bar}] {pct:>3}% {done}/{t} bytes", self.what)
+            }
+            None => write!(err, "\r{} {done} bytes", self.what),
+        };
+    }
+    fn done(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
+fn print_info(v: &Value, indent: &str) {
+    if let Value::Object(m) = v {
+        for (k, val) in m {
+            match val {
+                Value::Object(_) => {
+                    println!("{indent}{k}:");
+                    print_info(val, &format!("{indent}  "));
+                }
+                Value::String(s) => println!("{indent}{k}: {s}"),
+                other => println!("{indent}{k}: {other}"),
+            }
+        }
+    }
+}
+
+/// The listing as an indented tree.
+fn tree(root: &str, names: &[String]) -> String {
+    let mut out = format!("{root}\n");
+    let mut last: Vec<&str> = Vec::new();
+    for name in names {
+        let parts: Vec<&str> = name.split('/').collect();
+        let common = last.iter().zip(&parts).take_while(|(a, b)| a == b).count();
+        for (depth, part) in parts.iter().enumerate().skip(common.min(parts.len() - 1)) {
+            out.push_str(&"    ".repeat(depth + 1));
+            out.push_str(part);
+            if depth + 1 < parts.len() {
+                out.push('/');
+            }
+            out.push('\n');
+        }
+        last = parts;
+    }
+    out
+}
+
+fn values_of(arr: &Array) -> Result<cat2_core::view::Values> {
+    Ok(cat2_core::view::Values {
+        shape: arr.shape.clone(),
+        dtype: cat2_core::dtype::DType::parse(&arr.dtype)?,
+        data: arr.data.clone(),
+    })
+}
+
+fn flat_values(arr: &Array) -> Result<Vec<Value>> {
+    let v = values_of(arr)?;
+    Ok((0..v.len())
+        .map(|i| match v.number(i) {
+            Some(x) if x.fract() == 0.0 && x.abs() < 9e15 && !arr.dtype.contains('f') => {
+                json!(x as i64)
+            }
+            Some(x) if x.is_finite() => json!(x),
+            _ => json!(v.format(i)),
+        })
+        .collect())
+}
+
+/// An array printed readably: its shape and dtype, then its values by rows
+/// (the middle left out of big ones, as NumPy does).
+fn format_array(arr: &Array) -> Result<String> {
+    const EDGE: usize = 3;
+    let v = values_of(arr)?;
+    let mut out = format!("shape {:?}, dtype {}\n", arr.shape, v.dtype.numpy_str());
+    let n = v.len();
+    let row_len = arr.shape.last().map_or(1, |&l| l.max(1) as usize);
+    let rows = if arr.shape.is_empty() {
+        1
+    } else {
+        n / row_len.max(1)
+    };
+    let cell = |i: usize| v.format(i);
+    let fmt_row = |r: usize| -> String {
+        let idx: Vec<usize> = if row_len > 2 * EDGE + 1 {
+            (0..EDGE).chain(row_len - EDGE..row_len).collect()
+        } else {
+            (0..row_len).collect()
+        };
+        let mut cells: Vec<String> = idx.iter().map(|&c| cell(r * row_len + c)).collect();
+        if row_len > 2 * EDGE + 1 {
+            cells.insert(EDGE, "...".into());
+        }
+        format!("[{}]", cells.join(", "))
+    };
+    if n == 0 {
+        out.push_str("[]\n");
+        return Ok(out);
+    }
+    if arr.shape.is_empty() {
+        out.push_str(&cell(0));
+        out.push('\n');
+        return Ok(out);
+    }
+    let shown: Vec<usize> = if rows > 2 * EDGE + 1 {
+        (0..EDGE).chain(rows - EDGE..rows).collect()
+    } else {
+        (0..rows).collect()
+    };
+    for (k, r) in shown.iter().enumerate() {
+        if rows > 2 * EDGE + 1 && k == EDGE {
+            out.push_str(" ...\n");
+        }
+        out.push_str(&fmt_row(*r));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The array as a `.npy` file (format 1.0).
+fn npy_bytes(arr: &Array) -> Vec<u8> {
+    let shape = match arr.shape.len() {
+        0 => "()".to_string(),
+        1 => format!("({},)", arr.shape[0]),
+        _ => format!(
+            "({})",
+            arr.shape
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+        arr.dtype
+    );
+    // Magic (6) + version (2) + length (2) + header, padded to 64 bytes with a final newline.
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    header.push_str(&" ".repeat(pad % 64));
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&arr.data);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_follow_the_path_in_brackets() {
+        assert_eq!(split_slice("@p/a.b2nd").unwrap(), ("@p/a.b2nd", None));
+        assert_eq!(
+            split_slice("@p/a.b2nd[1:3, ::2]").unwrap(),
+            ("@p/a.b2nd", Some("1:3, ::2"))
+        );
+        assert!(split_slice("@p/a.b2nd[1:3").is_err());
+    }
+
+    #[test]
+    fn trees_indent_by_directory() {
+        let names = ["a/b/x.b2nd", "a/b/y.b2nd", "a/z.txt", "top.h5"].map(String::from);
+        assert_eq!(
+            tree("@shared", &names),
+            "@shared\n    a/\n        b/\n            x.b2nd\n            y.b2nd\n        z.txt\n    top.h5\n"
+        );
+    }
+
+    #[test]
+    fn npy_headers_are_aligned() {
+        let arr = Array {
+            shape: vec![2, 3],
+            dtype: "<i4".into(),
+            data: vec![0; 24],
+        };
+        let bytes = npy_bytes(&arr);
+        let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + hlen) % 64, 0);
+        assert_eq!(bytes.len(), 10 + hlen + 24);
+    }
+}

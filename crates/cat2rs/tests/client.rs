@@ -1,0 +1,277 @@
+//! The client commands (`cat2rs roots|list|tree|info|show|download|upload|
+//! unfold|rm|mv|cp|expr`) against a real `cat2rs serve` with users: their
+//! output, `--json`, the files they write, and their exit codes (0 done, 1
+//! refused by the server or unreachable, 2 bad usage).
+
+mod util;
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+use util::cat2rs;
+
+const USER: &str = "cli@example.com";
+const PASS: &str = "cli-password";
+
+/// A login-enabled server over the example datasets, with one superuser.
+struct LoginServer {
+    dir: tempfile::TempDir,
+    child: Child,
+    url: String,
+}
+
+impl Drop for LoginServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LoginServer {
+    fn start() -> LoginServer {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        util::run_examples(&state);
+        let added = cat2rs(dir.path())
+            .args(["adduser", USER, PASS, "--superuser", "--statedir"])
+            .arg(&state)
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{added:?}");
+        let conf = dir.path().join("login.toml");
+        fs::write(&conf, "[server]\nlogin = true\n").unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = fs::File::create(dir.path().join("server.log")).unwrap();
+        let child = cat2rs(dir.path())
+            .env("CATERVA2_SECRET", "client-tests")
+            .arg("serve")
+            .arg(format!("--conf={}", conf.display()))
+            .arg(format!("--statedir={}", state.display()))
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        LoginServer {
+            dir,
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn work(&self) -> PathBuf {
+        let w = self.dir.path().join("work");
+        fs::create_dir_all(&w).unwrap();
+        w
+    }
+
+    /// `cat2rs <args> --url <server>`, anonymous.
+    fn anon(&self, args: &[&str]) -> Output {
+        cat2rs(&self.work())
+            .args(args)
+            .env("CAT2RS_URL", &self.url)
+            .env_remove("CAT2RS_USER")
+            .env_remove("CAT2RS_PASS")
+            .output()
+            .unwrap()
+    }
+
+    /// The same, logged in (credentials from the environment).
+    fn run(&self, args: &[&str]) -> Output {
+        cat2rs(&self.work())
+            .args(args)
+            .env("CAT2RS_URL", &self.url)
+            .env("CAT2RS_USER", USER)
+            .env("CAT2RS_PASS", PASS)
+            .output()
+            .unwrap()
+    }
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn failed(out: &Output, code: i32) -> String {
+    assert_eq!(out.status.code(), Some(code), "{out:?}");
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+#[test]
+fn browsing_commands_print_for_people_and_for_programs() {
+    let srv = LoginServer::start();
+    assert_eq!(ok(&srv.anon(&["roots"])), "@public\n");
+    assert_eq!(
+        json(&srv.run(&["roots", "--json"])),
+        serde_json::json!(["@public", "@personal", "@shared"])
+    );
+    let listed = ok(&srv.anon(&["list", "@public/examples"]));
+    assert!(listed.lines().any(|l| l == "stack-3d.b2nd"), "{listed}");
+    let tree = ok(&srv.anon(&["tree", "@public"]));
+    assert!(
+        tree.starts_with("@public\n    examples/\n        README.md\n"),
+        "{tree}"
+    );
+    let info = ok(&srv.anon(&["info", "@public/examples/arange-1d.b2nd"]));
+    assert!(info.contains("shape: [10000]"), "{info}");
+    assert_eq!(
+        json(&srv.anon(&["info", "@public/examples/arange-1d.b2nd", "--json"]))["shape"],
+        serde_json::json!([10000])
+    );
+
+    // show: a slice written after the path, readable values, and the same as JSON and .npy.
+    let shown = ok(&srv.anon(&["show", "@public/examples/arange-1d.b2nd[3:6]"]));
+    assert_eq!(shown, "shape [3], dtype int64\n[3, 4, 5]\n");
+    let big = ok(&srv.anon(&["show", "@public/examples/arange-1d.b2nd"]));
+    assert_eq!(
+        big,
+        "shape [10000], dtype int64\n[0, 1, 2, ..., 9997, 9998, 9999]\n"
+    );
+    let rec = ok(&srv.anon(&["show", "@public/examples/records.b2nd[0:1]"]));
+    assert!(rec.contains("(0, "), "{rec}");
+    let as_json = json(&srv.anon(&["show", "@public/examples/arange-1d.b2nd[::5000]", "--json"]));
+    assert_eq!(as_json["values"], serde_json::json!([0, 5000]));
+    let npy = srv.work().join("slice.npy");
+    ok(&srv.anon(&[
+        "show",
+        "@public/examples/arange-1d.b2nd[10:14]",
+        "--npy",
+        npy.to_str().unwrap(),
+    ]));
+    let bytes = fs::read(&npy).unwrap();
+    assert!(bytes.starts_with(b"\x93NUMPY\x01\x00"));
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8_lossy(&bytes[10..10 + hlen]);
+    assert!(
+        header.contains("'descr': '<i8'") && header.contains("'shape': (4,)"),
+        "{header}"
+    );
+    let values: Vec<i64> = bytes[10 + hlen..]
+        .chunks(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(values, [10, 11, 12, 13]);
+
+    // download: regular files come back as their original bytes.
+    ok(&srv.anon(&["download", "@public/examples/README.md"]));
+    let readme = fs::read_to_string(srv.work().join("README.md")).unwrap();
+    assert!(readme.starts_with("# Example datasets"), "{readme}");
+
+    // Errors: exit 1 with the server's words, 2 for usage.
+    let err = failed(&srv.anon(&["show", "@public/nothing.b2nd"]), 1);
+    assert!(
+        err.contains("show @public/nothing.b2nd") && err.contains("404"),
+        "{err}"
+    );
+    let err = failed(&srv.anon(&["list", "@personal"]), 1);
+    assert!(err.contains("401"), "{err}");
+    failed(&srv.anon(&["show"]), 2);
+    let err = failed(
+        &srv.anon(&["roots", "--url", "http://127.0.0.1:9", "--json"]),
+        1,
+    );
+    assert!(err.contains("cannot reach"), "{err}");
+    let err = failed(&srv.run(&["roots", "--pass", "wrong-password"]), 1);
+    assert!(err.contains("LOGIN_BAD_CREDENTIALS"), "{err}");
+}
+
+#[test]
+fn writing_commands_change_the_server() {
+    let srv = LoginServer::start();
+    let local = srv.work().join("notes.txt");
+    fs::write(&local, "some notes\n").unwrap();
+    let notes = local.to_str().unwrap();
+    assert_eq!(
+        ok(&srv.run(&["upload", notes, "@personal/notes.txt"])),
+        "@personal/notes.txt\n"
+    );
+    let err = failed(&srv.anon(&["upload", notes, "@personal/notes.txt"]), 1);
+    assert!(err.contains("401"), "{err}");
+    assert_eq!(
+        ok(&srv.run(&["cp", "@personal/notes.txt", "@shared/copy.txt"])),
+        "@shared/copy.txt\n"
+    );
+    assert_eq!(
+        ok(&srv.run(&["mv", "@shared/copy.txt", "@shared/moved.txt"])),
+        "@shared/moved.txt\n"
+    );
+    assert_eq!(ok(&srv.run(&["list", "@shared"])), "moved.txt\n");
+    let dest = srv.work().join("back.txt");
+    ok(&srv.run(&["download", "@shared/moved.txt", dest.to_str().unwrap()]));
+    assert_eq!(fs::read_to_string(&dest).unwrap(), "some notes\n");
+    ok(&srv.run(&["rm", "@shared/moved.txt"]));
+    assert_eq!(ok(&srv.run(&["list", "@shared"])), "");
+
+    // unfold an HDF5 file, then an expression over one of its proxies.
+    let h5 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cat2-core/tests/fixtures/unfold.h5");
+    ok(&srv.run(&["upload", h5.to_str().unwrap(), "@shared/unfold.h5"]));
+    assert_eq!(ok(&srv.run(&["unfold", "@shared/unfold.h5"])), "unfold\n");
+    let proxies: Vec<String> = ok(&srv.run(&["list", "@shared/unfold"]))
+        .lines()
+        .filter(|l| l.ends_with(".b2nd"))
+        .map(str::to_string)
+        .collect();
+    assert!(!proxies.is_empty());
+
+    ok(&srv.run(&[
+        "expr",
+        "@personal/e.b2nd",
+        "where(a < 100, a * 2, a)",
+        "-o",
+        "a=@public/examples/arange-1d.b2nd",
+    ]));
+    assert_eq!(
+        ok(&srv.run(&["show", "@personal/e.b2nd[98:102]"])),
+        "shape [4], dtype int64\n[196, 198, 100, 101]\n"
+    );
+    ok(&srv.run(&[
+        "expr",
+        "@personal/s.b2nd",
+        "sum(a)",
+        "-o",
+        "a=@public/examples/arange-1d.b2nd",
+        "--compute",
+    ]));
+    assert_eq!(
+        ok(&srv.run(&["show", "@personal/s.b2nd"])),
+        "shape [], dtype int64\n49995000\n"
+    );
+    let err = failed(
+        &srv.run(&[
+            "expr",
+            "@personal/bad.b2nd",
+            "a +",
+            "-o",
+            "a=@public/examples/arange-1d.b2nd",
+        ]),
+        1,
+    );
+    assert!(err.contains("Invalid name or expression"), "{err}");
+    let err = failed(
+        &srv.run(&["expr", "@personal/bad.b2nd", "a", "-o", "no-equals"]),
+        1,
+    );
+    assert!(err.contains("NAME=PATH"), "{err}");
+}
