@@ -66,17 +66,7 @@ pub struct Client {
     cookie: Option<String>,
 }
 
-/// Percent-encodes a dataset path for a URL, keeping `/` and `@`.
-fn encode_path(path: &str) -> String {
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'/')
-        .remove(b'@')
-        .remove(b'.')
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'!');
-    percent_encoding::utf8_percent_encode(path.trim_start_matches('/'), KEEP).to_string()
-}
+use cat2_proto::url_path as encode_path;
 
 impl Client {
     /// A client of the server at `url` (`http://host:port`), not logged in.

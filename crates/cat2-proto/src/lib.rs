@@ -144,3 +144,16 @@ pub struct Published {
     /// Where the copy went: `<publish_root>/<key>`.
     pub published: String,
 }
+
+/// A dataset path (`@shared/a b/x.b2nd`) percent-encoded for the path of a URL
+/// (`/api/fetch/@shared/a%20b/x.b2nd`), keeping its slashes and `@`.
+pub fn url_path(path: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'@')
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'!');
+    percent_encoding::utf8_percent_encode(path.trim_start_matches('/'), KEEP).to_string()
+}

@@ -90,17 +90,7 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-/// Percent-encodes a dataset path for a URL path, keeping its slashes and `@`.
-pub fn url_path(path: &str) -> String {
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'/')
-        .remove(b'@')
-        .remove(b'.')
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'!');
-    percent_encoding::utf8_percent_encode(path, KEEP).to_string()
-}
+pub use cat2_proto::url_path;
 
 #[cfg(test)]
 mod tests {
