@@ -110,6 +110,67 @@ impl Client {
         Ok(())
     }
 
+    /// The session cookie (`c2subauth=…`), to save and reuse with [`Client::with_cookie`].
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+
+    /// Uses a session saved earlier instead of logging in.
+    pub fn with_cookie(mut self, cookie: &str) -> Client {
+        self.cookie = Some(cookie.to_string());
+        self
+    }
+
+    /// Ends the session on the server and forgets it.
+    pub async fn logout(&mut self) -> Result<()> {
+        if self.cookie.is_some() {
+            self.send(self.http.post(format!("{}/auth/jwt/logout", self.base)))
+                .await?;
+        }
+        self.cookie = None;
+        Ok(())
+    }
+
+    /// Adds a user (superusers only); answers the server's message.
+    pub async fn adduser(&self, email: &str, password: &str, superuser: bool) -> Result<String> {
+        let body =
+            serde_json::json!({"username": email, "password": password, "superuser": superuser});
+        as_string(
+            self.post_json(format!("{}/api/adduser/", self.base), &body)
+                .await?,
+        )
+    }
+
+    /// Deletes a user and their @personal files (superusers only); answers the server's message.
+    pub async fn deluser(&self, email: &str) -> Result<String> {
+        let url = format!("{}/api/deluser/{}", self.base, encode_path(email));
+        let resp = self.send(self.http.get(url)).await?;
+        as_string(self.json(resp).await?)
+    }
+
+    /// The users (id, email, is_active, is_superuser, is_verified), or the one with this e-mail.
+    pub async fn listusers(&self, email: Option<&str>) -> Result<Vec<Value>> {
+        let mut req = self.http.get(format!("{}/api/listusers/", self.base));
+        if let Some(e) = email {
+            req = req.query(&[("username", e)]);
+        }
+        let resp = self.send(req).await?;
+        match self.json(resp).await? {
+            Value::Array(users) => Ok(users),
+            other => Err(Error::Protocol(format!("listusers: {other}"))),
+        }
+    }
+
+    /// The URL that downloads a dataset.
+    pub fn download_url(&self, path: &str) -> String {
+        format!("{}/api/download/{}", self.base, encode_path(path))
+    }
+
+    /// The web GUI's page of a dataset.
+    pub fn handle_url(&self, path: &str) -> String {
+        format!("{}/roots/{}", self.base, encode_path(path))
+    }
+
     fn with_session(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.cookie {
             Some(c) => req.header(reqwest::header::COOKIE, c),

@@ -45,7 +45,8 @@ enum Command {
         #[arg(long)]
         loglevel: Option<String>,
     },
-    /// Add a user to a state directory's user database (works while a server runs).
+    /// Add a user to a state directory's user database (works while a server runs), or
+    /// through a server with --url.
     Adduser {
         /// E-mail address of the new user.
         email: String,
@@ -53,21 +54,28 @@ enum Command {
         /// printed when omitted.
         password: Option<String>,
         /// Make the user a superuser.
-        #[arg(long)]
+        #[arg(long, short = 'S')]
         superuser: bool,
         #[arg(long, default_value = "_caterva2/state")]
         statedir: PathBuf,
+        #[command(flatten)]
+        server: remote::AdminRemote,
     },
-    /// Delete a user and their @personal files.
+    /// Delete a user and their @personal files (of a state directory, or through a server with --url).
     Deluser {
         email: String,
         #[arg(long, default_value = "_caterva2/state")]
         statedir: PathBuf,
+        #[command(flatten)]
+        server: remote::AdminRemote,
     },
-    /// List the users of a state directory.
+    /// List the users (of a state directory, or of a server with --url).
+    #[command(alias = "lsu")]
     Listusers {
         #[arg(long, default_value = "_caterva2/state")]
         statedir: PathBuf,
+        #[command(flatten)]
+        server: remote::AdminRemote,
     },
     /// Write the example datasets into @public/examples of a state directory.
     Examples {
@@ -85,8 +93,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A client command that fails (the server said no, or could not be reached) exits 1;
     // clap's usage errors exit 2, as do failures of the local commands.
-    let failure = match cli.command {
+    let failure = match &cli.command {
         Command::Remote(_) => ExitCode::from(1),
+        Command::Adduser { server, .. }
+        | Command::Deluser { server, .. }
+        | Command::Listusers { server, .. }
+            if server.url.is_some() =>
+        {
+            ExitCode::from(1)
+        }
         _ => ExitCode::from(2),
     };
     match run(cli) {
@@ -152,7 +167,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             password,
             superuser,
             statedir,
+            server,
         } => {
+            if let Some(r) = server.remote() {
+                return remote::admin(
+                    remote::AdminOp::Add {
+                        email,
+                        password,
+                        superuser,
+                    },
+                    r,
+                );
+            }
             let users = open_users(&statedir)?;
             let generated = match &password {
                 Some(_) => None,
@@ -178,7 +204,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Deluser { email, statedir } => {
+        Command::Deluser {
+            email,
+            statedir,
+            server,
+        } => {
+            if let Some(r) = server.remote() {
+                return remote::admin(remote::AdminOp::Delete(email), r);
+            }
             let users = open_users(&statedir)?;
             let user = users.delete(&email).context("deleting the user")?;
             let personal = statedir.join("personal").join(&user.id);
@@ -189,7 +222,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("deleted {}", user.email);
             Ok(())
         }
-        Command::Listusers { statedir } => {
+        Command::Listusers { statedir, server } => {
+            if let Some(r) = server.remote() {
+                return remote::admin(remote::AdminOp::List, r);
+            }
             let users = open_users(&statedir)?;
             for u in users.list().context("listing users")? {
                 let su = if u.is_superuser { " superuser" } else { "" };

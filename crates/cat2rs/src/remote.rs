@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 /// Where the server is and who asks.
 #[derive(Args, Debug, Clone)]
 pub struct Remote {
+    // (also used by `cat2rs adduser|deluser|listusers --url`)
     /// The server's URL.
     #[arg(long, env = "CAT2RS_URL", default_value = "http://localhost:8000")]
     url: String,
@@ -29,17 +30,56 @@ pub struct Remote {
     json: bool,
 }
 
+impl Remote {
+    pub fn new(url: String, user: Option<String>, password: Option<String>, json: bool) -> Remote {
+        Remote {
+            url,
+            user,
+            password,
+            json,
+        }
+    }
+}
+
+/// How the user commands reach a server instead of a state directory.
+#[derive(Args, Debug, Clone)]
+pub struct AdminRemote {
+    /// Ask this server (as a superuser) instead of changing a state directory.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The superuser to log in as (with --url).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Their password.
+    #[arg(long = "pass", id = "server_pass")]
+    pub password: Option<String>,
+    /// Print JSON (with --url).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl AdminRemote {
+    /// The server to ask, if `--url` was given.
+    pub fn remote(&self) -> Option<Remote> {
+        self.url
+            .clone()
+            .map(|url| Remote::new(url, self.user.clone(), self.password.clone(), self.json))
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum RemoteCommand {
     /// List the roots the session may see.
     Roots(#[command(flatten)] Remote),
     /// List every file below a path.
+    #[command(alias = "ls")]
     List {
         path: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// Show the files below a path as a tree.
+    #[command(alias = "tr")]
     Tree {
         path: String,
         #[command(flatten)]
@@ -83,12 +123,14 @@ pub enum RemoteCommand {
         remote: Remote,
     },
     /// Remove a file or directory.
+    #[command(alias = "remove")]
     Rm {
         path: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// Move or rename.
+    #[command(alias = "move")]
     Mv {
         src: String,
         dst: String,
@@ -96,12 +138,35 @@ pub enum RemoteCommand {
         remote: Remote,
     },
     /// Copy.
+    #[command(alias = "copy")]
     Cp {
         src: String,
         dst: String,
         #[command(flatten)]
         remote: Remote,
     },
+    /// Print the URL that downloads a dataset.
+    Url {
+        path: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print the web GUI's page of a dataset.
+    Handle {
+        path: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Open the web GUI's page of a dataset in a browser.
+    Browse {
+        path: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Log in once: later commands to the same URL use the saved session (until `logout`).
+    Login(#[command(flatten)] Remote),
+    /// End the saved session of a URL.
+    Logout(#[command(flatten)] Remote),
     /// Save a lazy expression: `cat2rs expr @personal/e.b2nd 'where(a < 10, a * 32000, a)' -o a=@shared/x.b2nd`.
     Expr {
         path: String,
@@ -120,7 +185,10 @@ pub enum RemoteCommand {
 impl RemoteCommand {
     fn remote(&self) -> &Remote {
         match self {
-            RemoteCommand::Roots(r) => r,
+            RemoteCommand::Roots(r) | RemoteCommand::Login(r) | RemoteCommand::Logout(r) => r,
+            RemoteCommand::Url { remote, .. }
+            | RemoteCommand::Handle { remote, .. }
+            | RemoteCommand::Browse { remote, .. } => remote,
             RemoteCommand::List { remote, .. }
             | RemoteCommand::Tree { remote, .. }
             | RemoteCommand::Info { remote, .. }
@@ -166,6 +234,11 @@ fn split_slice(target: &str) -> Result<(&str, Option<&str>)> {
 fn described(cmd: &RemoteCommand) -> String {
     match cmd {
         RemoteCommand::Roots(_) => "roots".into(),
+        RemoteCommand::Login(_) => "login".into(),
+        RemoteCommand::Logout(_) => "logout".into(),
+        RemoteCommand::Url { path, .. } => format!("url {path}"),
+        RemoteCommand::Handle { path, .. } => format!("handle {path}"),
+        RemoteCommand::Browse { path, .. } => format!("browse {path}"),
         RemoteCommand::List { path, .. } => format!("list {path}"),
         RemoteCommand::Tree { path, .. } => format!("tree {path}"),
         RemoteCommand::Info { path, .. } => format!("info {path}"),
@@ -191,13 +264,37 @@ async fn run_async(cmd: RemoteCommand) -> Result<()> {
 
 async fn run_command(cmd: RemoteCommand) -> Result<()> {
     let r = cmd.remote().clone();
-    let mut client = Client::new(&r.url)?;
-    match (&r.user, &r.password) {
-        (Some(u), Some(p)) => client.login(u, p).await.context("logging in")?,
-        (Some(_), None) => bail!("--user needs --pass (or CAT2RS_PASS)"),
-        _ => {}
-    }
+    let client = connect(&r).await?;
     match cmd {
+        RemoteCommand::Login(_) => {
+            let cookie = client
+                .cookie()
+                .context("login needs --user and --pass (or CAT2RS_USER and CAT2RS_PASS)")?;
+            sessions::save(&r.url, Some(cookie))?;
+            answer(r.json, &format!("logged in to {}", r.url));
+        }
+        RemoteCommand::Logout(_) => {
+            let mut client = client;
+            client.logout().await?;
+            sessions::save(&r.url, None)?;
+            answer(r.json, &format!("logged out of {}", r.url));
+        }
+        RemoteCommand::Url { path, .. } => answer(r.json, &client.download_url(&path)),
+        RemoteCommand::Handle { path, .. } => answer(r.json, &client.handle_url(&path)),
+        RemoteCommand::Browse { path, .. } => {
+            let url = format!("{}?fullscreen=1", client.handle_url(&path));
+            let opened = std::process::Command::new("xdg-open")
+                .arg(&url)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if opened {
+                answer(r.json, &format!("opened {url}"));
+            } else {
+                answer(r.json, &url);
+            }
+        }
         RemoteCommand::Roots(_) => {
             let roots = client.roots().await?;
             if r.json {
@@ -298,6 +395,151 @@ async fn run_command(cmd: RemoteCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A client of `r.url`: logged in with `--user`/`--pass`, else with the session saved by
+/// `cat2rs login`, else anonymous.
+pub async fn connect(r: &Remote) -> Result<Client> {
+    let mut client = Client::new(&r.url)?;
+    match (&r.user, &r.password) {
+        (Some(u), Some(p)) => client.login(u, p).await.context("logging in")?,
+        (Some(_), None) => bail!("--user needs --pass (or CAT2RS_PASS)"),
+        _ => {
+            if let Some(cookie) = sessions::load(&r.url)? {
+                client = client.with_cookie(&cookie);
+            }
+        }
+    }
+    Ok(client)
+}
+
+/// Sessions saved by `cat2rs login`, one per server URL, in a file only its owner reads
+/// (`$CAT2RS_CONFIG_DIR`, else `$XDG_CONFIG_HOME/cat2rs`, else `~/.config/cat2rs`).
+mod sessions {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use anyhow::{Context, Result};
+
+    fn file() -> Option<PathBuf> {
+        let dir = std::env::var_os("CAT2RS_CONFIG_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CONFIG_HOME").map(|d| PathBuf::from(d).join("cat2rs"))
+            })
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/cat2rs"))
+            })?;
+        Some(dir.join("sessions.json"))
+    }
+
+    fn read_all() -> BTreeMap<String, String> {
+        file()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn load(url: &str) -> Result<Option<String>> {
+        Ok(read_all().get(url.trim_end_matches('/')).cloned())
+    }
+
+    pub fn save(url: &str, cookie: Option<&str>) -> Result<()> {
+        let path = file().context("no configuration directory (set HOME or CAT2RS_CONFIG_DIR)")?;
+        let mut all = read_all();
+        let key = url.trim_end_matches('/').to_string();
+        match cookie {
+            Some(c) => all.insert(key, c.to_string()),
+            None => all.remove(&key),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(&all)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        use std::io::Write;
+        let mut f = opts
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// User administration through a server (superusers), for `cat2rs adduser|deluser|listusers --url`.
+pub enum AdminOp {
+    Add {
+        email: String,
+        password: Option<String>,
+        superuser: bool,
+    },
+    Delete(String),
+    List,
+}
+
+pub fn admin(op: AdminOp, r: Remote) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let client = connect(&r).await?;
+        match op {
+            AdminOp::Add {
+                email,
+                password,
+                superuser,
+            } => {
+                let generated;
+                let pw = match &password {
+                    Some(p) => p.as_str(),
+                    None => {
+                        generated =
+                            cat2_auth::password::generate().context("generating a password")?;
+                        generated.as_str()
+                    }
+                };
+                let msg = client
+                    .adduser(&email, pw, superuser)
+                    .await
+                    .context("adduser")?;
+                if password.is_none() {
+                    answer(r.json, &format!("{msg}\ngenerated password: {pw}"));
+                } else {
+                    answer(r.json, &msg);
+                }
+            }
+            AdminOp::Delete(email) => {
+                answer(r.json, &client.deluser(&email).await.context("deluser")?)
+            }
+            AdminOp::List => {
+                let users = client.listusers(None).await.context("listusers")?;
+                if r.json {
+                    print_json(&Value::Array(users));
+                } else {
+                    for u in users {
+                        let flag = |k: &str, name: &str| {
+                            if u[k].as_bool() == Some(true) {
+                                format!(" {name}")
+                            } else {
+                                String::new()
+                            }
+                        };
+                        println!(
+                            "{} {}{}",
+                            u["id"].as_str().unwrap_or(""),
+                            u["email"].as_str().unwrap_or(""),
+                            flag("is_superuser", "superuser")
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
 fn answer(json: bool, text: &str) {

@@ -76,10 +76,16 @@ impl LoginServer {
         w
     }
 
+    /// Where `cat2rs login` keeps sessions in these tests (never the user's own).
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
     /// `cat2rs <args> --url <server>`, anonymous.
     fn anon(&self, args: &[&str]) -> Output {
         cat2rs(&self.work())
             .args(args)
+            .env("CAT2RS_CONFIG_DIR", self.config())
             .env("CAT2RS_URL", &self.url)
             .env_remove("CAT2RS_USER")
             .env_remove("CAT2RS_PASS")
@@ -91,6 +97,7 @@ impl LoginServer {
     fn run(&self, args: &[&str]) -> Output {
         cat2rs(&self.work())
             .args(args)
+            .env("CAT2RS_CONFIG_DIR", self.config())
             .env("CAT2RS_URL", &self.url)
             .env("CAT2RS_USER", USER)
             .env("CAT2RS_PASS", PASS)
@@ -274,4 +281,101 @@ fn writing_commands_change_the_server() {
         1,
     );
     assert!(err.contains("NAME=PATH"), "{err}");
+}
+
+#[test]
+fn sessions_aliases_links_and_users_through_the_server() {
+    let srv = LoginServer::start();
+    // A saved login serves later commands without credentials, until logout.
+    ok(&srv.run(&["login"]));
+    let saved = srv.config().join("sessions.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&saved).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "sessions.json is readable by others: {mode:o}"
+        );
+    }
+    assert_eq!(ok(&srv.anon(&["roots"])), "@public\n@personal\n@shared\n");
+    ok(&srv.anon(&["logout"]));
+    assert_eq!(ok(&srv.anon(&["roots"])), "@public\n");
+    let err = failed(&srv.anon(&["login"]), 1);
+    assert!(err.contains("--user"), "{err}");
+
+    // The reference's command names work too.
+    assert_eq!(
+        ok(&srv.anon(&["ls", "@public"])),
+        ok(&srv.anon(&["list", "@public"]))
+    );
+    assert_eq!(
+        ok(&srv.anon(&["tr", "@public"])),
+        ok(&srv.anon(&["tree", "@public"]))
+    );
+    assert_eq!(
+        ok(&srv.anon(&["url", "@public/examples/a b.b2nd"])),
+        format!("{}/api/download/@public/examples/a%20b.b2nd\n", srv.url)
+    );
+    assert_eq!(
+        ok(&srv.anon(&["handle", "@public/examples/stack-3d.b2nd"])),
+        format!("{}/roots/@public/examples/stack-3d.b2nd\n", srv.url)
+    );
+
+    // Users administered through the server, as a superuser.
+    let admin = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--url", &srv.url, "--user", USER, "--pass", PASS]);
+        srv.anon(&all)
+    };
+    let added = ok(&admin(&[
+        "adduser",
+        "second@example.com",
+        "second-password",
+    ]));
+    assert!(added.contains("second@example.com"), "{added}");
+    let generated = ok(&admin(&["adduser", "third@example.com"]));
+    let password = generated
+        .lines()
+        .last()
+        .unwrap()
+        .strip_prefix("generated password: ")
+        .unwrap()
+        .to_string();
+    assert_eq!(password.len(), 8, "{generated}");
+    let third = srv.anon(&["roots", "--user", "third@example.com", "--pass", &password]);
+    assert_eq!(ok(&third), "@public\n@personal\n@shared\n");
+    let users = json(&admin(&["lsu", "--json"]));
+    let emails: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["email"].as_str())
+        .collect();
+    assert!(
+        emails.contains(&"second@example.com") && emails.contains(&USER),
+        "{emails:?}"
+    );
+    ok(&admin(&["deluser", "second@example.com"]));
+    let listed = ok(&admin(&["listusers"]));
+    assert!(!listed.contains("second@example.com"), "{listed}");
+    // Not a superuser, or nobody: refused by the server, exit 1.
+    let err = failed(
+        &srv.anon(&[
+            "adduser",
+            "x@example.com",
+            "x-password",
+            "--url",
+            &srv.url,
+            "--user",
+            "third@example.com",
+            "--pass",
+            &password,
+        ]),
+        1,
+    );
+    assert!(err.contains("superusers"), "{err}");
+    let err = failed(&srv.anon(&["listusers", "--url", &srv.url]), 1);
+    assert!(err.contains("401"), "{err}");
 }
