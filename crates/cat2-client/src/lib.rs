@@ -58,6 +58,101 @@ pub struct Array {
     pub data: Vec<u8>,
 }
 
+/// Rust types that hold array items, by their NumPy dtype.
+pub trait Item: Copy + Sized {
+    /// NumPy's name of the kind and size (`"i4"`, `"f8"`, `"b1"`).
+    const KIND: &'static str;
+    fn from_le(bytes: &[u8]) -> Self;
+    fn from_be(bytes: &[u8]) -> Self;
+}
+
+macro_rules! items {
+    ($($t:ty => $k:literal),*) => {$(
+        impl Item for $t {
+            const KIND: &'static str = $k;
+            fn from_le(b: &[u8]) -> Self {
+                <$t>::from_le_bytes(b.try_into().unwrap_or([0; std::mem::size_of::<$t>()]))
+            }
+            fn from_be(b: &[u8]) -> Self {
+                <$t>::from_be_bytes(b.try_into().unwrap_or([0; std::mem::size_of::<$t>()]))
+            }
+        }
+    )*};
+}
+items!(i8 => "i1", i16 => "i2", i32 => "i4", i64 => "i8", u8 => "u1", u16 => "u2", u32 => "u4",
+       u64 => "u8", f32 => "f4", f64 => "f8");
+
+impl Item for bool {
+    const KIND: &'static str = "b1";
+    fn from_le(b: &[u8]) -> Self {
+        b.first().is_some_and(|&x| x != 0)
+    }
+    fn from_be(b: &[u8]) -> Self {
+        Self::from_le(b)
+    }
+}
+
+impl Array {
+    /// The items as `T`, which must be the array's dtype (`i32` for `<i4`, `bool` for `|b1`...).
+    pub fn values<T: Item>(&self) -> Result<Vec<T>> {
+        let kind = self.dtype.trim_start_matches(['<', '>', '|', '=']);
+        let kind = if kind == "?" { "b1" } else { kind };
+        if kind != T::KIND {
+            return Err(Error::Usage(format!(
+                "the array holds {}, not {}",
+                self.dtype,
+                T::KIND
+            )));
+        }
+        let size = std::mem::size_of::<T>();
+        let big = self.dtype.starts_with('>');
+        Ok(self
+            .data
+            .chunks_exact(size)
+            .map(|c| if big { T::from_be(c) } else { T::from_le(c) })
+            .collect())
+    }
+
+    /// The array as an `ndarray` array of `T`.
+    pub fn to_ndarray<T: Item>(&self) -> Result<ndarray::ArrayD<T>> {
+        let shape: Vec<usize> = self.shape.iter().map(|&n| n.max(0) as usize).collect();
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), self.values()?)
+            .map_err(|e| Error::Protocol(e.to_string()))
+    }
+
+    /// The array as a Blosc2 NDArray frame (one chunk), as uploads and appends send it.
+    pub fn to_cframe(&self) -> Result<Vec<u8>> {
+        let itemsize = numpy_itemsize(&self.dtype)?;
+        let chunks: Vec<i32> = self
+            .shape
+            .iter()
+            .map(|&n| i32::try_from(n.max(1)).unwrap_or(i32::MAX))
+            .collect();
+        let spec = cat2_blosc2::ArraySpec {
+            shape: self.shape.clone(),
+            chunks: chunks.clone(),
+            blocks: chunks,
+            dtype: self.dtype.clone(),
+            cparams: cat2_blosc2::CParams::zstd_shuffle(itemsize),
+            urlpath: None,
+        };
+        cat2_blosc2::NdArray::from_buffer(&spec, &self.data)
+            .and_then(|a| a.to_cframe())
+            .map_err(|e| Error::Usage(format!("cannot encode the array: {e}")))
+    }
+}
+
+/// Bytes per item of a simple NumPy dtype string (`<i4` → 4, `|b1` → 1).
+fn numpy_itemsize(dtype: &str) -> Result<usize> {
+    let kind = dtype.trim_start_matches(['<', '>', '|', '=']);
+    if kind == "?" {
+        return Ok(1);
+    }
+    kind.get(1..)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::Usage(format!("{dtype} is not a simple dtype (such as <i4)")))
+}
+
 /// A connection to one server.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -159,6 +254,33 @@ impl Client {
             Value::Array(users) => Ok(users),
             other => Err(Error::Protocol(format!("listusers: {other}"))),
         }
+    }
+
+    /// Appends rows (along the first axis) to an array; answers its new shape.
+    pub async fn append(&self, path: &str, rows: &Array) -> Result<Vec<i64>> {
+        let part = reqwest::multipart::Part::bytes(rows.to_cframe()?).file_name("append.b2nd");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let url = format!("{}/api/append/{}", self.base, encode_path(path));
+        let resp = self.send(self.http.post(url).multipart(form)).await?;
+        match self.json(resp).await? {
+            Value::Array(dims) => Ok(dims.iter().filter_map(Value::as_i64).collect()),
+            other => Err(Error::Protocol(format!("append: {other}"))),
+        }
+    }
+
+    /// One chunk of an array, as the server stores it (a compressed Blosc2 chunk).
+    pub async fn chunk(&self, path: &str, nchunk: i64) -> Result<Vec<u8>> {
+        let url = format!("{}/api/chunk/{}", self.base, encode_path(path));
+        let resp = self
+            .send(self.http.get(url).query(&[("nchunk", nchunk)]))
+            .await?;
+        resp.bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|source| Error::Transport {
+                url: self.base.clone(),
+                source,
+            })
     }
 
     /// The URL that downloads a dataset.
@@ -462,5 +584,38 @@ mod tests {
             (vec![2, 3], "<i4".to_string(), data)
         );
         assert!(decode_array(b"not a frame").is_err());
+    }
+
+    #[test]
+    fn items_come_typed_and_as_ndarray() {
+        let arr = Array {
+            shape: vec![2, 2],
+            dtype: ">i2".into(),
+            data: vec![0, 1, 0, 2, 0xff, 0xfd, 0, 4],
+        };
+        assert_eq!(arr.values::<i16>().unwrap(), [1, 2, -3, 4]);
+        assert!(arr.values::<i32>().is_err());
+        let nd = arr.to_ndarray::<i16>().unwrap();
+        assert_eq!(nd[[1, 0]], -3);
+        let flags = Array {
+            shape: vec![3],
+            dtype: "|b1".into(),
+            data: vec![1, 0, 1],
+        };
+        assert_eq!(flags.values::<bool>().unwrap(), [true, false, true]);
+        let again = decode_array(
+            &Array {
+                shape: vec![2, 2],
+                dtype: "<f4".into(),
+                data: [1.5f32, 2.0, -1.0, 0.25]
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect(),
+            }
+            .to_cframe()
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(again.values::<f32>().unwrap(), [1.5, 2.0, -1.0, 0.25]);
     }
 }

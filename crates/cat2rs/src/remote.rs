@@ -145,6 +145,15 @@ pub enum RemoteCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Append the rows of a .npy file to an array (along its first axis).
+    Append {
+        path: String,
+        /// The rows, as a NumPy .npy file of the array's dtype.
+        #[arg(long)]
+        npy: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Print the URL that downloads a dataset.
     Url {
         path: String,
@@ -187,6 +196,7 @@ impl RemoteCommand {
         match self {
             RemoteCommand::Roots(r) | RemoteCommand::Login(r) | RemoteCommand::Logout(r) => r,
             RemoteCommand::Url { remote, .. }
+            | RemoteCommand::Append { remote, .. }
             | RemoteCommand::Handle { remote, .. }
             | RemoteCommand::Browse { remote, .. } => remote,
             RemoteCommand::List { remote, .. }
@@ -237,6 +247,7 @@ fn described(cmd: &RemoteCommand) -> String {
         RemoteCommand::Login(_) => "login".into(),
         RemoteCommand::Logout(_) => "logout".into(),
         RemoteCommand::Url { path, .. } => format!("url {path}"),
+        RemoteCommand::Append { path, .. } => format!("append {path}"),
         RemoteCommand::Handle { path, .. } => format!("handle {path}"),
         RemoteCommand::Browse { path, .. } => format!("browse {path}"),
         RemoteCommand::List { path, .. } => format!("list {path}"),
@@ -278,6 +289,17 @@ async fn run_command(cmd: RemoteCommand) -> Result<()> {
             client.logout().await?;
             sessions::save(&r.url, None)?;
             answer(r.json, &format!("logged out of {}", r.url));
+        }
+        RemoteCommand::Append { path, npy, .. } => {
+            let bytes =
+                std::fs::read(&npy).with_context(|| format!("reading {}", npy.display()))?;
+            let rows = parse_npy(&bytes).with_context(|| format!("reading {}", npy.display()))?;
+            let shape = client.append(&path, &rows).await?;
+            if r.json {
+                print_json(&json!(shape));
+            } else {
+                println!("{path}: shape now {shape:?}");
+            }
         }
         RemoteCommand::Url { path, .. } => answer(r.json, &client.download_url(&path)),
         RemoteCommand::Handle { path, .. } => answer(r.json, &client.handle_url(&path)),
@@ -693,6 +715,54 @@ fn format_array(arr: &Array) -> Result<String> {
     Ok(out)
 }
 
+/// A `.npy` file (format 1, 2 or 3, C order) as an array.
+fn parse_npy(bytes: &[u8]) -> Result<Array> {
+    if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
+        bail!("not a .npy file");
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => bail!(".npy format version {v} is not known"),
+    };
+    let header = std::str::from_utf8(bytes.get(start..start + hlen).context("truncated header")?)
+        .context("the header is not text")?;
+    let field = |key: &str| -> Result<&str> {
+        let at = header
+            .find(&format!("'{key}'"))
+            .with_context(|| format!("no {key} in the header"))?;
+        Ok(header[at + key.len() + 2..].trim_start_matches([':', ' ']))
+    };
+    if field("fortran_order")?.starts_with("True") {
+        bail!("Fortran-ordered .npy files are not supported; save with np.ascontiguousarray");
+    }
+    let descr = field("descr")?;
+    let descr = descr
+        .strip_prefix('\'')
+        .and_then(|d| d.split('\'').next())
+        .context("descr is not a simple dtype string")?
+        .to_string();
+    let shape_text = field("shape")?;
+    let inner = shape_text
+        .strip_prefix('(')
+        .and_then(|t| t.split(')').next())
+        .context("no shape tuple")?;
+    let shape = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<i64>().context("a dimension is not a number"))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Array {
+        shape,
+        dtype: descr,
+        data: bytes[start + hlen..].to_vec(),
+    })
+}
+
 /// The array as a `.npy` file (format 1.0).
 fn npy_bytes(arr: &Array) -> Vec<u8> {
     let shape = match arr.shape.len() {
@@ -743,6 +813,17 @@ mod tests {
             tree("@shared", &names),
             "@shared\n    a/\n        b/\n            x.b2nd\n            y.b2nd\n        z.txt\n    top.h5\n"
         );
+    }
+
+    #[test]
+    fn npy_files_read_back() {
+        let arr = Array {
+            shape: vec![2, 3],
+            dtype: "<u2".into(),
+            data: (0..12).collect(),
+        };
+        assert_eq!(parse_npy(&npy_bytes(&arr)).unwrap(), arr);
+        assert!(parse_npy(b"not npy").is_err());
     }
 
     #[test]

@@ -281,6 +281,38 @@ fn writing_commands_change_the_server() {
         1,
     );
     assert!(err.contains("NAME=PATH"), "{err}");
+
+    // append: rows from a .npy file (made by show --npy) at the end of a copy of an array.
+    ok(&srv.run(&[
+        "cp",
+        "@public/examples/arange-1d.b2nd",
+        "@personal/grow.b2nd",
+    ]));
+    let rows = srv.work().join("rows.npy");
+    ok(&srv.run(&[
+        "show",
+        "@public/examples/arange-1d.b2nd[0:4]",
+        "--npy",
+        rows.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        ok(&srv.run(&[
+            "append",
+            "@personal/grow.b2nd",
+            "--npy",
+            rows.to_str().unwrap()
+        ])),
+        "@personal/grow.b2nd: shape now [10004]\n"
+    );
+    assert_eq!(
+        ok(&srv.run(&["show", "@personal/grow.b2nd[9998:]"])),
+        "shape [6], dtype int64\n[9998, 9999, 0, 1, 2, 3]\n"
+    );
+    let err = failed(
+        &srv.run(&["append", "@personal/grow.b2nd", "--npy", "missing.npy"]),
+        1,
+    );
+    assert!(err.contains("missing.npy"), "{err}");
 }
 
 #[test]
@@ -378,4 +410,93 @@ fn sessions_aliases_links_and_users_through_the_server() {
     assert!(err.contains("superusers"), "{err}");
     let err = failed(&srv.anon(&["listusers", "--url", &srv.url]), 1);
     assert!(err.contains("401"), "{err}");
+    // browse, with no browser to open, prints the full-screen page to open.
+    let out = cat2rs(&srv.work())
+        .args([
+            "browse",
+            "@public/examples/stack-3d.b2nd",
+            "--url",
+            &srv.url,
+        ])
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok(&out),
+        format!(
+            "{}/roots/@public/examples/stack-3d.b2nd?fullscreen=1\n",
+            srv.url
+        )
+    );
+}
+
+#[test]
+fn the_library_reports_progress_types_values_and_carries_details() {
+    let srv = LoginServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = cat2_client::Client::new(&srv.url).unwrap();
+        client.login(USER, PASS).await.unwrap();
+        // Streamed upload and download, with progress up to the whole size.
+        let local = srv.work().join("big.bin");
+        let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&local, &payload).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let stored = client
+            .upload(&local, "@personal/big.bin", move |done, total| {
+                log.lock().unwrap().push((done, total))
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, "@personal/big.bin");
+        let calls = seen.lock().unwrap().clone();
+        assert!(calls.len() > 1, "{calls:?}");
+        assert_eq!(calls.last(), Some(&(3_000_000, 3_000_000)));
+        assert!(calls.windows(2).all(|w| w[0].0 < w[1].0));
+        let back = srv.work().join("back.bin");
+        let mut last = 0;
+        let n = client
+            .download("@personal/big.bin", &back, |done, _| last = done)
+            .await
+            .unwrap();
+        assert_eq!((n, last), (3_000_000, 3_000_000));
+        assert_eq!(fs::read(&back).unwrap(), payload);
+
+        // Typed values and ndarray arrays of a fetched slice.
+        let arr = client
+            .fetch("@public/examples/arange-1d.b2nd", Some("10:16"))
+            .await
+            .unwrap();
+        assert_eq!(arr.values::<i64>().unwrap(), [10, 11, 12, 13, 14, 15]);
+        assert!(arr.values::<f64>().is_err());
+        let stack = client
+            .fetch("@public/examples/stack-3d.b2nd", Some("2, 0:3, 0:4"))
+            .await
+            .unwrap();
+        let nd = stack.to_ndarray::<f32>().unwrap();
+        assert_eq!(nd.shape(), &[3, 4]);
+        // A chunk comes back as the server stores it: a Blosc2 chunk.
+        let chunk = client
+            .chunk("@public/examples/arange-1d.b2nd", 0)
+            .await
+            .unwrap();
+        assert!(chunk.len() > 16);
+
+        // Errors carry the server's status and detail.
+        match client.info("@public/nothing.b2nd").await {
+            Err(cat2_client::Error::Server { status, detail }) => {
+                assert_eq!((status, detail.as_str()), (404, "Not Found"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let anon = cat2_client::Client::new(&srv.url).unwrap();
+        match anon.remove("@personal/big.bin").await {
+            Err(cat2_client::Error::Server { status: 401, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    });
 }
