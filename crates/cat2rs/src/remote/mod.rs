@@ -4,13 +4,19 @@
 //! unless `--json`; errors go to stderr with the server's words and a
 //! non-zero exit status.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use cat2_client::{Array, Client};
+use cat2_client::Client;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
+
+mod npy;
+mod output;
+mod sessions;
+
+use npy::{npy_bytes, parse_npy};
+use output::{flat_values, format_array, print_info, tree, Progress};
 
 /// Where the server is and who asks.
 #[derive(Args, Debug, Clone)]
@@ -435,62 +441,6 @@ pub async fn connect(r: &Remote) -> Result<Client> {
     Ok(client)
 }
 
-/// Sessions saved by `cat2rs login`, one per server URL, in a file only its owner reads
-/// (`$CAT2RS_CONFIG_DIR`, else `$XDG_CONFIG_HOME/cat2rs`, else `~/.config/cat2rs`).
-mod sessions {
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
-
-    use anyhow::{Context, Result};
-
-    fn file() -> Option<PathBuf> {
-        let dir = std::env::var_os("CAT2RS_CONFIG_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CONFIG_HOME").map(|d| PathBuf::from(d).join("cat2rs"))
-            })
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/cat2rs"))
-            })?;
-        Some(dir.join("sessions.json"))
-    }
-
-    fn read_all() -> BTreeMap<String, String> {
-        file()
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn load(url: &str) -> Result<Option<String>> {
-        Ok(read_all().get(url.trim_end_matches('/')).cloned())
-    }
-
-    pub fn save(url: &str, cookie: Option<&str>) -> Result<()> {
-        let path = file().context("no configuration directory (set HOME or CAT2RS_CONFIG_DIR)")?;
-        let mut all = read_all();
-        let key = url.trim_end_matches('/').to_string();
-        match cookie {
-            Some(c) => all.insert(key, c.to_string()),
-            None => all.remove(&key),
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let text = serde_json::to_string_pretty(&all)?;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        use std::io::Write;
-        let mut f = opts
-            .open(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        f.write_all(text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))
-    }
-}
-
 /// User administration through a server (superusers), for `cat2rs adduser|deluser|listusers --url`.
 pub enum AdminOp {
     Add {
@@ -572,226 +522,6 @@ fn answer(json: bool, text: &str) {
     }
 }
 
-/// A progress line on stderr, when stderr is a terminal.
-#[derive(Clone)]
-struct Progress {
-    what: &'static str,
-    tty: bool,
-}
-
-impl Progress {
-    fn new(what: &'static str) -> Progress {
-        Progress {
-            what,
-            tty: std::io::stderr().is_terminal(),
-        }
-    }
-    fn show(&self, done: u64, total: Option<u64>) {
-        if !self.tty {
-            return;
-        }
-        let mut err = std::io::stderr();
-        let _ = match total.filter(|&t| t > 0) {
-            Some(t) => {
-                let pct = done * 100 / t;
-                let bar: String = (0..30)
-                    .map(|i| if i * 100 < pct * 30 { '#' } else { '.' })
-                    .collect();
-                write!(err, "\r{} [{bar}] {pct:>3}% {done}/{t} bytes", self.what)
-            }
-            None => write!(err, "\r{} {done} bytes", self.what),
-        };
-    }
-    fn done(&self) {
-        if self.tty {
-            eprintln!();
-        }
-    }
-}
-
-fn print_info(v: &Value, indent: &str) {
-    if let Value::Object(m) = v {
-        for (k, val) in m {
-            match val {
-                Value::Object(_) => {
-                    println!("{indent}{k}:");
-                    print_info(val, &format!("{indent}  "));
-                }
-                Value::String(s) => println!("{indent}{k}: {s}"),
-                other => println!("{indent}{k}: {other}"),
-            }
-        }
-    }
-}
-
-/// The listing as an indented tree.
-fn tree(root: &str, names: &[String]) -> String {
-    let mut out = format!("{root}\n");
-    let mut last: Vec<&str> = Vec::new();
-    for name in names {
-        let parts: Vec<&str> = name.split('/').collect();
-        let common = last.iter().zip(&parts).take_while(|(a, b)| a == b).count();
-        for (depth, part) in parts.iter().enumerate().skip(common.min(parts.len() - 1)) {
-            out.push_str(&"    ".repeat(depth + 1));
-            out.push_str(part);
-            if depth + 1 < parts.len() {
-                out.push('/');
-            }
-            out.push('\n');
-        }
-        last = parts;
-    }
-    out
-}
-
-fn values_of(arr: &Array) -> Result<cat2_core::view::Values> {
-    Ok(cat2_core::view::Values {
-        shape: arr.shape.clone(),
-        dtype: cat2_core::dtype::DType::parse(&arr.dtype)?,
-        data: arr.data.clone(),
-    })
-}
-
-fn flat_values(arr: &Array) -> Result<Vec<Value>> {
-    let v = values_of(arr)?;
-    Ok((0..v.len())
-        .map(|i| match v.number(i) {
-            Some(x) if x.fract() == 0.0 && x.abs() < 9e15 && !arr.dtype.contains('f') => {
-                json!(x as i64)
-            }
-            Some(x) if x.is_finite() => json!(x),
-            _ => json!(v.format(i)),
-        })
-        .collect())
-}
-
-/// An array printed readably: its shape and dtype, then its values by rows
-/// (the middle left out of big ones, as NumPy does).
-fn format_array(arr: &Array) -> Result<String> {
-    const EDGE: usize = 3;
-    let v = values_of(arr)?;
-    let mut out = format!("shape {:?}, dtype {}\n", arr.shape, v.dtype.numpy_str());
-    let n = v.len();
-    let row_len = arr.shape.last().map_or(1, |&l| l.max(1) as usize);
-    let rows = if arr.shape.is_empty() {
-        1
-    } else {
-        n / row_len.max(1)
-    };
-    let cell = |i: usize| v.format(i);
-    let fmt_row = |r: usize| -> String {
-        let idx: Vec<usize> = if row_len > 2 * EDGE + 1 {
-            (0..EDGE).chain(row_len - EDGE..row_len).collect()
-        } else {
-            (0..row_len).collect()
-        };
-        let mut cells: Vec<String> = idx.iter().map(|&c| cell(r * row_len + c)).collect();
-        if row_len > 2 * EDGE + 1 {
-            cells.insert(EDGE, "...".into());
-        }
-        format!("[{}]", cells.join(", "))
-    };
-    if n == 0 {
-        out.push_str("[]\n");
-        return Ok(out);
-    }
-    if arr.shape.is_empty() {
-        out.push_str(&cell(0));
-        out.push('\n');
-        return Ok(out);
-    }
-    let shown: Vec<usize> = if rows > 2 * EDGE + 1 {
-        (0..EDGE).chain(rows - EDGE..rows).collect()
-    } else {
-        (0..rows).collect()
-    };
-    for (k, r) in shown.iter().enumerate() {
-        if rows > 2 * EDGE + 1 && k == EDGE {
-            out.push_str(" ...\n");
-        }
-        out.push_str(&fmt_row(*r));
-        out.push('\n');
-    }
-    Ok(out)
-}
-
-/// A `.npy` file (format 1, 2 or 3, C order) as an array.
-fn parse_npy(bytes: &[u8]) -> Result<Array> {
-    if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
-        bail!("not a .npy file");
-    }
-    let (hlen, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        v => bail!(".npy format version {v} is not known"),
-    };
-    let header = std::str::from_utf8(bytes.get(start..start + hlen).context("truncated header")?)
-        .context("the header is not text")?;
-    let field = |key: &str| -> Result<&str> {
-        let at = header
-            .find(&format!("'{key}'"))
-            .with_context(|| format!("no {key} in the header"))?;
-        Ok(header[at + key.len() + 2..].trim_start_matches([':', ' ']))
-    };
-    if field("fortran_order")?.starts_with("True") {
-        bail!("Fortran-ordered .npy files are not supported; save with np.ascontiguousarray");
-    }
-    let descr = field("descr")?;
-    let descr = descr
-        .strip_prefix('\'')
-        .and_then(|d| d.split('\'').next())
-        .context("descr is not a simple dtype string")?
-        .to_string();
-    let shape_text = field("shape")?;
-    let inner = shape_text
-        .strip_prefix('(')
-        .and_then(|t| t.split(')').next())
-        .context("no shape tuple")?;
-    let shape = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| t.parse::<i64>().context("a dimension is not a number"))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Array {
-        shape,
-        dtype: descr,
-        data: bytes[start + hlen..].to_vec(),
-    })
-}
-
-/// The array as a `.npy` file (format 1.0).
-fn npy_bytes(arr: &Array) -> Vec<u8> {
-    let shape = match arr.shape.len() {
-        0 => "()".to_string(),
-        1 => format!("({},)", arr.shape[0]),
-        _ => format!(
-            "({})",
-            arr.shape
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut header = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
-        arr.dtype
-    );
-    // Magic (6) + version (2) + length (2) + header, padded to 64 bytes with a final newline.
-    let pad = 64 - (10 + header.len() + 1) % 64;
-    header.push_str(&" ".repeat(pad % 64));
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(&arr.data);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -804,38 +534,5 @@ mod tests {
             ("@p/a.b2nd", Some("1:3, ::2"))
         );
         assert!(split_slice("@p/a.b2nd[1:3").is_err());
-    }
-
-    #[test]
-    fn trees_indent_by_directory() {
-        let names = ["a/b/x.b2nd", "a/b/y.b2nd", "a/z.txt", "top.h5"].map(String::from);
-        assert_eq!(
-            tree("@shared", &names),
-            "@shared\n    a/\n        b/\n            x.b2nd\n            y.b2nd\n        z.txt\n    top.h5\n"
-        );
-    }
-
-    #[test]
-    fn npy_files_read_back() {
-        let arr = Array {
-            shape: vec![2, 3],
-            dtype: "<u2".into(),
-            data: (0..12).collect(),
-        };
-        assert_eq!(parse_npy(&npy_bytes(&arr)).unwrap(), arr);
-        assert!(parse_npy(b"not npy").is_err());
-    }
-
-    #[test]
-    fn npy_headers_are_aligned() {
-        let arr = Array {
-            shape: vec![2, 3],
-            dtype: "<i4".into(),
-            data: vec![0; 24],
-        };
-        let bytes = npy_bytes(&arr);
-        let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-        assert_eq!((10 + hlen) % 64, 0);
-        assert_eq!(bytes.len(), 10 + hlen + 24);
     }
 }
