@@ -220,9 +220,7 @@ impl NdArray {
             out.copy_from_slice(item);
             return Ok(());
         }
-        let shape = self.shape();
-        let chunks: Vec<i64> = self.chunks().into_iter().map(i64::from).collect();
-        let blocks: Vec<i64> = self.blocks().into_iter().map(i64::from).collect();
+        let (shape, chunks, blocks) = self.grid();
         if chunks.iter().chain(&blocks).any(|&c| c <= 0) {
             return Err(Error::Invalid(format!(
                 "array with chunks {chunks:?} and blocks {blocks:?} cannot be read"
@@ -240,15 +238,20 @@ impl NdArray {
         })
     }
 
+    /// Shape, chunk shape and block shape, as the box reader takes them.
+    fn grid(&self) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
+        let chunks = self.chunks().into_iter().map(i64::from).collect();
+        let blocks = self.blocks().into_iter().map(i64::from).collect();
+        (self.shape(), chunks, blocks)
+    }
+
     /// The box `[start, stop)` in C order, in a new buffer. Runs of whole chunks whose
     /// bytes are already in C order (frames of a stack) are decompressed straight into
     /// it; other boxes are read by [`NdArray::read_box`] into a zeroed one.
     pub fn read_box_vec(&self, start: &[i64], stop: &[i64]) -> Result<Vec<u8>> {
         let need = self.check_box(start, stop)?;
-        let chunks: Vec<i64> = self.chunks().into_iter().map(i64::from).collect();
-        let blocks: Vec<i64> = self.blocks().into_iter().map(i64::from).collect();
+        let (shape, chunks, blocks) = self.grid();
         if need > 0 && self.ndim() > 0 && chunks.iter().chain(&blocks).all(|&c| c > 0) {
-            let shape = self.shape();
             let geo = Geometry {
                 shape: &shape,
                 chunks: &chunks,

@@ -451,6 +451,23 @@ fn python_chunks_decompress_with_a_standalone_context() {
 /// in parallel, each chunk into its own run of the output, or, when the chunks' bytes are
 /// already in C order, decompressed straight into a new buffer; other boxes scatter chunk
 /// by chunk. All give the items in C order, for partial first and last chunks too.
+/// The bytes of the 3-D box `[start, stop)` in C order, item `(i, j, k)` given by `item`.
+fn box_bytes(
+    start: &[i64; 3],
+    stop: &[i64; 3],
+    item: impl Fn(i64, i64, i64) -> Vec<u8>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in start[0]..stop[0] {
+        for j in start[1]..stop[1] {
+            for k in start[2]..stop[2] {
+                out.extend(item(i, j, k));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn boxes_over_runs_of_chunks_read_the_right_items() {
     let shape = [7i64, 5, 6];
@@ -478,14 +495,7 @@ fn boxes_over_runs_of_chunks_read_the_right_items() {
             let n: i64 = start.iter().zip(&stop).map(|(a, b)| b - a).product();
             let mut got = vec![0u8; n as usize * 2];
             arr.read_box(&start, &stop, &mut got).unwrap();
-            let mut want = Vec::new();
-            for i in start[0]..stop[0] {
-                for j in start[1]..stop[1] {
-                    for k in start[2]..stop[2] {
-                        want.extend(at(i, j, k).to_le_bytes());
-                    }
-                }
-            }
+            let want = box_bytes(&start, &stop, |i, j, k| at(i, j, k).to_le_bytes().to_vec());
             assert_eq!(got, want, "chunks {chunks:?}, box {start:?}..{stop:?}");
             let vec = arr.read_box_vec(&start, &stop).unwrap();
             assert_eq!(
@@ -527,14 +537,7 @@ fn small_boxes_of_a_big_chunk_read_the_right_items() {
             let n: i64 = start.iter().zip(&stop).map(|(a, b)| b - a).product();
             let mut got = vec![0u8; n as usize * 4];
             arr.read_box(&start, &stop, &mut got).unwrap();
-            let mut want = Vec::new();
-            for i in start[0]..stop[0] {
-                for j in start[1]..stop[1] {
-                    for k in start[2]..stop[2] {
-                        want.extend(at(i, j, k).to_le_bytes());
-                    }
-                }
-            }
+            let want = box_bytes(&start, &stop, |i, j, k| at(i, j, k).to_le_bytes().to_vec());
             assert_eq!(got, want, "blocks {blocks:?}, box {start:?}..{stop:?}");
         }
     }

@@ -28,12 +28,14 @@ pub struct Values {
 /// The shape of the array at `loc` as the API's info shows it (lazy
 /// expressions included), or a 400 for what is not an array.
 pub fn array_shape(sd: &StateDir, loc: &Located, caller: Caller<'_>) -> Result<Vec<i64>> {
-    let info = crate::dataset::info_with(sd, loc, caller)?;
-    serde_json::to_value(info)
-        .ok()
-        .and_then(|v| v.get("shape").cloned())
-        .and_then(|v| serde_json::from_value(v).ok())
-        .ok_or_else(|| Error::BadRequest(format!("{} is not an array", loc.logical)))
+    match crate::dataset::info_with(sd, loc, caller)? {
+        cat2_proto::Info::Array(a) => Ok(a.shape),
+        cat2_proto::Info::Lazy(l) => Ok(l.shape),
+        _ => Err(Error::BadRequest(format!(
+            "{} is not an array",
+            loc.logical
+        ))),
+    }
 }
 
 /// The items of `slice` (`/api/fetch`'s `slice_` syntax; `None`: everything).
@@ -227,13 +229,18 @@ fn f32_at(b: &[u8], little: bool) -> f32 {
     }
 }
 
-/// An integer item exactly (64-bit integers do not all fit an f64).
-fn integer_text(dtype: &DType, bytes: &[u8]) -> Option<String> {
-    let mut b = [0u8; 8];
+/// An integer item (up to 8 bytes) as a signed or unsigned 64-bit value.
+enum Integer {
+    Signed(i64),
+    Unsigned(u64),
+}
+
+fn integer(dtype: &DType, bytes: &[u8]) -> Option<Integer> {
     let n = bytes.len();
-    if n > 8 {
+    if n == 0 || n > 8 {
         return None;
     }
+    let mut b = [0u8; 8];
     if dtype.is_little_endian_or_na() {
         b[..n].copy_from_slice(bytes);
     } else {
@@ -243,11 +250,19 @@ fn integer_text(dtype: &DType, bytes: &[u8]) -> Option<String> {
     }
     let raw = u64::from_le_bytes(b);
     Some(match dtype.kind() {
-        Kind::UInt => raw.to_string(),
+        Kind::UInt => Integer::Unsigned(raw),
         _ => {
             let shift = 64 - 8 * n as u32;
-            (((raw << shift) as i64) >> shift).to_string()
+            Integer::Signed(((raw << shift) as i64) >> shift)
         }
+    })
+}
+
+/// An integer item exactly (64-bit integers do not all fit an f64).
+fn integer_text(dtype: &DType, bytes: &[u8]) -> Option<String> {
+    Some(match integer(dtype, bytes)? {
+        Integer::Signed(v) => v.to_string(),
+        Integer::Unsigned(v) => v.to_string(),
     })
 }
 
@@ -257,10 +272,10 @@ fn number(dtype: &DType, bytes: &[u8]) -> Option<f64> {
     let n = bytes.len();
     match dtype.kind() {
         Kind::Bool => Some(f64::from(u8::from(bytes[0] != 0))),
-        Kind::Int | Kind::UInt if n <= 8 => {
-            let text = integer_text(dtype, bytes)?;
-            text.parse::<f64>().ok()
-        }
+        Kind::Int | Kind::UInt => Some(match integer(dtype, bytes)? {
+            Integer::Signed(v) => v as f64,
+            Integer::Unsigned(v) => v as f64,
+        }),
         Kind::Float => match n {
             2 => {
                 let b = [bytes[0], bytes[1]];

@@ -427,89 +427,66 @@ impl Lazy {
 
     /// A box reader that owns the expression (for workers that open their own).
     pub fn into_reader(self) -> OwnedLazyReader {
-        OwnedLazyReader {
-            shape: self.shape.iter().map(|&n| n as i64).collect(),
-            lazy: self,
-            inputs: Vec::new(),
-        }
+        ReaderOf::new(self)
     }
 
     /// A box reader over the result, for the fetch machinery.
     pub fn reader(&self) -> LazyReader<'_> {
-        LazyReader {
-            lazy: self,
-            shape: self.shape.iter().map(|&n| n as i64).collect(),
-            inputs: Vec::new(),
-        }
+        ReaderOf::new(self)
     }
 }
 
-/// Reads boxes of a lazy expression's result.
-pub struct LazyReader<'a> {
-    lazy: &'a Lazy,
+/// Reads boxes of a lazy expression's result, borrowing it ([`LazyReader`]) or
+/// owning it ([`OwnedLazyReader`]).
+pub struct ReaderOf<L> {
+    lazy: L,
     shape: Vec<i64>,
     /// The operands' decompressed chunks, kept between native chunks.
     inputs: Vec<Vec<u8>>,
 }
 
-impl BoxReader for LazyReader<'_> {
+/// A reader of an expression opened elsewhere.
+pub type LazyReader<'a> = ReaderOf<&'a Lazy>;
+/// A reader owning its expression.
+pub type OwnedLazyReader = ReaderOf<Lazy>;
+
+impl<L: std::borrow::Borrow<Lazy>> ReaderOf<L> {
+    fn new(lazy: L) -> Self {
+        let shape = lazy.borrow().shape.iter().map(|&n| n as i64).collect();
+        ReaderOf {
+            lazy,
+            shape,
+            inputs: Vec::new(),
+        }
+    }
+}
+
+impl<L: std::borrow::Borrow<Lazy>> BoxReader for ReaderOf<L> {
     fn shape(&self) -> &[i64] {
         &self.shape
     }
     fn chunk_shape(&self) -> &[i64] {
-        &self.lazy.chunks
+        &self.lazy.borrow().chunks
     }
     fn itemsize(&self) -> usize {
-        self.lazy.dtype.itemsize()
+        self.lazy.borrow().dtype.itemsize()
     }
     fn read_box_vec(&mut self, start: &[i64], stop: &[i64]) -> Result<Vec<u8>> {
         let a: Vec<usize> = start.iter().map(|&n| n.max(0) as usize).collect();
         let b: Vec<usize> = stop.iter().map(|&n| n.max(0) as usize).collect();
-        self.lazy.eval(&a, &b)
+        self.lazy.borrow().eval(&a, &b)
     }
     fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
         let data = self.read_box_vec(start, stop)?;
         crate::selection::fill_box(data, out, "the expression")
     }
     fn native_blocks(&self) -> Option<&[i64]> {
-        self.lazy
-            .has_native_chunks()
-            .then_some(self.lazy.blocks.as_slice())
+        let lazy = self.lazy.borrow();
+        lazy.has_native_chunks().then_some(lazy.blocks.as_slice())
     }
     fn read_native_chunk(&mut self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
-        self.lazy.native_chunk(nchunk, &mut self.inputs, out)
-    }
-}
-
-/// [`LazyReader`] owning its expression.
-pub struct OwnedLazyReader {
-    lazy: Lazy,
-    shape: Vec<i64>,
-    inputs: Vec<Vec<u8>>,
-}
-
-impl BoxReader for OwnedLazyReader {
-    fn shape(&self) -> &[i64] {
-        &self.shape
-    }
-    fn chunk_shape(&self) -> &[i64] {
-        &self.lazy.chunks
-    }
-    fn itemsize(&self) -> usize {
-        self.lazy.dtype.itemsize()
-    }
-    fn read_box_vec(&mut self, start: &[i64], stop: &[i64]) -> Result<Vec<u8>> {
-        self.lazy.reader().read_box_vec(start, stop)
-    }
-    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
-        self.lazy.reader().read_box(start, stop, out)
-    }
-    fn native_blocks(&self) -> Option<&[i64]> {
         self.lazy
-            .has_native_chunks()
-            .then_some(self.lazy.blocks.as_slice())
-    }
-    fn read_native_chunk(&mut self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
-        self.lazy.native_chunk(nchunk, &mut self.inputs, out)
+            .borrow()
+            .native_chunk(nchunk, &mut self.inputs, out)
     }
 }

@@ -3,7 +3,7 @@
 //! tab's renderings in `display.rs`, the viewer's frames in `viewer.rs`.
 
 use askama::Template;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -15,7 +15,7 @@ use super::pages::BrowseQuery;
 use super::{human_size, url_path, Html};
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::CallerId;
+use crate::extract::{CallerId, DatasetPath};
 use crate::AppState;
 
 /// One row of the dataset list.
@@ -178,9 +178,9 @@ pub(super) fn displayable(name: &str) -> Option<String> {
 pub async fn info(
     State(app): State<AppState>,
     caller: CallerId,
-    Path(raw): Path<String>,
+    DatasetPath(path): DatasetPath,
 ) -> ApiResult<Response> {
-    let path = DsPath::parse(&raw)?;
+    let raw = path.to_string();
     let sd = app.state_dir.clone();
     let who = caller.clone();
     let (info, is_file) = blocking(move || {

@@ -2,18 +2,18 @@
 //! notebooks, images), with nothing from the file run in the browser.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use cat2_core::dataset::FileKind;
-use cat2_core::{DsPath, Entry};
+use cat2_core::Entry;
 use serde_json::Value;
 
 use super::browse::displayable;
 use super::{url_path, Html};
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::CallerId;
+use crate::extract::{CallerId, DatasetPath};
 use crate::AppState;
 
 #[derive(Template)]
@@ -32,9 +32,9 @@ const DISPLAY_MAX: usize = 4 << 20;
 pub async fn display(
     State(app): State<AppState>,
     caller: CallerId,
-    Path(raw): Path<String>,
+    DatasetPath(path): DatasetPath,
 ) -> ApiResult<Response> {
-    let path = DsPath::parse(&raw)?;
+    let raw = path.to_string();
     let mime = displayable(&raw).ok_or_else(|| {
         ApiError::bad_request(format!("{raw}: this kind of file is not displayed"))
     })?;

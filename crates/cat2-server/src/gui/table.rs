@@ -2,16 +2,15 @@
 //! record (structured) array with chosen fields, an order and a filter.
 
 use askama::Template;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 
 use cat2_core::view::{self, Values};
-use cat2_core::DsPath;
 
 use super::Html;
 use crate::blocking::blocking;
 use crate::error::ApiResult;
-use crate::extract::CallerId;
+use crate::extract::{CallerId, DatasetPath};
 use crate::AppState;
 
 /// The window's controls for one dimension.
@@ -48,57 +47,74 @@ fn numbers(raw: Option<&str>, key: &str) -> Vec<i64> {
         .unwrap_or_default()
 }
 
+/// What the Data tab shows of a dataset.
+enum Page {
+    /// A 1-D record array: a page of its records.
+    Records(view::RecordPage),
+    /// Any other array: a window, its controls per dimension (start, size,
+    /// whether the size can change) and its values.
+    Window(Vec<i64>, Vec<(i64, i64, bool)>, Values),
+}
+
 /// `GET /gui/view/{path}?start=…&size=…`: a window of the data as a table.
 /// The last two dimensions (the last one of a 1-D array) are the window's;
-/// every other dimension shows the one position its start selects.
+/// every other dimension shows the one position its start selects. A 1-D
+/// record (structured) array shows records instead: fields to show, a
+/// filter over them, an order and a page (`fields=…&filter=…&sortby=…`).
 pub async fn view(
     State(app): State<AppState>,
     caller: CallerId,
-    Path(raw): Path<String>,
+    DatasetPath(path): DatasetPath,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let path = DsPath::parse(&raw)?;
-    if let Some(page) = records(&app, &caller, &path, query.as_deref()).await? {
-        return Ok(page);
-    }
     let (starts, sizes) = (
         numbers(query.as_deref(), "start"),
         numbers(query.as_deref(), "size"),
     );
+    let q = record_query(query.as_deref());
     let sd = app.state_dir.clone();
-    let (shape, dims, values) = blocking(move || {
-        let loc = sd.locate(&path, caller.as_caller())?;
-        let shape = view::array_shape(&sd, &loc, caller.as_caller())?;
-        let nd = shape.len();
-        let first_view = nd.saturating_sub(2);
-        let dims: Vec<(i64, i64, bool)> = shape
-            .iter()
-            .enumerate()
-            .map(|(d, &len)| {
-                let viewed = d >= first_view;
-                let size = if viewed {
-                    sizes.get(d).copied().unwrap_or(10).clamp(1, len.max(1))
-                } else {
-                    1
-                };
-                let start = starts
-                    .get(d)
-                    .copied()
-                    .unwrap_or(0)
-                    .clamp(0, (len - size).max(0));
-                (start, size.min(len), viewed)
-            })
-            .collect();
-        let slice = (nd > 0).then(|| {
+    let records = q.clone();
+    let page = blocking(move || {
+        let who = caller.as_caller();
+        let loc = sd.locate(&path, who)?;
+        let shape = view::array_shape(&sd, &loc, who)?;
+        if let [len] = shape[..] {
+            if len > 0 {
+                let probe = view::fetch_values(&sd, &loc, Some("0:1".into()), who)?;
+                if probe.dtype.fields().is_some() {
+                    let page = view::record_page(&sd, &loc, who, len as usize, &records)?;
+                    return Ok(Page::Records(page));
+                }
+            }
+        }
+        let dims = window(&shape, &starts, &sizes);
+        let slice = (!shape.is_empty()).then(|| {
             dims.iter()
                 .map(|(s, n, _)| format!("{s}:{}", s + n))
                 .collect::<Vec<_>>()
                 .join(",")
         });
-        let values = view::fetch_values(&sd, &loc, slice, caller.as_caller())?;
-        Ok::<_, cat2_core::Error>((shape, dims, values))
+        let values = view::fetch_values(&sd, &loc, slice, who)?;
+        Ok::<_, cat2_core::Error>(Page::Window(shape, dims, values))
     })
     .await?;
+    let (shape, dims, values) = match page {
+        Page::Records(p) => {
+            return Ok(Html(RecordsFragment {
+                all_fields: p.all_fields,
+                fields: p.fields,
+                matching: p.matching,
+                rows: p.rows,
+                start: q.start,
+                size: q.size,
+                sortby: q.sortby.clone().unwrap_or_default(),
+                filtered: q.filter.is_some(),
+                filter: q.filter.unwrap_or_default(),
+            })
+            .into_response())
+        }
+        Page::Window(shape, dims, values) => (shape, dims, values),
+    };
     let (columns, rows) = table(&dims, &values);
     let dims = dims
         .iter()
@@ -123,6 +139,29 @@ pub async fn view(
     .into_response())
 }
 
+/// The window asked for, made to fit `shape`: (start, size, viewed) per dimension.
+fn window(shape: &[i64], starts: &[i64], sizes: &[i64]) -> Vec<(i64, i64, bool)> {
+    let first_view = shape.len().saturating_sub(2);
+    shape
+        .iter()
+        .enumerate()
+        .map(|(d, &len)| {
+            let viewed = d >= first_view;
+            let size = if viewed {
+                sizes.get(d).copied().unwrap_or(10).clamp(1, len.max(1))
+            } else {
+                1
+            };
+            let start = starts
+                .get(d)
+                .copied()
+                .unwrap_or(0)
+                .clamp(0, (len - size).max(0));
+            (start, size.min(len), viewed)
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "records.html")]
 struct RecordsFragment {
@@ -137,14 +176,8 @@ struct RecordsFragment {
     filtered: bool,
 }
 
-/// The table of a 1-D record (structured) array: fields to show, a filter over
-/// them, an order and a page; `None` for other datasets.
-async fn records(
-    app: &AppState,
-    caller: &CallerId,
-    path: &DsPath,
-    query: Option<&str>,
-) -> ApiResult<Option<Response>> {
+/// The record table's query: fields, filter, order and page.
+fn record_query(query: Option<&str>) -> view::RecordQuery {
     let mut q = view::RecordQuery {
         size: 20,
         ..Default::default()
@@ -160,36 +193,7 @@ async fn records(
             _ => {}
         }
     }
-    let (sd, who, path) = (app.state_dir.clone(), caller.clone(), path.clone());
-    let query = q.clone();
-    let page = blocking(move || {
-        let loc = sd.locate(&path, who.as_caller())?;
-        let shape = view::array_shape(&sd, &loc, who.as_caller())?;
-        let [len] = shape[..] else { return Ok(None) };
-        if len <= 0 {
-            return Ok(None);
-        }
-        let probe = view::fetch_values(&sd, &loc, Some("0:1".into()), who.as_caller())?;
-        if probe.dtype.fields().is_none() {
-            return Ok(None);
-        }
-        view::record_page(&sd, &loc, who.as_caller(), len as usize, &query).map(Some)
-    })
-    .await?;
-    Ok(page.map(|p| {
-        Html(RecordsFragment {
-            all_fields: p.all_fields,
-            fields: p.fields,
-            matching: p.matching,
-            rows: p.rows,
-            start: q.start,
-            size: q.size,
-            sortby: q.sortby.clone().unwrap_or_default(),
-            filtered: q.filter.is_some(),
-            filter: q.filter.unwrap_or_default(),
-        })
-        .into_response()
-    }))
+    q
 }
 
 /// The cells of a window: columns along the last dimension, rows along the

@@ -3,16 +3,15 @@
 //! are applied in the browser (`assets/viewer.js`), so changing them costs
 //! no request.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use cat2_core::view;
-use cat2_core::DsPath;
 
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::CallerId;
+use crate::extract::{CallerId, DatasetPath};
 use crate::AppState;
 
 /// The largest side a frame is sent with unless asked otherwise.
@@ -27,10 +26,9 @@ const LIMIT_MAX_SIDE: usize = 8192;
 pub async fn frame(
     State(app): State<AppState>,
     caller: CallerId,
-    Path(raw): Path<String>,
+    DatasetPath(path): DatasetPath,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let path = DsPath::parse(&raw)?;
     let mut axis = 0usize;
     let mut index = 0i64;
     let mut max_side = DEFAULT_MAX_SIDE;
