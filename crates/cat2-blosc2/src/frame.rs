@@ -13,6 +13,7 @@
 use std::io::{Read, Seek, SeekFrom};
 
 use crate::error::{Error, Result};
+use crate::io::{read_exact_at, read_full, FrameIo};
 use crate::raw::ndarray::{Fill, RawNdArray};
 use crate::{chunk_sizes, ArraySpec, CParams, Compressor, Decompressor, Special};
 
@@ -71,20 +72,51 @@ impl ChunkSlot {
 /// decompression of 8 bytes per chunk; no chunk is read. This is what says
 /// which chunks of an array being filled are written.
 pub fn read_frame_index<F: Read + Seek>(file: &mut F) -> Result<Vec<ChunkSlot>> {
+    frame_index(
+        |at, buf| {
+            file.seek(SeekFrom::Start(at))?;
+            let mut done = 0;
+            while done < buf.len() {
+                match file.read(&mut buf[done..]) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(done)
+        },
+        0,
+        "frame",
+    )
+}
+
+/// [`read_frame_index`] of the frame that starts `offset` bytes into `io`.
+pub fn read_frame_index_io(io: &dyn FrameIo, offset: u64) -> Result<Vec<ChunkSlot>> {
+    frame_index(|at, buf| read_full(io, at, buf), offset, &io.name())
+}
+
+/// The offsets index of the frame at `offset`, read with `read_at` (which
+/// fills its buffer but at the end of the data, and says how much it read).
+fn frame_index(
+    mut read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<usize>,
+    offset: u64,
+    name: &str,
+) -> Result<Vec<ChunkSlot>> {
     let bad = |what: &str| Error::Invalid(format!("not a Blosc2 frame: {what}"));
-    let io = |op: &'static str| {
-        move |source| Error::Io {
-            op,
-            path: "frame".into(),
-            source,
-        }
+    let io = |source| Error::Io {
+        op: "reading",
+        path: name.into(),
+        source,
     };
-    let mut header = Vec::with_capacity(HEADER_PREFIX);
-    file.seek(SeekFrom::Start(0)).map_err(io("seeking in"))?;
-    file.by_ref()
-        .take(HEADER_PREFIX as u64)
-        .read_to_end(&mut header)
-        .map_err(io("reading"))?;
+    let mut header = vec![0u8; HEADER_PREFIX];
+    let got = read_at(offset, &mut header).map_err(io)?;
+    let mut read_exact = |at: u64, buf: &mut [u8]| match read_at(at, buf) {
+        Ok(n) if n == buf.len() => Ok(()),
+        Ok(_) => Err(io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))),
+        Err(e) => Err(io(e)),
+    };
+    header.truncate(got);
     if header.get(1..1 + MAGIC.len()) != Some(MAGIC) {
         return Err(bad("no b2frame magic"));
     }
@@ -97,11 +129,10 @@ pub fn read_frame_index<F: Read + Seek>(file: &mut F) -> Result<Vec<ChunkSlot>> 
     let index_at = u64::try_from(cbytes)
         .ok()
         .and_then(|c| c.checked_add(u64::from(header_len)))
+        .and_then(|c| c.checked_add(offset))
         .ok_or_else(|| bad("negative chunk section"))?;
-    file.seek(SeekFrom::Start(index_at))
-        .map_err(io("seeking in"))?;
     let mut index = vec![0u8; CHUNK_HEADER];
-    file.read_exact(&mut index).map_err(io("reading"))?;
+    read_exact(index_at, &mut index)?;
     let (index_nbytes, index_cbytes, _) = chunk_sizes(&index)?;
     let rest = usize::try_from(index_cbytes)
         .ok()
@@ -111,8 +142,7 @@ pub fn read_frame_index<F: Read + Seek>(file: &mut F) -> Result<Vec<ChunkSlot>> 
         return Err(bad("offsets index of a size that is not whole offsets"));
     }
     index.resize(CHUNK_HEADER + rest, 0);
-    file.read_exact(&mut index[CHUNK_HEADER..])
-        .map_err(io("reading"))?;
+    read_exact(index_at + CHUNK_HEADER as u64, &mut index[CHUNK_HEADER..])?;
     let mut offsets = Vec::new();
     Decompressor::new(1)?.decompress(&index, &mut offsets)?;
     Ok(offsets
@@ -198,40 +228,29 @@ const MAX_META_LEN: u64 = 64 << 20;
 const TRAILER_MINLEN: u64 = 25;
 const TRAILER_LEN_FROM_END: u64 = 22;
 
-fn read_at(f: &mut std::fs::File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    f.seek(SeekFrom::Start(offset))?;
-    let mut buf = Vec::new();
-    f.take(len).read_to_end(&mut buf)?;
-    if buf.len() as u64 != len {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("{len} bytes at {offset} run past the end of the file"),
-        ));
-    }
-    Ok(buf)
-}
-
-/// Checks the frame that starts `offset` bytes into the file at `path` and
-/// returns its declared length, before C-Blosc2 opens it there.
+/// Checks the frame that starts `offset` bytes into `io` before C-Blosc2
+/// opens it there, and returns what it read: (position in `io`, bytes) of
+/// the frame's header and of its trailer.
 ///
 /// Why: C-Blosc2 2.21 frees a frame twice when opening it from a file fails
 /// on its header, metalayers or trailer, which aborts the process. So the
 /// parts it parses on opening, and only those, are parsed first from memory,
 /// where a failure is clean: the header ([`check_header`], then the whole
 /// header) and the trailer are read (each bounded) and put together as a
-/// frame with no chunks, which C-Blosc2 opens without reading chunks.
-pub(crate) fn check_file_frame(path: &std::path::Path, offset: u64) -> Result<u64> {
-    let io = |source| Error::Io {
+/// frame with no chunks, which C-Blosc2 opens without reading chunks. The
+/// parts read are returned, for C-Blosc2 to open exactly those bytes.
+pub(crate) fn check_frame_io(io: &dyn FrameIo, offset: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+    let name = io.name();
+    let io_err = |source| Error::Io {
         op: "reading a frame from",
-        path: path.to_path_buf(),
+        path: name.clone().into(),
         source,
     };
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    let file_len = f.metadata().map_err(io)?.len();
+    let bad = |why: String| Error::Invalid(format!("{name}: {why}"));
+    let file_len = io.len().map_err(io_err)?;
     let window = file_len.saturating_sub(offset);
-    let bad = |why: String| Error::Invalid(format!("{}: {why}", path.display()));
-    let fixed = read_at(&mut f, offset, (FRAME_HEADER_MINLEN as u64).min(window)).map_err(io)?;
+    let fixed =
+        read_exact_at(io, offset, (FRAME_HEADER_MINLEN as u64).min(window)).map_err(io_err)?;
     let frame_len = check_header(&fixed).map_err(bad)?;
     if frame_len > window {
         return Err(bad(format!(
@@ -244,7 +263,8 @@ pub(crate) fn check_file_frame(path: &std::path::Path, offset: u64) -> Result<u6
             "a header of {header_len} bytes does not fit in a frame of {frame_len}"
         )));
     }
-    let end = read_at(&mut f, offset + frame_len - TRAILER_MINLEN, TRAILER_MINLEN).map_err(io)?;
+    let end =
+        read_exact_at(io, offset + frame_len - TRAILER_MINLEN, TRAILER_MINLEN).map_err(io_err)?;
     let at = (TRAILER_MINLEN - TRAILER_LEN_FROM_END) as usize;
     let trailer_len = match (end.get(at - 1), be_u32(&end, at)) {
         (Some(0xce), Some(n)) => u64::from(n),
@@ -263,12 +283,22 @@ pub(crate) fn check_file_frame(path: &std::path::Path, offset: u64) -> Result<u6
     if nbytes <= 0 && header_len + trailer_len != frame_len {
         return Err(bad("it declares no data but holds some".into()));
     }
-    let mut probe = read_at(&mut f, offset, header_len).map_err(io)?;
-    probe.extend(read_at(&mut f, offset + frame_len - trailer_len, trailer_len).map_err(io)?);
+    let header = read_exact_at(io, offset, header_len).map_err(io_err)?;
+    let trailer_at = offset + frame_len - trailer_len;
+    let trailer = read_exact_at(io, trailer_at, trailer_len).map_err(io_err)?;
+    // C-Blosc2 reads the fixed header and the end of the trailer again, from
+    // these parts: they must be the ones checked.
+    let trailer_end = trailer.len() - TRAILER_MINLEN as usize;
+    if header.get(..FRAME_HEADER_MINLEN) != Some(&fixed[..]) || trailer[trailer_end..] != end[..] {
+        return Err(bad("it changed while it was being read".into()));
+    }
+    let mut probe = Vec::with_capacity(header.len() + trailer.len());
+    probe.extend_from_slice(&header);
+    probe.extend_from_slice(&trailer);
     let probe_len = probe.len() as u64;
     probe[FRAME_LEN_AT..FRAME_LEN_AT + 8].copy_from_slice(&probe_len.to_be_bytes());
     probe_frame(&probe).map_err(|e| bad(e.to_string()))?;
-    Ok(frame_len)
+    Ok(vec![(offset, header), (trailer_at, trailer)])
 }
 
 /// Has C-Blosc2 parse the header and trailer of `frame` (a whole frame, or
@@ -333,15 +363,6 @@ pub fn check_b2nd_meta(m: &[u8]) -> std::result::Result<(), String> {
             Some(n) if n >= 0 && dims_end + 6 + n as usize <= m.len() => {}
             _ => return bad("its dtype runs past its end"),
         }
-    }
-    Ok(())
-}
-
-/// [`check_file_frame`] for a frame file (a frame stored as a directory,
-/// which C-Blosc2 also opens, is left to it).
-pub(crate) fn check_file(path: &std::path::Path) -> Result<()> {
-    if path.is_file() {
-        check_file_frame(path, 0)?;
     }
     Ok(())
 }

@@ -8,15 +8,21 @@
 //! python-blosc2 stores it, so structured, unicode and void dtypes round-trip
 //! without this crate having to understand them (cat2-core does that).
 //! All `unsafe` lives in `raw/`, one file per C object.
+//!
+//! Frames in storage are read through [`FrameIo`], random access to the
+//! bytes of one version of a frame, which C-Blosc2 reads and writes through
+//! its user-defined I/O ([`SChunk::open_io`], [`NdArray::open_io`],
+//! [`SChunk::create_io`]); the path-based constructors open the file once
+//! and hand it over as one.
 
 mod boxread;
 mod chunks;
 pub mod cparams;
 mod error;
 mod frame;
+mod io;
 mod layout;
 mod ndarray;
-mod pin;
 mod raw;
 mod schunk;
 
@@ -27,8 +33,9 @@ pub use cparams::CParams;
 pub use error::{Error, Result};
 pub use frame::{
     check_b2nd_meta, check_cframe, check_header, ndarray_frame_from_chunks, read_frame_index,
-    ChunkSlot, FRAME_HEADER_MINLEN,
+    read_frame_index_io, ChunkSlot, FRAME_HEADER_MINLEN,
 };
+pub use io::{FileIo, FrameIo};
 pub use layout::{pack_chunk, pack_chunk_owned};
 pub use ndarray::{ArraySpec, NdArray, MAX_DIM};
 pub use schunk::{decode_msgpack, encode_msgpack, SChunk};

@@ -2,9 +2,11 @@
 //! dtype string on top of a super-chunk.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::boxread::{self, Geometry};
 use crate::error::{Error, Result};
+use crate::io::{open_path, FrameIo, Opened};
 use crate::raw::ndarray::{Fill, RawNdArray};
 use crate::raw::schunk::RawSChunk;
 use crate::{CParams, SChunk};
@@ -31,18 +33,12 @@ pub struct NdArray {
     // the array that owns it.
     schunk: SChunk,
     raw: RawNdArray,
-    /// The open file C-Blosc2 reads through (see `pin`), closed last.
-    _pin: Option<std::fs::File>,
 }
 
 impl NdArray {
     fn wrap(mut raw: RawNdArray) -> Result<NdArray> {
         let schunk = SChunk::wrap(raw.schunk()?);
-        let arr = NdArray {
-            schunk,
-            raw,
-            _pin: None,
-        };
+        let arr = NdArray { schunk, raw };
         arr.check_grid()?;
         Ok(arr)
     }
@@ -74,24 +70,37 @@ impl NdArray {
 
     /// Opens a `.b2nd` file. Fails if the frame has no `b2nd` metalayer.
     ///
-    /// The handle reads (and writes) the file that was there when it was
-    /// opened, even if another is renamed over the name meanwhile.
+    /// As [`SChunk::open`]: the file is opened once (read-write if it can
+    /// be) and read through [`NdArray::open_io`], so the handle reads (and
+    /// writes) the file that was there when it was opened, even if another
+    /// is renamed over the name meanwhile; a directory (a sparse frame) is
+    /// left to C-Blosc2.
     pub fn open(path: &Path) -> Result<NdArray> {
-        // Checked through the pinned path: the bytes checked are the bytes opened.
-        let pinned = crate::pin::pin(path);
-        crate::frame::check_file(&pinned.c_path)?;
-        let mut arr = Self::wrap(RawNdArray::open(&pinned.c_path)?)?;
-        arr._pin = pinned.file;
-        Ok(arr)
+        match open_path(path, true)? {
+            Opened::File(io) => NdArray::open_io(io),
+            Opened::Dir => Self::wrap(RawNdArray::open(path)?),
+        }
     }
 
     /// Opens the array whose frame starts `offset` bytes into a file, as a
-    /// stored member of a zip store is. The header is checked first
-    /// ([`crate::check_header`]); the caller checks that the frame's declared
-    /// length fits in the bytes it belongs to.
+    /// stored member of a zip store is, read-only (a write could grow the
+    /// frame over what follows it). The header is checked first
+    /// ([`crate::check_header`]); the caller checks that the frame's
+    /// declared length fits in the bytes it belongs to.
     pub fn open_offset(path: &Path, offset: u64) -> Result<NdArray> {
-        crate::frame::check_file_frame(path, offset)?;
-        Self::wrap(RawNdArray::open_offset(path, offset)?)
+        NdArray::open_io_offset(crate::schunk::open_file_read_only(path)?, offset)
+    }
+
+    /// Opens the array held by `io` (see [`SChunk::open_io`]).
+    pub fn open_io(io: Arc<dyn FrameIo>) -> Result<NdArray> {
+        NdArray::open_io_offset(io, 0)
+    }
+
+    /// Opens the array whose frame starts `offset` bytes into `io` (see
+    /// [`SChunk::open_io`]).
+    pub fn open_io_offset(io: Arc<dyn FrameIo>, offset: u64) -> Result<NdArray> {
+        let checked = crate::frame::check_frame_io(&*io, offset)?;
+        Self::wrap(RawNdArray::open_io(io, offset, checked)?)
     }
 
     /// Reads an NDArray contiguous frame held in memory (copied). The frame

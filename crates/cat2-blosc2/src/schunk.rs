@@ -1,16 +1,18 @@
 //! Super-chunks: a sequence of independently compressed chunks, plus
 //! metalayers and variable-length metadata ("vlmeta").
 
-use std::path::Path;
-
 use std::cell::RefCell;
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::io::{open_path, FileIo, FrameIo, Opened};
 use crate::raw::schunk::RawSChunk;
 use crate::CParams;
 use crate::Decompressor;
 
-/// A Blosc2 super-chunk, opened from a file or a contiguous frame, or new in memory.
+/// A Blosc2 super-chunk, opened from a file, a [`FrameIo`] or a contiguous
+/// frame, or new (in memory, in a file, or through a `FrameIo`).
 ///
 /// `Send` but not `Sync`: reads go through C caches, so one handle serves
 /// one thread at a time (open another handle for parallel work).
@@ -18,9 +20,6 @@ pub struct SChunk {
     pub(crate) raw: RawSChunk,
     /// A multi-threaded decompression context, made on first use.
     dctx: RefCell<Option<Decompressor>>,
-    /// The open file C-Blosc2 reads through (see `pin`); after `raw`, so it
-    /// is closed after the handle that uses it.
-    _pin: Option<std::fs::File>,
 }
 
 impl SChunk {
@@ -28,7 +27,6 @@ impl SChunk {
         SChunk {
             raw,
             dctx: RefCell::new(None),
-            _pin: None,
         }
     }
 
@@ -48,21 +46,37 @@ impl SChunk {
     }
     /// Opens a frame file (`.b2frame`, `.b2`, or the super-chunk of a `.b2nd`).
     ///
-    /// The handle reads (and writes) the file that was there when it was
-    /// opened, even if another is renamed over the name meanwhile.
+    /// The file is opened once, read-write if it can be (writes such as
+    /// [`SChunk::update_chunk`] go to it), read-only otherwise, and read
+    /// through [`SChunk::open_io`]: the handle reads (and writes) the file
+    /// that was there when it was opened, even if another is renamed over
+    /// the name meanwhile. A directory (a sparse frame) is left to C-Blosc2,
+    /// which reads it by its path.
     pub fn open(path: &Path) -> Result<SChunk> {
-        let pinned = crate::pin::pin(path);
-        crate::frame::check_file(&pinned.c_path)?;
-        let mut sc = RawSChunk::open(&pinned.c_path).map(SChunk::wrap)?;
-        sc._pin = pinned.file;
-        Ok(sc)
+        match open_path(path, true)? {
+            Opened::File(io) => SChunk::open_io(io),
+            Opened::Dir => RawSChunk::open(path).map(SChunk::wrap),
+        }
     }
 
     /// Opens the frame that starts `offset` bytes into a file (see
-    /// [`NdArray::open_offset`](crate::NdArray::open_offset)).
+    /// [`NdArray::open_offset`](crate::NdArray::open_offset)), read-only.
     pub fn open_offset(path: &Path, offset: u64) -> Result<SChunk> {
-        crate::frame::check_file_frame(path, offset)?;
-        RawSChunk::open_offset(path, offset).map(SChunk::wrap)
+        SChunk::open_io_offset(open_file_read_only(path)?, offset)
+    }
+
+    /// Opens the frame held by `io`: C-Blosc2 reads (and writes) it through
+    /// `io` only, which the handle keeps until it is dropped. The header
+    /// and trailer are checked first, as for a file.
+    pub fn open_io(io: Arc<dyn FrameIo>) -> Result<SChunk> {
+        SChunk::open_io_offset(io, 0)
+    }
+
+    /// Opens the frame that starts `offset` bytes into `io` (see
+    /// [`SChunk::open_io`]).
+    pub fn open_io_offset(io: Arc<dyn FrameIo>, offset: u64) -> Result<SChunk> {
+        let checked = crate::frame::check_frame_io(&*io, offset)?;
+        RawSChunk::open_io(io, offset, checked).map(SChunk::wrap)
     }
 
     /// Reads a contiguous frame held in memory (the bytes are copied). The
@@ -80,9 +94,30 @@ impl SChunk {
     }
 
     /// A new, empty super-chunk written to `path` as chunks are appended
-    /// (the file is a valid frame after every append).
+    /// (the file is a valid frame after every append). An existing file is
+    /// not overwritten.
     pub fn create_file(path: &Path, cparams: &CParams) -> Result<SChunk> {
-        RawSChunk::new_at(cparams, Some(path)).map(SChunk::wrap)
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|source| Error::Io {
+                op: "creating",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let io = Arc::new(FileIo::new(file, path.display().to_string()));
+        SChunk::create_io(io, cparams).inspect_err(|_| {
+            let _ = std::fs::remove_file(path);
+        })
+    }
+
+    /// A new, empty super-chunk written through `io` (emptied first) as
+    /// chunks are appended; `io` then holds a valid contiguous frame after
+    /// every append.
+    pub fn create_io(io: Arc<dyn FrameIo>, cparams: &CParams) -> Result<SChunk> {
+        RawSChunk::new_io(cparams, io).map(SChunk::wrap)
     }
 
     /// Compresses `data` into a new super-chunk cut into chunks of at most
@@ -261,6 +296,17 @@ impl SChunk {
         let mut frame = self.raw.to_cframe()?;
         fix_frame_typesize(&mut frame, self.typesize());
         Ok(frame)
+    }
+}
+
+/// A file opened read-only, as the `FrameIo` of a frame inside it.
+pub(crate) fn open_file_read_only(path: &Path) -> Result<Arc<dyn FrameIo>> {
+    match open_path(path, false)? {
+        Opened::File(io) => Ok(io),
+        Opened::Dir => Err(Error::Invalid(format!(
+            "{} is a directory, not a file holding a frame",
+            path.display()
+        ))),
     }
 }
 

@@ -2,9 +2,11 @@
 //!
 //! Every C object gets one owning newtype (`RawSChunk`, `RawNdArray`,
 //! `RawCtx`) whose `Drop` frees it; no raw pointer leaves this module, and
-//! every status code goes through [`check`].
+//! every status code goes through [`check`]. The callbacks through which
+//! C-Blosc2 reads frames from a `FrameIo` are in `io`.
 
 pub(crate) mod chunk;
+pub(crate) mod io;
 pub(crate) mod ndarray;
 pub(crate) mod schunk;
 
@@ -86,8 +88,10 @@ impl Drop for MallocFrame {
 /// contiguous frame recompresses the offsets index with 4 threads), so a
 /// request could start and stop dozens of threads. The callback must be set
 /// before any context exists, hence here, before anything else.
+///
+/// The I/O callbacks that frames are read and written through (`io`) are
+/// registered here too, once for the process.
 pub(crate) fn init() {
-    static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         // SAFETY: blosc2_init has no preconditions; OnceLock makes it run
         // once, and every constructor calls init() before making a context,
@@ -96,7 +100,19 @@ pub(crate) fn init() {
             ffi::blosc2_init();
             ffi::blosc2_set_threads_callback(Some(run_jobs_on_rayon), std::ptr::null_mut());
         }
+        // The user-defined I/O that frames are read through (see `io`).
+        io::register()
     });
+}
+
+/// What `init` did once: C-Blosc2's status code for registering the I/O
+/// callbacks.
+static INIT: OnceLock<i32> = OnceLock::new();
+
+/// The status code of registering the I/O callbacks (after `init`).
+pub(crate) fn io_registration() -> i32 {
+    init();
+    INIT.get().copied().unwrap_or(-1)
 }
 
 /// A pointer to job data that rayon's threads may use: C-Blosc2 keeps it

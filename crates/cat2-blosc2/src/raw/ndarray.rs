@@ -2,16 +2,23 @@
 
 use std::path::Path;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use blosc2_rs_sys as ffi;
 
+use super::io::{explain, IoParams};
 use super::schunk::RawSChunk;
 use super::{c_name, c_path, check, dparams, init, string_from_c, take_c_buffer, to_c_cparams};
 use crate::error::{Error, Result};
 use crate::{ArraySpec, MAX_DIM};
 
 /// An owned b2nd array.
-pub(crate) struct RawNdArray(NonNull<ffi::b2nd_array_t>);
+pub(crate) struct RawNdArray {
+    ptr: NonNull<ffi::b2nd_array_t>,
+    /// The user-defined I/O its super-chunk reads through, if any: dropped
+    /// after the array (and its super-chunk) is freed.
+    io: Option<Arc<IoParams>>,
+}
 
 // SAFETY: like its super-chunk, a b2nd array has no thread-affine state; its
 // chunk cache makes reads mutate it, so it is Send but not Sync.
@@ -19,8 +26,9 @@ unsafe impl Send for RawNdArray {}
 
 impl Drop for RawNdArray {
     fn drop(&mut self) {
-        // SAFETY: we own the array (and its super-chunk) and free it once.
-        unsafe { ffi::b2nd_free(self.0.as_ptr()) };
+        // SAFETY: we own the array (and its super-chunk) and free it once;
+        // the I/O parameters its super-chunk uses are still alive (`self.io`).
+        unsafe { ffi::b2nd_free(self.ptr.as_ptr()) };
     }
 }
 
@@ -108,33 +116,49 @@ impl RawNdArray {
     fn wrap(rc: i32, arr: *mut ffi::b2nd_array_t, op: &'static str) -> Result<Self> {
         check(rc, op)?;
         let mut a = NonNull::new(arr)
-            .map(RawNdArray)
+            .map(|ptr| RawNdArray { ptr, io: None })
             .ok_or(Error::Null { op, what: "array" })?;
         a.schunk()?
             .set_decompression_threads(crate::cparams::default_nthreads())?;
         Ok(a)
     }
 
+    /// Opens an array stored as a directory (a sparse frame), by its path.
+    /// (Not `b2nd_open`, which leaks the super-chunk of a frame that is not
+    /// an array.)
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        init();
-        let cpath = c_path(path)?;
-        let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
-        // SAFETY: cpath is NUL-terminated; arr is an out-pointer.
-        let rc = unsafe { ffi::b2nd_open(cpath.as_ptr(), &mut arr) };
-        Self::wrap(rc, arr, "b2nd_open")
+        Self::from_schunk(RawSChunk::open(path)?)
     }
 
-    /// Opens the array whose frame starts `offset` bytes into a file.
-    pub(crate) fn open_offset(path: &Path, offset: u64) -> Result<Self> {
-        init();
-        let cpath = c_path(path)?;
-        let offset = i64::try_from(offset)
-            .map_err(|_| Error::Invalid(format!("offset {offset} is too large")))?;
+    /// Opens the array whose frame starts `offset` bytes into `io` (see
+    /// `RawSChunk::open_io`).
+    pub(crate) fn open_io(
+        io: Arc<dyn crate::io::FrameIo>,
+        offset: u64,
+        checked: Vec<(u64, Vec<u8>)>,
+    ) -> Result<Self> {
+        Self::from_schunk(RawSChunk::open_io(io, offset, checked)?)
+    }
+
+    /// Makes an array of a super-chunk with a b2nd metalayer. The array
+    /// takes the super-chunk over; when that fails it is freed here.
+    pub(crate) fn from_schunk(sc: RawSChunk) -> Result<Self> {
         let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();
-        // SAFETY: cpath is NUL-terminated; arr is an out-pointer; the offset
-        // is a plain value C-Blosc2 seeks to.
-        let rc = unsafe { ffi::b2nd_open_offset(cpath.as_ptr(), &mut arr, offset) };
-        Self::wrap(rc, arr, "b2nd_open_offset")
+        // SAFETY: sc is a live super-chunk we own; arr is an out-pointer.
+        // b2nd_from_schunk (b2nd.c) stores sc in the new array only once
+        // every check has passed and returns success then: on failure the
+        // super-chunk is still ours, and dropping `sc` frees it.
+        let rc = unsafe { ffi::b2nd_from_schunk(sc.ptr(), &mut arr) };
+        check(rc, "b2nd_from_schunk")?;
+        let ptr = NonNull::new(arr).ok_or(Error::Null {
+            op: "b2nd_from_schunk",
+            what: "array",
+        })?;
+        let (_, io) = sc.disown();
+        let mut a = RawNdArray { ptr, io };
+        a.schunk()?
+            .set_decompression_threads(crate::cparams::default_nthreads())?;
+        Ok(a)
     }
 
     pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
@@ -185,10 +209,12 @@ impl RawNdArray {
             )
         };
         check(rc, "b2nd_from_cframe")?;
-        let arr = NonNull::new(arr).map(RawNdArray).ok_or(Error::Null {
-            op: "b2nd_from_cframe",
-            what: "array",
-        })?;
+        let arr = NonNull::new(arr)
+            .map(|ptr| RawNdArray { ptr, io: None })
+            .ok_or(Error::Null {
+                op: "b2nd_from_cframe",
+                what: "array",
+            })?;
         drop(arr);
         Ok(())
     }
@@ -224,11 +250,17 @@ impl RawNdArray {
 
     fn arr(&self) -> &ffi::b2nd_array_t {
         // SAFETY: the pointer is live while self is.
-        unsafe { self.0.as_ref() }
+        unsafe { self.ptr.as_ref() }
     }
 
     pub(crate) fn schunk(&mut self) -> Result<RawSChunk> {
-        RawSChunk::borrowed(self.arr().sc)
+        RawSChunk::borrowed(self.arr().sc, self.io.clone())
+    }
+
+    /// The I/O error behind a failed call, if the frame is read through a
+    /// `FrameIo` that reported one.
+    fn explain<T>(&self, r: Result<T>) -> Result<T> {
+        explain(self.io.as_ref(), "accessing the frame in", r)
     }
 
     pub(crate) fn ndim(&self) -> usize {
@@ -259,30 +291,31 @@ impl RawNdArray {
                 data.len() as i64,
                 start.as_ptr(),
                 stop.as_ptr(),
-                self.0.as_ptr(),
+                self.ptr.as_ptr(),
             )
         };
-        check(rc, "b2nd_set_slice_cbuffer").map(drop)
+        self.explain(check(rc, "b2nd_set_slice_cbuffer").map(drop))
     }
 
     /// Grows or shrinks the array (new items are zero).
     pub(crate) fn resize(&mut self, new_shape: &[i64]) -> Result<()> {
         // SAFETY: new_shape holds ndim entries (checked by the caller); a NULL
         // start means "at the end" of each dimension.
-        let rc = unsafe { ffi::b2nd_resize(self.0.as_ptr(), new_shape.as_ptr(), std::ptr::null()) };
-        check(rc, "b2nd_resize").map(drop)
+        let rc =
+            unsafe { ffi::b2nd_resize(self.ptr.as_ptr(), new_shape.as_ptr(), std::ptr::null()) };
+        self.explain(check(rc, "b2nd_resize").map(drop))
     }
 
     pub(crate) fn to_cframe(&self) -> Result<Vec<u8>> {
         let mut buf: *mut u8 = std::ptr::null_mut();
         let mut len: i64 = 0;
         let mut needs_free = false;
+        // SAFETY: the array is live and the out-pointers are valid.
+        let rc =
+            unsafe { ffi::b2nd_to_cframe(self.ptr.as_ptr(), &mut buf, &mut len, &mut needs_free) };
+        self.explain(check(rc, "b2nd_to_cframe"))?;
         // SAFETY: on success `buf` points to `len` bytes, ours to free when
         // needs_free is set.
-        unsafe {
-            let rc = ffi::b2nd_to_cframe(self.0.as_ptr(), &mut buf, &mut len, &mut needs_free);
-            check(rc, "b2nd_to_cframe")?;
-            take_c_buffer(buf, len.max(0) as usize, needs_free, "b2nd_to_cframe")
-        }
+        unsafe { take_c_buffer(buf, len.max(0) as usize, needs_free, "b2nd_to_cframe") }
     }
 }

@@ -3,13 +3,16 @@
 use std::ffi::c_char;
 use std::path::Path;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use blosc2_rs_sys as ffi;
 
+use super::io::{explain, IoParams, CREATE_URLPATH, OPEN_URLPATH};
 use super::{
     c_free, c_name, c_path, check, dparams, init, string_from_c, take_c_buffer, to_c_cparams,
 };
 use crate::error::{Error, Result};
+use crate::io::FrameIo;
 use crate::CParams;
 
 /// A super-chunk handle. `owned` handles free the super-chunk on drop;
@@ -17,18 +20,24 @@ use crate::CParams;
 pub(crate) struct RawSChunk {
     ptr: NonNull<ffi::blosc2_schunk>,
     owned: bool,
+    /// The user-defined I/O the frame is read through, if any. C-Blosc2
+    /// holds a pointer to it, so it is dropped after the super-chunk is
+    /// freed (`Drop::drop` runs before the fields are dropped).
+    io: Option<Arc<IoParams>>,
 }
 
 // SAFETY: C-Blosc2 keeps no thread-affine state in a super-chunk (file access
-// goes through its own open/close callbacks per call), so a handle may move
-// between threads. It is not Sync: reads mutate internal caches, so it must
-// never be used from two threads at once.
+// goes through its open/close callbacks per call, and the I/O parameters of
+// ours are `Send + Sync`), so a handle may move between threads. It is not
+// Sync: reads mutate internal caches, so it must never be used from two
+// threads at once.
 unsafe impl Send for RawSChunk {}
 
 impl Drop for RawSChunk {
     fn drop(&mut self) {
         if self.owned {
-            // SAFETY: we own the super-chunk and free it exactly once.
+            // SAFETY: we own the super-chunk and free it exactly once; the
+            // I/O parameters it points to are still alive (`self.io`).
             unsafe { ffi::blosc2_schunk_free(self.ptr.as_ptr()) };
         }
     }
@@ -37,9 +46,16 @@ impl Drop for RawSChunk {
 impl RawSChunk {
     /// Borrows the super-chunk of an array; the caller keeps the array alive
     /// at least as long as the returned handle.
-    pub(crate) fn borrowed(ptr: *mut ffi::blosc2_schunk) -> Result<Self> {
+    pub(crate) fn borrowed(
+        ptr: *mut ffi::blosc2_schunk,
+        io: Option<Arc<IoParams>>,
+    ) -> Result<Self> {
         NonNull::new(ptr)
-            .map(|ptr| RawSChunk { ptr, owned: false })
+            .map(|ptr| RawSChunk {
+                ptr,
+                owned: false,
+                io,
+            })
             .ok_or(Error::Null {
                 op: "b2nd array",
                 what: "super-chunk",
@@ -47,13 +63,38 @@ impl RawSChunk {
     }
 
     fn owned(ptr: *mut ffi::blosc2_schunk, op: &'static str) -> Result<Self> {
-        let mut sc = NonNull::new(ptr)
-            .map(|ptr| RawSChunk { ptr, owned: true })
-            .ok_or(Error::Null { op, what: "frame" })?;
+        Self::owned_with(ptr, op, None)
+    }
+
+    fn owned_with(
+        ptr: *mut ffi::blosc2_schunk,
+        op: &'static str,
+        io: Option<Arc<IoParams>>,
+    ) -> Result<Self> {
+        let opened = NonNull::new(ptr)
+            .map(|ptr| RawSChunk {
+                ptr,
+                owned: true,
+                io: io.clone(),
+            })
+            .ok_or(Error::Null { op, what: "frame" });
+        let mut sc = explain(io.as_ref(), "opening a frame in", opened)?;
         sc.set_decompression_threads(crate::cparams::default_nthreads())?;
         Ok(sc)
     }
 
+    /// Gives up the super-chunk to a b2nd array that now frees it, and hands
+    /// back the I/O parameters it uses, which the array must keep.
+    pub(crate) fn disown(mut self) -> (*mut ffi::blosc2_schunk, Option<Arc<IoParams>>) {
+        self.owned = false;
+        (self.ptr.as_ptr(), self.io.take())
+    }
+
+    pub(crate) fn ptr(&self) -> *mut ffi::blosc2_schunk {
+        self.ptr.as_ptr()
+    }
+
+    /// Opens a frame stored as a directory (a sparse frame), by its path.
     pub(crate) fn open(path: &Path) -> Result<Self> {
         init();
         let cpath = c_path(path)?;
@@ -62,17 +103,52 @@ impl RawSChunk {
         Self::owned(ptr, "blosc2_schunk_open")
     }
 
-    /// Opens the frame that starts `offset` bytes into a file (a member of a
-    /// zip store, say).
-    pub(crate) fn open_offset(path: &Path, offset: u64) -> Result<Self> {
-        init();
-        let cpath = c_path(path)?;
+    /// Opens the frame that starts `offset` bytes into `io`. `checked` are
+    /// the parts of it that `crate::frame` read and checked (position,
+    /// bytes), which C-Blosc2 reads again while opening: they are served
+    /// from memory meanwhile.
+    pub(crate) fn open_io(
+        io: Arc<dyn FrameIo>,
+        offset: u64,
+        checked: Vec<(u64, Vec<u8>)>,
+    ) -> Result<Self> {
+        super::io::ready()?;
         let offset = i64::try_from(offset)
             .map_err(|_| Error::Invalid(format!("offset {offset} is too large")))?;
-        // SAFETY: cpath is a valid NUL-terminated string for the call; the
-        // offset is a plain value C-Blosc2 seeks to.
-        let ptr = unsafe { ffi::blosc2_schunk_open_offset(cpath.as_ptr(), offset) };
-        Self::owned(ptr, "blosc2_schunk_open_offset")
+        let params = IoParams::new(io);
+        params.opening(checked);
+        let udio = params.c_io();
+        // SAFETY: the urlpath is a static C string, only stat-ed (see
+        // OPEN_URLPATH); C-Blosc2 copies `udio`, whose params stay alive in
+        // `params`: in the handle on success, until this returns otherwise.
+        let ptr =
+            unsafe { ffi::blosc2_schunk_open_offset_udio(OPEN_URLPATH.as_ptr(), offset, &udio) };
+        params.opened();
+        Self::owned_with(ptr, "blosc2_schunk_open_offset_udio", Some(params))
+    }
+
+    /// A new, empty frame written through `io` (truncated first) as chunks
+    /// are appended.
+    pub(crate) fn new_io(cparams: &CParams, io: Arc<dyn FrameIo>) -> Result<Self> {
+        super::io::ready()?;
+        let params = IoParams::new(io);
+        let mut udio = params.c_io();
+        let mut cp = to_c_cparams(cparams);
+        let mut dp = dparams(cparams.nthreads);
+        let mut storage = ffi::blosc2_storage {
+            contiguous: true,
+            urlpath: CREATE_URLPATH.as_ptr() as *mut c_char,
+            cparams: &mut cp,
+            dparams: &mut dp,
+            io: &mut udio,
+        };
+        // SAFETY: storage and everything it points to are valid for the
+        // call, and blosc2_schunk_new copies them (the urlpath, a static C
+        // string that never exists, is only stat-ed and copied: see
+        // CREATE_URLPATH); the io params stay alive in `params`, kept by the
+        // handle on success.
+        let ptr = unsafe { ffi::blosc2_schunk_new(&mut storage) };
+        Self::owned_with(ptr, "blosc2_schunk_new", Some(params))
     }
 
     pub(crate) fn from_cframe(frame: &[u8]) -> Result<Self> {
@@ -125,7 +201,7 @@ impl RawSChunk {
     /// Parses the header and trailer of a frame held in memory without
     /// copying it or reading any chunk, and returns its metalayers.
     /// (Checks what opening the frame from a file would parse, where a
-    /// failure is not survivable: see `crate::frame::check_file_frame`.)
+    /// failure is not survivable: see `crate::frame::check_frame_io`.)
     pub(crate) fn probe_metalayers(frame: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
         init();
         // SAFETY: with copy=false C-Blosc2 keeps a pointer into `frame` and
@@ -136,7 +212,11 @@ impl RawSChunk {
             ffi::blosc2_schunk_from_buffer(frame.as_ptr() as *mut u8, frame.len() as i64, false)
         };
         let sc = NonNull::new(ptr)
-            .map(|ptr| RawSChunk { ptr, owned: true })
+            .map(|ptr| RawSChunk {
+                ptr,
+                owned: true,
+                io: None,
+            })
             .ok_or(Error::Null {
                 op: "blosc2_schunk_from_buffer",
                 what: "frame",
@@ -151,21 +231,12 @@ impl RawSChunk {
     /// a contiguous frame rewrites and recompresses its offsets index, with a
     /// pool of 4 threads C-Blosc2 starts and stops every time.
     pub(crate) fn new_in_memory(cparams: &CParams) -> Result<Self> {
-        Self::new_at(cparams, None)
-    }
-
-    /// A new, empty super-chunk: sparse in memory, or a frame file that
-    /// C-Blosc2 writes as chunks are appended.
-    pub(crate) fn new_at(cparams: &CParams, path: Option<&Path>) -> Result<Self> {
         init();
-        let cpath = path.map(c_path).transpose()?;
         let mut cp = to_c_cparams(cparams);
         let mut dp = dparams(cparams.nthreads);
         let mut storage = ffi::blosc2_storage {
-            contiguous: cpath.is_some(),
-            urlpath: cpath
-                .as_ref()
-                .map_or(std::ptr::null_mut(), |c| c.as_ptr() as *mut _),
+            contiguous: false,
+            urlpath: std::ptr::null_mut(),
             cparams: &mut cp,
             dparams: &mut dp,
             io: std::ptr::null_mut(),
@@ -174,6 +245,12 @@ impl RawSChunk {
         // blosc2_schunk_new copies them.
         let ptr = unsafe { ffi::blosc2_schunk_new(&mut storage) };
         Self::owned(ptr, "blosc2_schunk_new")
+    }
+
+    /// The I/O error behind a failed call, if the frame is read through a
+    /// `FrameIo` that reported one.
+    fn explain<T>(&self, r: Result<T>) -> Result<T> {
+        explain(self.io.as_ref(), "accessing the frame in", r)
     }
 
     /// Replaces the decompression context so reads use `nthreads` threads.
@@ -298,7 +375,7 @@ impl RawSChunk {
                 content.len() as i32,
             )
         };
-        check(rc, "blosc2_meta_add").map(drop)
+        self.explain(check(rc, "blosc2_meta_add").map(drop))
     }
 
     pub(crate) fn vlmeta_names(&self) -> Result<Vec<String>> {
@@ -368,7 +445,7 @@ impl RawSChunk {
                     &mut cp,
                 )
             };
-            check(rc, "blosc2_vlmeta_add").map(drop)
+            self.explain(check(rc, "blosc2_vlmeta_add").map(drop))
         }
     }
 
@@ -387,18 +464,15 @@ impl RawSChunk {
         self.check_nchunk(nchunk)?;
         let mut chunk: *mut u8 = std::ptr::null_mut();
         let mut needs_free = false;
-        // SAFETY: nchunk is in range; on success `chunk` points to cbytes
-        // bytes, owned by C when needs_free is false, by us otherwise.
-        unsafe {
-            let rc = ffi::blosc2_schunk_get_chunk(
-                self.ptr.as_ptr(),
-                nchunk,
-                &mut chunk,
-                &mut needs_free,
-            );
-            let n = check(rc, "blosc2_schunk_get_chunk")? as usize;
-            take_c_buffer(chunk, n, needs_free, "blosc2_schunk_get_chunk")
-        }
+        // SAFETY: the super-chunk is live, nchunk is in range and the
+        // out-pointers are valid.
+        let rc = unsafe {
+            ffi::blosc2_schunk_get_chunk(self.ptr.as_ptr(), nchunk, &mut chunk, &mut needs_free)
+        };
+        let n = self.explain(check(rc, "blosc2_schunk_get_chunk"))? as usize;
+        // SAFETY: on success `chunk` points to `n` bytes, owned by C when
+        // needs_free is false, by us otherwise.
+        unsafe { take_c_buffer(chunk, n, needs_free, "blosc2_schunk_get_chunk") }
     }
 
     pub(crate) fn append_buffer(&mut self, data: &[u8]) -> Result<i64> {
@@ -407,7 +481,7 @@ impl RawSChunk {
         // SAFETY: data is valid for n bytes; C compresses a copy.
         let rc =
             unsafe { ffi::blosc2_schunk_append_buffer(self.ptr.as_ptr(), data.as_ptr().cast(), n) };
-        check(rc, "blosc2_schunk_append_buffer")
+        self.explain(check(rc, "blosc2_schunk_append_buffer"))
     }
 
     pub(crate) fn append_chunk(&mut self, chunk: &[u8]) -> Result<i64> {
@@ -423,7 +497,7 @@ impl RawSChunk {
         let rc = unsafe {
             ffi::blosc2_schunk_append_chunk(self.ptr.as_ptr(), chunk.as_ptr() as *mut u8, true)
         };
-        check(rc, "blosc2_schunk_append_chunk")
+        self.explain(check(rc, "blosc2_schunk_append_chunk"))
     }
 
     /// Replaces chunk `nchunk` with an already compressed chunk (copied).
@@ -446,19 +520,19 @@ impl RawSChunk {
                 true,
             )
         };
-        check(rc, "blosc2_schunk_update_chunk").map(drop)
+        self.explain(check(rc, "blosc2_schunk_update_chunk").map(drop))
     }
 
     pub(crate) fn to_cframe(&self) -> Result<Vec<u8>> {
         let mut buf: *mut u8 = std::ptr::null_mut();
         let mut needs_free = false;
+        // SAFETY: the super-chunk is live and the out-pointers are valid.
+        let rc =
+            unsafe { ffi::blosc2_schunk_to_buffer(self.ptr.as_ptr(), &mut buf, &mut needs_free) };
+        let len = self.explain(check(rc, "blosc2_schunk_to_buffer"))? as usize;
         // SAFETY: on success `buf` points to `len` bytes, owned by us when
         // needs_free is set, by the super-chunk otherwise.
-        unsafe {
-            let rc = ffi::blosc2_schunk_to_buffer(self.ptr.as_ptr(), &mut buf, &mut needs_free);
-            let len = check(rc, "blosc2_schunk_to_buffer")? as usize;
-            take_c_buffer(buf, len, needs_free, "blosc2_schunk_to_buffer")
-        }
+        unsafe { take_c_buffer(buf, len, needs_free, "blosc2_schunk_to_buffer") }
     }
 }
 
