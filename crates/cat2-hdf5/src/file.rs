@@ -77,14 +77,37 @@ impl File {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let linked = Arc::new(crate::owner::LinkedFiles::new(dir));
+        let storage =
+            hdf5_reader::storage::FileStorage::open(&path).map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })?;
+        Self::open_storage(
+            Arc::new(storage),
+            &path.to_string_lossy(),
+            Arc::new(crate::owner::DirLinks::new(dir)),
+        )
+    }
+
+    /// Opens the HDF5 file whose bytes `storage` reads (a file, an object of
+    /// a store, a range of something larger), named `name` in messages;
+    /// external links are followed through `links`.
+    pub fn open_storage(
+        storage: hdf5_reader::storage::DynStorage,
+        name: &str,
+        links: Arc<dyn crate::LinkOpener>,
+    ) -> Result<File> {
+        let path = PathBuf::from(name);
+        let linked = Arc::new(crate::owner::LinkedFiles::new(links));
         let options = OpenOptions::default()
             .with_chunk_cache_bytes(CHUNK_CACHE_BYTES)
             .with_filter_registry(registry())
             .with_external_link_resolver(linked.clone());
-        let inner = Hdf5File::open_with_options(&path, options).map_err(|source| Error::Open {
-            path: path.clone(),
-            source,
+        let inner = Hdf5File::from_storage_with_options(storage, options).map_err(|source| {
+            Error::Open {
+                path: path.clone(),
+                source,
+            }
         })?;
         Ok(File {
             inner,

@@ -24,6 +24,9 @@ pub use attrs::{attribute_value, attribute_values, AttrValue};
 pub use chunked::ChunkMap;
 pub use dtype::numpy_dtype;
 pub use file::{DatasetInfo, File, Filter, GroupInfo, Node, CHUNK_CACHE_BYTES};
+pub use hdf5_reader::error::Error as ReaderError;
+pub use hdf5_reader::storage::{DynStorage, Storage, StorageBuffer};
+pub use owner::{link_segments, LinkOpener};
 pub use raw::{Layout, RawChunk};
 
 /// What can go wrong reading an HDF5 file.

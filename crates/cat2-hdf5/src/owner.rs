@@ -14,21 +14,33 @@ use std::sync::{Arc, Mutex};
 
 use hdf5_reader::messages::HdfMessage;
 use hdf5_reader::object_header::ObjectHeader;
+use hdf5_reader::storage::DynStorage;
 use hdf5_reader::{Dataset, ExternalLinkResolver, Hdf5File, OpenOptions};
 
 use crate::{Error, File, Result};
 
-/// Opens the targets of external links below one directory, with our
+/// Where the files external links name are found: the linking file's
+/// directory, or the keys beside an object in a store. An opener decides
+/// which names may be followed (none outside the tree the linking file is
+/// in) and answers their bytes.
+pub trait LinkOpener: Send + Sync {
+    /// The bytes of the file an external link names (`filename`, as the link
+    /// spells it, relative to the linking file), or `None` when it is not
+    /// there or may not be followed.
+    fn open_linked(&self, filename: &str) -> Option<DynStorage>;
+}
+
+/// Opens the targets of external links through a [`LinkOpener`], with our
 /// filters, and keeps every file it opened.
 pub(crate) struct LinkedFiles {
-    base: PathBuf,
+    opener: Arc<dyn LinkOpener>,
     opened: Mutex<Vec<Hdf5File>>,
 }
 
 impl LinkedFiles {
-    pub(crate) fn new(base: PathBuf) -> Self {
+    pub(crate) fn new(opener: Arc<dyn LinkOpener>) -> Self {
         LinkedFiles {
-            base,
+            opener,
             opened: Mutex::new(Vec::new()),
         }
     }
@@ -38,21 +50,46 @@ impl LinkedFiles {
     }
 }
 
-/// `filename` as a path below `base`, refusing absolute paths and `..`.
-fn confined(base: &Path, filename: &str) -> Option<PathBuf> {
-    let mut p = base.to_path_buf();
+/// The relative path `filename` split into its segments, refusing absolute
+/// paths, `..` and empty names: a link never leads above the linking file's
+/// directory.
+pub fn link_segments(filename: &str) -> Option<Vec<String>> {
     let rel = Path::new(filename);
     if filename.is_empty() || rel.is_absolute() {
         return None;
     }
+    let mut out = Vec::new();
     for c in rel.components() {
         match c {
-            Component::Normal(n) => p.push(n),
+            Component::Normal(n) => out.push(n.to_str()?.to_string()),
             Component::CurDir => {}
             _ => return None,
         }
     }
-    Some(p)
+    (!out.is_empty()).then_some(out)
+}
+
+/// Links followed in a directory of the local disk (for [`File::open`]).
+pub(crate) struct DirLinks {
+    base: PathBuf,
+}
+
+impl DirLinks {
+    pub(crate) fn new(base: PathBuf) -> Self {
+        DirLinks { base }
+    }
+}
+
+impl LinkOpener for DirLinks {
+    fn open_linked(&self, filename: &str) -> Option<DynStorage> {
+        let mut path = self.base.clone();
+        path.extend(link_segments(filename)?);
+        if !path.is_file() {
+            return None;
+        }
+        let storage = hdf5_reader::storage::FileStorage::open(&path).ok()?;
+        Some(Arc::new(storage))
+    }
 }
 
 impl ExternalLinkResolver for LinkedFiles {
@@ -60,17 +97,14 @@ impl ExternalLinkResolver for LinkedFiles {
         &self,
         filename: &str,
     ) -> hdf5_reader::error::Result<Option<Hdf5File>> {
-        let Some(path) = confined(&self.base, filename) else {
+        let Some(storage) = self.opener.open_linked(filename) else {
             return Ok(None);
         };
-        if !path.is_file() {
-            return Ok(None);
-        }
         // Links inside the linked file are not followed further.
         let options = OpenOptions::default()
             .with_chunk_cache_bytes(crate::CHUNK_CACHE_BYTES)
             .with_filter_registry(crate::filters::registry());
-        let file = Hdf5File::open_with_options(&path, options)?;
+        let file = Hdf5File::from_storage_with_options(storage, options)?;
         if let Ok(mut opened) = self.opened.lock() {
             opened.push(file.clone());
         }
@@ -133,11 +167,13 @@ mod tests {
 
     #[test]
     fn links_stay_below_their_directory() {
-        let base = Path::new("/state/shared");
-        assert_eq!(confined(base, "a/b.h5"), Some(base.join("a/b.h5")));
-        assert_eq!(confined(base, "./b.h5"), Some(base.join("b.h5")));
-        assert_eq!(confined(base, "../b.h5"), None);
-        assert_eq!(confined(base, "/etc/passwd"), None);
-        assert_eq!(confined(base, ""), None);
+        let seg = |s: &[&str]| Some(s.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(link_segments("a/b.h5"), seg(&["a", "b.h5"]));
+        assert_eq!(link_segments("./b.h5"), seg(&["b.h5"]));
+        assert_eq!(link_segments("../b.h5"), None);
+        assert_eq!(link_segments("a/../b.h5"), None);
+        assert_eq!(link_segments("/etc/passwd"), None);
+        assert_eq!(link_segments(""), None);
+        assert_eq!(link_segments("."), None);
     }
 }
