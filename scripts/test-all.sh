@@ -21,6 +21,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "layers: no import cycles between the files of cat2-core"
+python3 scripts/check-layers.py
+
 step "python venv (official client, python-blosc2, reference test suite)"
 python=$(conformance/setup-venv.sh | tail -n 1)
 export CAT2RS_BIN="$repo/target/debug/cat2rs"

@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use cat2_core::fetch::{fetch_with, FetchOutput, FetchRequest};
+use cat2_core::fetch::{FetchOutput, FetchRequest};
+use cat2_core::resolve::Resolver;
 use cat2_core::store::{Caller, StateDir};
 use cat2_core::DsPath;
 
@@ -30,13 +31,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..FetchRequest::default()
     };
     let repeat: usize = args.get(5).map_or(Ok(5), |s| s.parse())?;
-    let loc = sd.locate(&path, caller)?;
+    let resolver = Resolver::new(&sd, caller);
     for _ in 0..repeat {
         let t = Instant::now();
-        let out = fetch_with(&sd, &loc, &req, caller)?;
+        let out = resolver.resolve(&path)?.fetch(&req)?;
         let len = match out {
             FetchOutput::Frame(f) => f.len(),
-            other => return Err(format!("not computed: {other:?}").into()),
+            FetchOutput::Stored { .. } => return Err("not computed: stored bytes".into()),
         };
         println!("{:.3} s, {len} bytes", t.elapsed().as_secs_f64());
     }

@@ -56,6 +56,19 @@ pub enum Error {
     #[error(transparent)]
     Blosc(#[from] cat2_blosc2::Error),
 
+    /// Reading an HDF5 file failed: a 400 for what the file holds (an
+    /// unsupported filter, damage), a 500 for a failed read.
+    #[error("{context}: {source}")]
+    Hdf5 {
+        context: String,
+        #[source]
+        source: cat2_hdf5::Error,
+    },
+
+    /// Storage refused or failed (a missing object, a disk fault).
+    #[error(transparent)]
+    Storage(#[from] crate::storage::Error),
+
     /// A filesystem operation failed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -70,6 +83,30 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Wraps an HDF5 error with what was being done.
+    pub fn hdf5(context: impl Into<String>, source: cat2_hdf5::Error) -> Self {
+        Error::Hdf5 {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Whether the cause is a failed read or write of the server's own
+    /// storage (not the request's or the data's fault).
+    pub fn is_io_fault(&self) -> bool {
+        match self {
+            Error::Io { .. } => true,
+            Error::Storage(e) => matches!(e, crate::storage::Error::Backend { .. }),
+            Error::Hdf5 { source, .. } => {
+                matches!(
+                    source,
+                    cat2_hdf5::Error::Hdf5(cat2_hdf5::ReaderError::Io(_))
+                )
+            }
+            _ => false,
+        }
+    }
+
     /// Wraps an I/O error with the operation and the path it concerned.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

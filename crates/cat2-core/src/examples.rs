@@ -2,22 +2,24 @@
 //! from anywhere): 1-D to 4-D arrays of several dtypes, a structured array,
 //! a text file and a super-chunk.
 
-use std::path::{Path, PathBuf};
-
 use cat2_blosc2::{ArraySpec, CParams, NdArray, SChunk};
 
-use crate::error::{Error, Result};
-use crate::store::write_atomic;
+use crate::error::Result;
+use crate::storage::{Key, PutMode};
+use crate::store::StateDir;
 
-/// Writes every example that is not there yet into `dir`; returns what it wrote.
-pub fn write_examples(dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+/// Writes every example that is not there yet into `@public/examples`;
+/// returns the keys it wrote.
+pub fn write_examples(sd: &StateDir) -> Result<Vec<Key>> {
+    let storage = sd.storage();
+    let dir = Key::parse("public/examples")?;
+    storage.create_dir(&dir)?;
     let mut written = Vec::new();
     let mut put = |name: &str, make: &dyn Fn() -> Result<Vec<u8>>| -> Result<()> {
-        let path = dir.join(name);
-        if !path.exists() {
-            write_atomic(&path, &make()?)?;
-            written.push(path);
+        let key = dir.join(name)?;
+        if storage.head(&key).is_err() {
+            storage.put(&key, &make()?, PutMode::Overwrite)?;
+            written.push(key);
         }
         Ok(())
     };

@@ -4,52 +4,21 @@
 //! Why: a client reading a dataset chunk by chunk sends many requests for one
 //! file, and re-reading an index (or re-walking an HDF5 file's groups) each
 //! time costs more than the read itself. Nothing else is cached in cat2rs, so
-//! the rule is strict: an entry is used only while the file has the same
-//! size, modification time and inode, so a file replaced (renamed over) or
-//! rewritten is read again at once.
+//! the rule is strict: an entry is used only while the object has the same
+//! [`Version`] (for a local file: size, modification time, inode and lock
+//! generation), so an object replaced or rewritten is read again at once.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
-/// What identifies one version of a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileKey {
-    path: PathBuf,
-    len: u64,
-    mtime: Option<SystemTime>,
-    inode: u64,
-}
+use crate::storage::{Blob, Entry, Key, Storage, Version};
 
-impl FileKey {
-    /// The key of the file at `path` as it is now.
-    pub fn of(path: &Path) -> std::io::Result<FileKey> {
-        let meta = std::fs::metadata(path)?;
-        Ok(FileKey {
-            path: path.to_path_buf(),
-            len: meta.len(),
-            mtime: meta.modified().ok(),
-            inode: inode(&meta),
-        })
-    }
-}
-
-fn inode(meta: &std::fs::Metadata) -> u64 {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::MetadataExt::ino(meta)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        0
-    }
-}
+/// A cached value and the version of the object it was read from.
+type Slot<T> = ((Key, Version), Arc<T>);
 
 /// The last `slots` values read, most recently used last.
 pub struct FileCache<T> {
     slots: usize,
-    entries: Mutex<Vec<(FileKey, Arc<T>)>>,
+    entries: Mutex<Vec<Slot<T>>>,
 }
 
 impl<T> FileCache<T> {
@@ -60,31 +29,47 @@ impl<T> FileCache<T> {
         }
     }
 
-    /// The value for the current version of `path`, made by `open` when it is
-    /// not cached. Failures are not cached.
+    /// The value for the current version of the object at `key`, made by
+    /// `open` from that version when it is not cached. Failures are not
+    /// cached.
     pub fn get_or_open<E>(
         &self,
-        path: &Path,
-        stat_error: impl FnOnce(std::io::Error) -> E,
-        open: impl FnOnce(&Path) -> Result<T, E>,
+        storage: &dyn Storage,
+        key: &Key,
+        storage_error: impl FnOnce(crate::storage::Error) -> E,
+        open: impl FnOnce(Arc<dyn Blob>) -> Result<T, E>,
     ) -> Result<Arc<T>, E> {
-        let key = FileKey::of(path).map_err(stat_error)?;
+        let current = match storage.head(key) {
+            Ok(Entry::Object(meta)) => meta.version,
+            Ok(Entry::Dir { .. }) => {
+                return Err(storage_error(crate::storage::Error::not_found(key)))
+            }
+            Err(e) => return Err(storage_error(e)),
+        };
         if let Ok(mut entries) = self.entries.lock() {
-            if let Some(i) = entries.iter().position(|(k, _)| *k == key) {
+            if let Some(i) = entries
+                .iter()
+                .position(|((k, v), _)| k == key && *v == current)
+            {
                 let hit = entries.remove(i);
                 let value = Arc::clone(&hit.1);
                 entries.push(hit);
                 return Ok(value);
             }
         }
-        let value = Arc::new(open(path)?);
+        let blob = match storage.open(key) {
+            Ok(b) => b,
+            Err(e) => return Err(storage_error(e)),
+        };
+        let version = blob.meta().version.clone();
+        let value = Arc::new(open(blob)?);
         if let Ok(mut entries) = self.entries.lock() {
-            // An older version of the same file is of no more use.
-            entries.retain(|(k, _)| k.path != key.path);
+            // An older version of the same object is of no more use.
+            entries.retain(|((k, _), _)| k != key);
             if entries.len() >= self.slots {
                 entries.remove(0);
             }
-            entries.push((key, Arc::clone(&value)));
+            entries.push(((key.clone(), version), Arc::clone(&value)));
         }
         Ok(value)
     }
@@ -93,43 +78,52 @@ impl<T> FileCache<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::local::LocalStorage;
+    use crate::storage::PutMode;
+
+    fn read(blob: Arc<dyn Blob>) -> std::io::Result<Vec<u8>> {
+        blob.read_range(0, blob.len() as usize)
+    }
 
     #[test]
-    fn a_rewritten_file_is_read_again() {
+    fn a_rewritten_object_is_read_again() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        std::fs::write(&p, b"one").unwrap();
+        let store = LocalStorage::open(dir.path()).unwrap();
+        let k = Key::parse("f").unwrap();
+        store.put(&k, b"one", PutMode::Overwrite).unwrap();
         let cache: FileCache<Vec<u8>> = FileCache::new(2);
-        let read = |p: &Path| std::fs::read(p);
-        let a = cache.get_or_open(&p, |e| e, read).unwrap();
+        let err = |e: crate::storage::Error| std::io::Error::other(e);
+        let a = cache.get_or_open(&store, &k, err, read).unwrap();
         let b = cache
-            .get_or_open(&p, |e| e, |_| Ok(b"not read".to_vec()))
+            .get_or_open(&store, &k, err, |_| Ok(b"not read".to_vec()))
             .unwrap();
         assert!(Arc::ptr_eq(&a, &b));
-        std::fs::write(&p, b"three").unwrap();
-        let c = cache.get_or_open(&p, |e| e, read).unwrap();
+        store.put(&k, b"three", PutMode::Overwrite).unwrap();
+        let c = cache.get_or_open(&store, &k, err, read).unwrap();
         assert_eq!(&*c, b"three");
     }
 
     #[test]
     fn the_least_recently_used_entry_goes() {
         let dir = tempfile::tempdir().unwrap();
+        let store = LocalStorage::open(dir.path()).unwrap();
         let cache: FileCache<usize> = FileCache::new(2);
-        let paths: Vec<PathBuf> = (0..3).map(|i| dir.path().join(i.to_string())).collect();
-        for (i, p) in paths.iter().enumerate() {
-            std::fs::write(p, b"x").unwrap();
-            cache
-                .get_or_open(p, |e| e, |_| Ok::<_, std::io::Error>(i))
-                .unwrap();
+        let err = |e: crate::storage::Error| std::io::Error::other(e);
+        let keys: Vec<Key> = (0..3)
+            .map(|i| Key::parse(&i.to_string()).unwrap())
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            store.put(k, b"x", PutMode::Overwrite).unwrap();
+            cache.get_or_open(&store, k, err, |_| Ok(i)).unwrap();
         }
         // 0 was evicted: it is opened again.
-        let v = cache
-            .get_or_open(&paths[0], |e| e, |_| Ok::<_, std::io::Error>(9))
-            .unwrap();
-        assert_eq!(*v, 9);
-        let v = cache
-            .get_or_open(&paths[2], |e| e, |_| Ok::<_, std::io::Error>(9))
-            .unwrap();
-        assert_eq!(*v, 2);
+        assert_eq!(
+            *cache.get_or_open(&store, &keys[0], err, |_| Ok(9)).unwrap(),
+            9
+        );
+        assert_eq!(
+            *cache.get_or_open(&store, &keys[2], err, |_| Ok(9)).unwrap(),
+            2
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! cat2-core: datasets and roots.
 //!
-//! Main types: [`StateDir`] (the on-disk layout and how logical paths such as
-//! `@public/dir/x.b2nd` map onto it), [`DsPath`] (a checked logical path),
-//! [`dtype::DType`], and the selection machinery (`slice_`, `indices`,
-//! `filter`) that turns a request into bytes read from a Blosc2 array.
+//! Main types: [`StateDir`] (the state's layout over a [`storage::Storage`]),
+//! [`DsPath`] (a checked logical path), [`resolve::Resolver`] (what a path
+//! names, as a [`node::Node`]), [`dataset::Dataset`] (what every array-like
+//! kind answers), [`dtype::DType`], and the selection machinery (`slice_`,
+//! `indices`, `filter`) that turns a request into bytes read from a dataset.
 //!
 //! Design choice: everything here is synchronous and free of HTTP types, so
 //! it can be unit tested directly and driven from a blocking pool or rayon;
@@ -12,7 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blob;
-pub mod container;
+pub mod chunking;
 pub mod dataset;
 pub mod dtype;
 pub mod error;
@@ -20,13 +21,18 @@ pub mod examples;
 pub mod fetch;
 pub mod filecache;
 pub mod filter;
+pub mod frames;
+pub mod grid;
+pub mod hierarchy;
 pub mod indices;
 pub mod lazy;
-pub mod listing;
 pub mod meta;
+pub mod node;
 pub mod path;
-pub mod proxy;
+pub mod random;
+pub mod resolve;
 pub mod selection;
+pub mod storage;
 pub mod store;
 pub mod unfold;
 pub mod view;
@@ -34,4 +40,4 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use path::{DsPath, Root};
-pub use store::{Caller, Entry, Located, StateDir};
+pub use store::{Caller, StateDir};

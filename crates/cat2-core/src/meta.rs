@@ -1,9 +1,7 @@
-//! Small conversions shared by every metadata answer: file times, ETags,
-//! msgpack values as JSON, compression parameters as Caterva2 reports them.
+//! Small conversions shared by every metadata answer: times, msgpack values
+//! as JSON, compression parameters as Caterva2 reports them.
 
-use std::fs::Metadata;
-use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
@@ -17,29 +15,6 @@ pub fn iso_time(t: SystemTime) -> String {
     } else {
         dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
     }
-}
-
-/// The modification time of a file, formatted by [`iso_time`].
-pub fn iso_mtime(meta: &Metadata) -> Option<String> {
-    meta.modified().ok().map(iso_time)
-}
-
-/// Nanoseconds since the epoch of a file's mtime.
-pub fn mtime_ns(meta: &Metadata) -> u128 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos())
-}
-
-/// A validator that changes whenever the file's bytes change:
-/// `"<generation>-<size hex>-<mtime_ns hex>"`, where the generation comes from
-/// a `<file>.b2lock` sidecar (8-byte little-endian counter at offset 8) when
-/// one exists, as Caterva2's chunk writers keep it, and is `u` otherwise.
-pub fn etag(path: &Path, meta: &Metadata) -> String {
-    let gen =
-        crate::write::lock::generation(path).map_or_else(|| "u".to_string(), |g| format!("{g:x}"));
-    format!("\"{gen}-{:x}-{:x}\"", meta.len(), mtime_ns(meta))
 }
 
 /// A msgpack value as JSON, the way Caterva2's metadata shows vlmeta:
@@ -107,7 +82,7 @@ pub fn cparams_json(cp: &cat2_blosc2::CParams) -> cat2_proto::CParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn iso_time_has_micros_only_when_nonzero() {

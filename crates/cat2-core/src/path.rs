@@ -9,15 +9,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 
-/// Prefix of the temporary files writes use beside their targets; such
-/// names are the server's own: never listed, served or writable.
-pub const TEMP_PREFIX: &str = ".cat2rs-tmp-";
-
-/// Whether a path component names one of the server's own files (write
-/// temporaries, chunk-write lock sidecars).
-pub fn is_reserved_name(name: &str) -> bool {
-    name.starts_with(TEMP_PREFIX) || name.ends_with(".b2lock")
-}
+pub use crate::storage::key::{is_reserved_name, TEMP_PREFIX};
 
 /// The built-in roots of a Caterva2 server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

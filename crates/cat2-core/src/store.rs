@@ -1,24 +1,22 @@
-//! The state directory and how logical paths map onto it.
+//! The state: its layout over a [`crate::storage::Storage`], and which keys
+//! the roots are for a caller.
 //!
 //! Layout (shared with the reference Caterva2 server, so both can take turns
 //! on one directory): `public/`, `shared/`, `personal/<user uuid>/`,
-//! `db.sqlite`, `db.json`, `peer_id`, `media/`. Nothing is cached: every
-//! request looks at the filesystem, so files written by another process are
-//! seen at once.
+//! `db.sqlite` (the users, kept by `cat2-auth` in the local directory),
+//! `db.json`, `peer_id`, `media/`. Nothing is cached here: every request asks
+//! the storage, so files written by another process are seen at once.
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::path::{is_container_name, is_stored_verbatim, DsPath, Root};
-
-pub use crate::path::TEMP_PREFIX;
+use crate::path::{DsPath, Root};
 
 /// A Caterva2 state directory.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     dir: PathBuf,
+    storage: std::sync::Arc<dyn crate::storage::Storage>,
 }
 
 /// Who is asking: the user id (a lowercase hyphenated UUID) when logged in.
@@ -28,209 +26,114 @@ pub struct Caller<'a> {
     pub is_superuser: bool,
 }
 
-/// What a logical path names on disk.
-#[derive(Debug, Clone)]
-pub struct Located {
-    pub logical: DsPath,
-    /// The file or directory on disk (for regular files: the `.b2` file; for
-    /// a path inside a container: the container file).
-    pub fs: PathBuf,
-    pub entry: Entry,
-    /// For [`Entry::Member`]: the key inside the container (`/g/a`).
-    pub inner: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entry {
-    Dir,
-    /// A file stored under its own name (`.b2nd`, `.b2frame`, `.h5`, ...).
-    Dataset,
-    /// A regular file stored compressed as `<name>.b2`.
-    Blob,
-    /// A path inside a container file (`x.b2z/g/a`): [`Located::fs`] is the
-    /// container and [`Located::inner`] the key. Whether the key names a
-    /// leaf, a group or nothing is for the container to say.
-    Member,
-    Missing,
-}
-
 impl StateDir {
-    /// Opens (creating it and its layout if needed) a state directory.
+    /// Opens (creating it and its layout if needed) a state directory on
+    /// the local disk.
     pub fn open(dir: &Path) -> Result<StateDir> {
-        fs::create_dir_all(dir).map_err(|e| Error::io("creating state dir", dir, e))?;
-        let dir = dir
-            .canonicalize()
-            .map_err(|e| Error::io("resolving state dir", dir, e))?;
+        let local = crate::storage::local::LocalStorage::open(dir)?;
+        let dir = local.root().to_path_buf();
+        Self::with_storage(dir, std::sync::Arc::new(local))
+    }
+
+    /// A state kept in `storage` (its layout made if missing); `dir` is the
+    /// local directory of what is not kept there (the users' database).
+    pub fn with_storage(
+        dir: PathBuf,
+        storage: std::sync::Arc<dyn crate::storage::Storage>,
+    ) -> Result<StateDir> {
+        use crate::storage::{Key, PutMode};
         for sub in ["public", "shared", "personal", "media"] {
-            let p = dir.join(sub);
-            fs::create_dir_all(&p).map_err(|e| Error::io("creating", &p, e))?;
+            storage.create_dir(&Key::parse(sub)?)?;
         }
-        let db_json = dir.join("db.json");
-        if !db_json.exists() {
-            write_small_file(&db_json, b"{}")?;
+        let create = |name: &str, data: &[u8]| -> Result<()> {
+            let key = Key::parse(name)?;
+            if storage.head(&key).is_err() {
+                match storage.put(&key, data, PutMode::Create) {
+                    Ok(_) | Err(crate::storage::Error::AlreadyExists { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(())
+        };
+        create("db.json", b"{}")?;
+        create("peer_id", crate::random::random_hex32().as_bytes())?;
+        Ok(StateDir { dir, storage })
+    }
+
+    /// Removes a user's `@personal` (with everything in it), if they have one.
+    pub fn remove_personal(&self, user_id: &str) -> Result<()> {
+        let key = crate::storage::Key::parse("personal")?
+            .join(user_id)
+            .map_err(|_| Error::BadRequest(format!("{user_id:?} is not a user id")))?;
+        match self.storage.delete_dir(&key) {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => Ok(other?),
         }
-        let peer_id = dir.join("peer_id");
-        if !peer_id.exists() {
-            write_small_file(&peer_id, random_hex32().as_bytes())?;
-        }
-        Ok(StateDir { dir })
+    }
+
+    /// This server's identity for its peers (`peer_id`).
+    pub fn peer_id(&self) -> Result<String> {
+        let key = crate::storage::Key::parse("peer_id")?;
+        let bytes = crate::storage::read_all(self.storage(), &key)?;
+        Ok(String::from_utf8_lossy(&bytes).trim().to_string())
     }
 
     pub fn path(&self) -> &Path {
         &self.dir
     }
 
-    /// The directory of a root for this caller; `@shared` and `@personal`
-    /// need a logged-in user.
-    pub fn root_dir(&self, root: Root, caller: Caller<'_>) -> Result<PathBuf> {
-        match (root, caller.user_id) {
-            (Root::Public, _) => Ok(self.dir.join("public")),
-            (Root::Shared, Some(_)) => Ok(self.dir.join("shared")),
+    /// Where the state's objects are kept.
+    pub fn storage(&self) -> &dyn crate::storage::Storage {
+        self.storage.as_ref()
+    }
+
+    /// [`StateDir::storage`], shared.
+    pub fn storage_arc(&self) -> &std::sync::Arc<dyn crate::storage::Storage> {
+        &self.storage
+    }
+
+    /// The key a root is stored under, for this caller; `@shared` and
+    /// `@personal` need a logged-in user.
+    pub fn root_key(&self, root: Root, caller: Caller<'_>) -> Result<crate::storage::Key> {
+        use crate::storage::Key;
+        let key = match (root, caller.user_id) {
+            (Root::Public, _) => Key::parse("public"),
+            (Root::Shared, Some(_)) => Key::parse("shared"),
             (Root::Personal, Some(uid)) => {
                 if uid.is_empty() || uid.contains(['/', '\\', '.']) {
                     return Err(Error::Unauthorized);
                 }
-                Ok(self.dir.join("personal").join(uid))
+                Key::parse("personal").and_then(|k| k.join(uid))
             }
-            (_, None) => Err(Error::Unauthorized),
-        }
+            (_, None) => return Err(Error::Unauthorized),
+        };
+        key.map_err(|_| Error::Unauthorized)
     }
 
-    /// Finds what a logical path names, applying the `.b2` rule for regular files.
-    pub fn locate(&self, p: &DsPath, caller: Caller<'_>) -> Result<Located> {
-        let base = self.root_dir(p.root(), caller)?;
-        let mut fs_path = base.clone();
-        for part in p.parts() {
-            fs_path.push(part);
-        }
-        let located = |fs: PathBuf, entry| Located {
-            logical: p.clone(),
-            fs,
-            entry,
-            inner: None,
-        };
-        if p.is_root() || fs_path.is_dir() {
-            return Ok(located(fs_path, Entry::Dir));
-        }
-        if let Some((container, inner)) = split_container(&base, p.parts()) {
-            let entry = if container.is_file() {
-                Entry::Member
-            } else {
-                Entry::Missing
-            };
-            return Ok(Located {
-                inner: Some(inner),
-                ..located(container, entry)
-            });
-        }
-        if is_stored_verbatim(p.name()) {
-            let entry = if fs_path.is_file() {
-                Entry::Dataset
-            } else {
-                Entry::Missing
-            };
-            return Ok(located(fs_path, entry));
-        }
-        let b2 = with_b2(&fs_path);
-        if b2.is_file() {
-            return Ok(located(b2, Entry::Blob));
-        }
-        if fs_path.is_file() {
-            // An HDF5 file is one whatever its name (uploads keep them as
-            // they are): it is served in place, never compressed.
-            if crate::container::h5::is_hdf5_file(&fs_path) {
-                return Ok(located(fs_path, Entry::Dataset));
+    /// The logical path of a stored key as `caller` addresses it; `None`
+    /// when it lies outside the roots (or in another user's `@personal`).
+    pub fn logical_of(&self, key: &crate::storage::Key, caller: Caller<'_>) -> Option<DsPath> {
+        let mut parts = key.segments();
+        let root = match parts.next()? {
+            "public" => "@public",
+            "shared" => "@shared",
+            "personal" => {
+                if Some(parts.next()?) != caller.user_id {
+                    return None;
+                }
+                "@personal"
             }
-            // A plain file dropped into a root by hand: store it the way
-            // every other regular file is stored, as the reference does.
-            compress_in_place(&fs_path, &b2)?;
-            return Ok(located(b2, Entry::Blob));
-        }
-        Ok(located(fs_path, Entry::Missing))
-    }
-}
-
-/// Where a path descends into a container file: the first component (but
-/// the last) whose suffix is a container's and which is not a directory (a
-/// directory merely named like one is walked through, as the reference
-/// does). Returns the container's path and the inner key (`/g/a`).
-fn split_container(base: &Path, parts: &[String]) -> Option<(PathBuf, String)> {
-    let mut fs = base.to_path_buf();
-    for (i, part) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
-        fs.push(part);
-        let container = if is_container_name(part) {
-            !fs.is_dir()
-        } else {
-            // An HDF5 file under another name (kept as is by uploads).
-            fs.is_file() && crate::container::h5::is_hdf5_file(&fs)
+            _ => return None,
         };
-        if container {
-            return Some((fs, format!("/{}", parts[i + 1..].join("/"))));
-        }
+        let rest: Vec<&str> = parts.collect();
+        DsPath::parse(&format!("{root}/{}", rest.join("/"))).ok()
     }
-    None
-}
-
-/// `<path>.b2`.
-pub fn with_b2(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".b2");
-    PathBuf::from(s)
-}
-
-/// Compresses a plain file into `<file>.b2` (atomically), then removes it.
-fn compress_in_place(src: &Path, dst: &Path) -> Result<()> {
-    let data = fs::read(src).map_err(|e| Error::io("reading", src, e))?;
-    let frame = crate::blob::compress_blob(&data)?;
-    write_atomic(dst, &frame)?;
-    fs::remove_file(src).map_err(|e| Error::io("removing", src, e))?;
-    Ok(())
-}
-
-/// Writes `data` to a temporary file beside `dst`, syncs it and renames it
-/// into place, so readers see either the old file or the complete new one.
-pub fn write_atomic(dst: &Path, data: &[u8]) -> Result<()> {
-    let parent = dst.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-    let tmp = parent.join(format!("{TEMP_PREFIX}{}", random_hex32()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
-        f.write_all(data)
-            .map_err(|e| Error::io("writing", &tmp, e))?;
-        f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
-        fs::rename(&tmp, dst).map_err(|e| Error::io("renaming into", dst, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn write_small_file(path: &Path, data: &[u8]) -> Result<()> {
-    write_atomic(path, data)
-}
-
-/// 32 random hex digits (a uuid4-like token), from the OS random source.
-pub fn random_hex32() -> String {
-    let mut bytes = [0u8; 16];
-    let ok = fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .is_ok();
-    if !ok {
-        // Fall back to time and address entropy; only used for file names.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let addr = &bytes as *const _ as usize as u128;
-        bytes = (t ^ addr.rotate_left(64)).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn open_creates_layout() {
@@ -251,44 +154,14 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let sd = StateDir::open(tmp.path()).unwrap();
         let anon = Caller::default();
-        assert!(sd.root_dir(Root::Public, anon).is_ok());
+        assert!(sd.root_key(Root::Public, anon).is_ok());
         assert!(matches!(
-            sd.root_dir(Root::Shared, anon),
+            sd.root_key(Root::Shared, anon),
             Err(Error::Unauthorized)
         ));
         assert!(matches!(
-            sd.root_dir(Root::Personal, anon),
+            sd.root_key(Root::Personal, anon),
             Err(Error::Unauthorized)
         ));
-    }
-
-    #[test]
-    fn regular_files_resolve_to_b2() {
-        let tmp = tempfile::tempdir().unwrap();
-        let sd = StateDir::open(tmp.path()).unwrap();
-        fs::write(sd.path().join("public/notes.txt"), b"hello").unwrap();
-        let p = DsPath::parse("@public/notes.txt").unwrap();
-        let loc = sd.locate(&p, Caller::default()).unwrap();
-        assert_eq!(loc.entry, Entry::Blob);
-        assert!(loc.fs.ends_with("notes.txt.b2"));
-        assert!(!sd.path().join("public/notes.txt").exists());
-        let again = sd.locate(&p, Caller::default()).unwrap();
-        assert_eq!(again.entry, Entry::Blob);
-        let data = crate::blob::read_blob(&again.fs).unwrap();
-        assert_eq!(data, b"hello");
-    }
-
-    #[test]
-    fn missing_and_dirs() {
-        let tmp = tempfile::tempdir().unwrap();
-        let sd = StateDir::open(tmp.path()).unwrap();
-        fs::create_dir(sd.path().join("public/d")).unwrap();
-        let c = Caller::default();
-        let d = sd.locate(&DsPath::parse("@public/d").unwrap(), c).unwrap();
-        assert_eq!(d.entry, Entry::Dir);
-        let m = sd
-            .locate(&DsPath::parse("@public/x.b2nd").unwrap(), c)
-            .unwrap();
-        assert_eq!(m.entry, Entry::Missing);
     }
 }

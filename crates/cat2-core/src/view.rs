@@ -1,20 +1,19 @@
 //! Values for people to look at: a selection decoded to numbers (the web
 //! GUI's data table) and 2-D frames as float32 images (its viewer).
 //!
-//! Both go through [`fetch_with`], the code behind `/api/fetch`, so the web
-//! GUI reads exactly what the API would answer, with the same permission
-//! checks, HDF5 proxies read in place and lazy expressions computed for the
-//! selection only; the frame is then decoded here because browsers cannot
-//! decompress Blosc2.
+//! Both go through [`Dataset::fetch`], the code behind `/api/fetch`, so the
+//! web GUI reads exactly what the API would answer, with the same permission
+//! checks (the dataset was resolved for the caller), HDF5 proxies read in
+//! place and lazy expressions computed for the selection only; the frame is
+//! then decoded here because browsers cannot decompress Blosc2.
 
 use cat2_blosc2::NdArray;
 
-use crate::dataset;
+use crate::dataset::Dataset;
 use crate::dtype::{DType, Kind};
 use crate::error::{Error, Result};
-use crate::fetch::{fetch_with, FetchOutput, FetchRequest};
+use crate::fetch::{FetchOutput, FetchRequest};
 use crate::filter::f16_to_f64;
-use crate::store::{Caller, Located, StateDir};
 
 /// A selection's items, decoded from the answer of a fetch.
 #[derive(Debug)]
@@ -25,34 +24,39 @@ pub struct Values {
     pub data: Vec<u8>,
 }
 
-/// The shape of the array at `loc` as the API's info shows it (lazy
-/// expressions included), or a 400 for what is not an array.
-pub fn array_shape(sd: &StateDir, loc: &Located, caller: Caller<'_>) -> Result<Vec<i64>> {
-    match crate::dataset::info_with(sd, loc, caller)? {
-        cat2_proto::Info::Array(a) => Ok(a.shape),
-        cat2_proto::Info::Lazy(l) => Ok(l.shape),
-        _ => Err(Error::BadRequest(format!(
+/// The dataset a node is, or a 400 for what is not an array (a 404 for
+/// nothing, and a refused node's own error).
+pub fn array_of(node: crate::node::Node) -> Result<Box<dyn Dataset>> {
+    use crate::node::Node;
+    match node {
+        Node::Dataset(d) => Ok(d),
+        Node::Missing(_) | Node::Refused(_) => node.into_dataset(),
+        other => Err(Error::BadRequest(format!(
             "{} is not an array",
-            loc.logical
+            other.path()
         ))),
     }
 }
 
+/// The shape of an array as the API's info shows it (lazy expressions
+/// included), or a 400 for what is not an array.
+pub fn array_shape(ds: &dyn Dataset) -> Result<Vec<i64>> {
+    match ds.info()? {
+        cat2_proto::Info::Array(a) => Ok(a.shape),
+        cat2_proto::Info::Lazy(l) => Ok(l.shape),
+        _ => Err(Error::BadRequest(format!("{} is not an array", ds.path()))),
+    }
+}
+
 /// The items of `slice` (`/api/fetch`'s `slice_` syntax; `None`: everything).
-pub fn fetch_values(
-    sd: &StateDir,
-    loc: &Located,
-    slice: Option<String>,
-    caller: Caller<'_>,
-) -> Result<Values> {
+pub fn fetch_values(ds: &dyn Dataset, slice: Option<String>) -> Result<Values> {
     let req = FetchRequest {
         slice,
         ..FetchRequest::default()
     };
-    let arr = match fetch_with(sd, loc, &req, caller)? {
+    let arr: NdArray = match ds.fetch(&req)? {
         FetchOutput::Frame(bytes) => NdArray::from_cframe(&bytes)?,
-        FetchOutput::Verbatim => dataset::open_array(&loc.fs)?,
-        FetchOutput::Window { offset, .. } => NdArray::open_offset(&loc.fs, offset)?,
+        FetchOutput::Stored { blob, offset, .. } => crate::frames::open_array_at(&blob, offset)?,
     };
     Ok(Values {
         shape: arr.shape(),
@@ -322,9 +326,7 @@ pub fn frame_axes(shape: &[i64]) -> Option<(usize, bool)> {
 /// RGB(A) image, is its own only frame), shrunk by averaging blocks of
 /// pixels until no side exceeds `max_side`.
 pub fn frame(
-    sd: &StateDir,
-    loc: &Located,
-    caller: Caller<'_>,
+    ds: &dyn Dataset,
     shape: &[i64],
     axis: usize,
     index: i64,
@@ -353,7 +355,7 @@ pub fn frame(
         parts[axis] = format!("{index}:{}", index + 1);
         Some(parts.join(","))
     };
-    let values = fetch_values(sd, loc, slice, caller)?;
+    let values = fetch_values(ds, slice)?;
     let mut dims: Vec<usize> = values.shape.iter().map(|&n| n as usize).collect();
     if naxes > 0 {
         dims.remove(axis);
@@ -428,38 +430,27 @@ pub struct RecordQuery {
 
 /// A page of the 1-D record array at `loc`. Without a filter or an order only
 /// the page is read; with one, the whole array is (up to 256 MB).
-pub fn record_page(
-    sd: &StateDir,
-    loc: &Located,
-    caller: Caller<'_>,
-    len: usize,
-    q: &RecordQuery,
-) -> Result<RecordPage> {
+pub fn record_page(ds: &dyn Dataset, len: usize, q: &RecordQuery) -> Result<RecordPage> {
     let size = q.size.max(1);
     let whole = q.filter.is_some() || q.sortby.is_some();
     let values = if whole {
-        let values = fetch_values(sd, loc, None, caller)?;
+        let values = fetch_values(ds, None)?;
         if values.data.len() as u64 > RECORDS_MAX_BYTES {
             return Err(Error::BadRequest(format!(
                 "{} is too big to filter or sort here ({} MB); use /api/fetch with filter=",
-                loc.logical,
+                ds.path(),
                 values.data.len() >> 20
             )));
         }
         values
     } else {
         let start = q.start.min(len.saturating_sub(1));
-        fetch_values(
-            sd,
-            loc,
-            Some(format!("{start}:{}", (start + size).min(len))),
-            caller,
-        )?
+        fetch_values(ds, Some(format!("{start}:{}", (start + size).min(len))))?
     };
     let dtype = values.dtype.clone();
     let fields = dtype
         .fields()
-        .ok_or_else(|| Error::BadRequest(format!("{} is not a record array", loc.logical)))?;
+        .ok_or_else(|| Error::BadRequest(format!("{} is not a record array", ds.path())))?;
     let all_fields: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
     let shown: Vec<&crate::dtype::Field> = if q.fields.is_empty() {
         fields.iter().take(5).collect()

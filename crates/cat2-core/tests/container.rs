@@ -5,9 +5,19 @@
 use std::path::{Path, PathBuf};
 
 use cat2_blosc2::{ArraySpec, CParams, NdArray, SChunk};
-use cat2_core::container::{Container, Node, Placement, StoreKind};
-use cat2_core::dataset::Dataset;
+use cat2_core::hierarchy::zip::{Container, LeafData, NotAStore, Placement, StoreKind};
+use cat2_core::hierarchy::Member as Node;
+use cat2_core::storage::local::LocalStorage;
+use cat2_core::storage::{Key, Storage};
 use serde_json::Value;
+
+/// Opens the store file at `path` through the storage seam, as the server does.
+fn open_store(path: &Path) -> Result<Container, NotAStore> {
+    let dir = path.parent().expect("a file in a directory");
+    let store = LocalStorage::open(dir).expect("the directory");
+    let key = Key::parse(&path.file_name().expect("a name").to_string_lossy()).expect("a key");
+    Container::open(store.open(&key).expect("the file opens"))
+}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,7 +40,7 @@ fn hex(bytes: &[u8]) -> String {
 fn python_stores_match_python_blosc2() {
     let all = expected();
     for (name, want) in all.as_object().expect("object") {
-        let c = Container::open(&fixture(name)).expect(name);
+        let c = open_store(&fixture(name)).expect(name);
         match want["type"].as_str() {
             Some("TreeStore") => assert_eq!(c.kind(), StoreKind::Tree, "{name}"),
             Some("DictStore") => assert_eq!(c.kind(), StoreKind::Dict, "{name}"),
@@ -61,8 +71,8 @@ fn python_stores_match_python_blosc2() {
                 (Value::Null, Placement::Embedded(_)) => {}
                 (w, p) => panic!("{name}{key}: window {w:?}, placement {p:?}"),
             }
-            match (leaf["kind"].as_str(), &opened.dataset) {
-                (Some("ndarray"), Dataset::Array(arr)) => {
+            match (leaf["kind"].as_str(), &opened.data) {
+                (Some("ndarray"), LeafData::Array(arr)) => {
                     let shape: Vec<i64> = leaf["shape"]
                         .as_array()
                         .expect("shape")
@@ -74,7 +84,7 @@ fn python_stores_match_python_blosc2() {
                     let head = leaf["head"].as_str().expect("head");
                     assert_eq!(hex(&data[..head.len() / 2]), head, "{name}{key}");
                 }
-                (Some("schunk"), Dataset::Frame(sc)) => {
+                (Some("schunk"), LeafData::Frame(sc)) => {
                     let data = sc.to_bytes().expect("data");
                     assert_eq!(data, leaf["bytes"].as_str().expect("bytes").as_bytes());
                 }
@@ -88,7 +98,7 @@ fn python_stores_match_python_blosc2() {
 /// caterva2 2026.9.2 on these very stores).
 #[test]
 fn listings_follow_the_reference() {
-    let tree = Container::open(&fixture("tree.b2z")).unwrap();
+    let tree = open_store(&fixture("tree.b2z")).unwrap();
     assert_eq!(
         tree.list(None),
         ["chunked", "g/a", "g/b", "h/c", "s/people", "s/scalar"]
@@ -103,7 +113,7 @@ fn listings_follow_the_reference() {
     assert_eq!(tree.size("/g"), 296 + 269);
     assert_eq!(tree.leaves("/").len(), 6);
 
-    let flat = Container::open(&fixture("flat.b2z")).unwrap();
+    let flat = open_store(&fixture("flat.b2z")).unwrap();
     assert_eq!(flat.list(None), ["flat", "frame", "grp/nested"]);
     assert_eq!(flat.list(Some("/grp")), ["nested"]);
     assert_eq!(flat.list(Some("/grp/nested")), ["nested"]);
@@ -111,19 +121,19 @@ fn listings_follow_the_reference() {
     assert_eq!(flat.size("/grp"), 308);
 
     // A DictStore key that is also a prefix: a leaf, listing its children.
-    let namesake = Container::open(&fixture("namesake.b2z")).unwrap();
+    let namesake = open_store(&fixture("namesake.b2z")).unwrap();
     assert_eq!(namesake.list(None), ["grp", "grp/a"]);
     assert_eq!(namesake.list(Some("/grp")), ["a"]);
     assert_eq!(namesake.lookup("/grp"), Some(Node::Leaf));
 
     // Metadata carriers make groups; they are not listed.
-    let embedded = Container::open(&fixture("embedded.b2z")).unwrap();
+    let embedded = open_store(&fixture("embedded.b2z")).unwrap();
     assert_eq!(embedded.list(None), ["e/big", "e/small", "sc"]);
     assert_eq!(embedded.list(Some("/e")), ["big", "small"]);
     assert_eq!(embedded.lookup("/e/__vlmeta__"), None);
 
     // A CTable inside a tree is one entry; its parts stay reachable by key.
-    let tt = Container::open(&fixture("treetable.b2z")).unwrap();
+    let tt = open_store(&fixture("treetable.b2z")).unwrap();
     assert_eq!(tt.list(None), ["arr", "tbl"]);
     assert_eq!(tt.list(Some("/tbl")), ["tbl"]);
     assert_eq!(tt.lookup("/tbl"), Some(Node::Object("ctable")));
@@ -131,7 +141,7 @@ fn listings_follow_the_reference() {
     assert_eq!(tt.lookup("/tbl/_cols"), None);
 
     // A store that is a CTable is a table, not a group.
-    let table = Container::open(&fixture("table.b2z")).unwrap();
+    let table = open_store(&fixture("table.b2z")).unwrap();
     assert!(!table.is_browsable());
     assert_eq!(table.lookup("/_meta"), None);
 }
@@ -151,7 +161,7 @@ impl Lcg {
 
 /// Opens a (possibly damaged) store and reads everything it claims to hold.
 fn exercise(path: &Path) {
-    let Ok(c) = Container::open(path) else { return };
+    let Ok(c) = open_store(path) else { return };
     let mut keys = c.leaves("/");
     for k in c.list(None) {
         keys.push(format!("/{k}"));
@@ -163,14 +173,14 @@ fn exercise(path: &Path) {
         if let Ok(leaf) = c.open_leaf(&key) {
             // Read what the leaf holds, up to a bound: a damaged header can
             // declare any size, and reading is what must not crash.
-            match leaf.dataset {
-                Dataset::Array(arr) => {
+            match leaf.data {
+                LeafData::Array(arr) => {
                     let items: i64 = arr.shape().iter().product();
                     if items.saturating_mul(arr.itemsize() as i64) < 64 << 20 {
                         let _ = arr.to_vec();
                     }
                 }
-                Dataset::Frame(sc) => {
+                LeafData::Frame(sc) => {
                     if sc.nbytes() < 64 << 20 {
                         let _ = sc.to_bytes();
                     }
@@ -307,11 +317,11 @@ fn a_store_made_here_opens_and_serves_embedded_leaves() {
         "ok.b2z",
         &zip_of(&[("a/x.b2nd", &arr), ("embed.b2e", &embed)]),
     );
-    let c = Container::open(&p).unwrap();
+    let c = open_store(&p).unwrap();
     assert_eq!(c.list(None), ["a/x", "in/embedded"]);
     for key in ["/a/x", "/in/embedded"] {
         let leaf = c.open_leaf(key).unwrap();
-        let Dataset::Array(a) = leaf.dataset else {
+        let LeafData::Array(a) = leaf.data else {
             panic!("{key} is an array")
         };
         assert_eq!(a.to_vec().unwrap().len(), 40);
@@ -326,7 +336,7 @@ fn hostile_stores_are_refused_with_reasons() {
 
     // No embed.b2e: a zip, but not a store.
     let p = write(dir.path(), "noembed.b2z", &zip_of(&[("a.b2nd", &arr)]));
-    let err = Container::open(&p).unwrap_err();
+    let err = open_store(&p).unwrap_err();
     assert!(err.0.contains("embed.b2e"), "{err}");
 
     // A leaf whose frame claims more bytes than its member holds.
@@ -337,7 +347,7 @@ fn hostile_stores_are_refused_with_reasons() {
         "long.b2z",
         &zip_of(&[("a.b2nd", &long), ("embed.b2e", &embed)]),
     );
-    let c = Container::open(&p).unwrap();
+    let c = open_store(&p).unwrap();
     let err = c.open_leaf("/a").err().expect("refused");
     assert!(err.to_string().contains("declares"), "{err}");
 
@@ -347,7 +357,7 @@ fn hostile_stores_are_refused_with_reasons() {
         &[("/past", 5, arr.len() as u64), ("/huge", 0, 1 << 50)],
     );
     let p = write(dir.path(), "past.b2z", &zip_of(&[("embed.b2e", &e)]));
-    let c = Container::open(&p).unwrap();
+    let c = open_store(&p).unwrap();
     let err = c.open_leaf("/past").err().expect("refused");
     assert!(err.to_string().contains("outside"), "{err}");
     let err = c.open_leaf("/huge").err().expect("refused");
@@ -359,10 +369,10 @@ fn hostile_stores_are_refused_with_reasons() {
         "garbage.b2z",
         &zip_of(&[("a.b2nd", b"not a frame at all, no"), ("embed.b2e", &embed)]),
     );
-    let c = Container::open(&p).unwrap();
+    let c = open_store(&p).unwrap();
     assert!(c.open_leaf("/a").is_err());
 
     // Plain text is no store at all.
     let p = write(dir.path(), "text.b2z", b"not a blosc2 container");
-    assert!(Container::open(&p).is_err());
+    assert!(open_store(&p).is_err());
 }

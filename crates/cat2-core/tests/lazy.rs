@@ -2,10 +2,23 @@
 //! chunks, chains, refusals and permissions.
 
 use cat2_blosc2::{ArraySpec, CParams, Decompressor, NdArray};
-use cat2_core::fetch::{fetch_with, FetchOutput, FetchRequest};
+use cat2_core::fetch::{FetchOutput, FetchRequest};
 use cat2_core::lazy::create::{save, LazyRequest};
+use cat2_core::node::Node;
+use cat2_core::resolve::Resolver;
 use cat2_core::write::{PublicWrites, WritePolicy};
-use cat2_core::{dataset, Caller, DsPath, Error, StateDir};
+use cat2_core::{Caller, DsPath, Error, StateDir};
+
+/// What `path` names for `caller`.
+fn node(sd: &StateDir, path: &DsPath, caller: Caller<'_>) -> Node {
+    Resolver::new(sd, caller).resolve(path).unwrap()
+}
+
+/// The stored bytes of what `path` names.
+fn stored(sd: &StateDir, path: &DsPath) -> Vec<u8> {
+    let (key, _) = node(sd, path, USER).stored_key().unwrap();
+    cat2_core::storage::read_all(sd.storage(), &key).unwrap()
+}
 use cat2_proto::Info;
 
 const USER: Caller<'static> = Caller {
@@ -54,12 +67,12 @@ fn request(expression: &str, operands: &[(&str, &str)]) -> LazyRequest {
 }
 
 fn values(sd: &StateDir, path: &str, slice: Option<&str>, caller: Caller<'_>) -> Vec<i64> {
-    let loc = sd.locate(&DsPath::parse(path).unwrap(), caller).unwrap();
+    let n = node(sd, &DsPath::parse(path).unwrap(), caller);
     let req = FetchRequest {
         slice: slice.map(str::to_string),
         ..Default::default()
     };
-    let FetchOutput::Frame(frame) = fetch_with(sd, &loc, &req, caller).unwrap() else {
+    let FetchOutput::Frame(frame) = n.fetch(&req).unwrap() else {
         panic!("computed")
     };
     NdArray::from_cframe(&frame)
@@ -83,8 +96,7 @@ fn saved_expressions_compute_what_they_say() {
         &policy(),
     )
     .unwrap();
-    let loc = sd.locate(&e, USER).unwrap();
-    let Info::Lazy(info) = dataset::info_with(&sd, &loc, USER).unwrap() else {
+    let Info::Lazy(info) = node(&sd, &e, USER).info().unwrap() else {
         panic!("a lazy expression")
     };
     assert_eq!(
@@ -105,7 +117,7 @@ fn saved_expressions_compute_what_they_say() {
         [16, 18, -10, -11]
     );
     // A chunk in the operand's geometry.
-    let chunk = dataset::chunk_with(&sd, &sd.locate(&e, USER).unwrap(), 3, USER).unwrap();
+    let chunk = node(&sd, &e, USER).chunk(3).unwrap();
     let mut out = Vec::new();
     Decompressor::new(1)
         .unwrap()
@@ -121,8 +133,7 @@ fn saved_expressions_compute_what_they_say() {
     let mut req = request("o0 * 3", &[("o0", "@shared/a.b2nd")]);
     req.compute = true;
     save(&sd, &c, &req, USER, &policy()).unwrap();
-    let Info::Array(_) = dataset::info_with(&sd, &sd.locate(&c, USER).unwrap(), USER).unwrap()
-    else {
+    let Info::Array(_) = node(&sd, &c, USER).info().unwrap() else {
         panic!("a stored array")
     };
     assert_eq!(values(&sd, "@personal/c.b2nd", Some("2:4"), USER), [6, 9]);
@@ -176,8 +187,10 @@ fn operands_are_read_with_the_callers_permissions() {
         &policy(),
     )
     .unwrap();
-    let loc = sd.locate(&p, ANONYMOUS).unwrap();
-    let err = fetch_with(&sd, &loc, &FetchRequest::default(), ANONYMOUS).unwrap_err();
+    let err = node(&sd, &p, ANONYMOUS)
+        .fetch(&FetchRequest::default())
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::Unauthorized), "{err:?}");
     assert_eq!(values(&sd, "@public/leak.b2nd", Some("1:3"), USER), [1, 2]);
 }
@@ -231,15 +244,14 @@ fn chunks_computed_in_block_layout_hold_the_right_values() {
             ("o", &format!("@shared/{other}.b2nd")),
         ];
         save(&sd, &p, &request("x * 2 + o", &operands), USER, &policy()).unwrap();
-        let loc = sd.locate(&p, USER).unwrap();
         let FetchOutput::Frame(frame) =
-            fetch_with(&sd, &loc, &FetchRequest::default(), USER).unwrap()
+            node(&sd, &p, USER).fetch(&FetchRequest::default()).unwrap()
         else {
             panic!("computed")
         };
         assert_eq!(f64_values(&frame), want, "whole fetch with {other}");
         // Chunk 5 is rows 10..20, columns 16..23 (a partial edge chunk).
-        let chunk = dataset::chunk_with(&sd, &loc, 5, USER).unwrap();
+        let chunk = node(&sd, &p, USER).chunk(5).unwrap();
         let mut out = Vec::new();
         Decompressor::new(1)
             .unwrap()
@@ -264,7 +276,7 @@ fn chunks_computed_in_block_layout_hold_the_right_values() {
         req.compute = true;
         let c = DsPath::parse(&format!("@personal/c{other}.b2nd")).unwrap();
         save(&sd, &c, &req, USER, &policy()).unwrap();
-        let stored = std::fs::read(sd.locate(&c, USER).unwrap().fs).unwrap();
+        let stored = stored(&sd, &c);
         assert_eq!(f64_values(&stored), want, "compute = true with {other}");
         let arr = NdArray::from_cframe(&stored).unwrap();
         assert_eq!((arr.chunks(), arr.blocks()), (vec![10, 8], vec![4, 3]));

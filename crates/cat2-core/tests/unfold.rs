@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use cat2_blosc2::{Decompressor, NdArray, SChunk};
-use cat2_core::fetch::{fetch, FetchOutput, FetchRequest};
+use cat2_core::fetch::{FetchOutput, FetchRequest};
+use cat2_core::node::Node;
+use cat2_core::resolve::Resolver;
 use cat2_core::write::WritePolicy;
-use cat2_core::{dataset, Caller, DsPath, StateDir};
+use cat2_core::{Caller, DsPath, StateDir};
 use cat2_proto::Info;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -16,6 +18,13 @@ const USER: Caller<'static> = Caller {
     user_id: Some("8d0e3d0e-0000-4000-8000-000000000001"),
     is_superuser: true,
 };
+
+/// What `path` names for the test's user.
+fn node(sd: &StateDir, path: &str) -> Node {
+    Resolver::new(sd, USER)
+        .resolve(&DsPath::parse(path).unwrap())
+        .unwrap()
+}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,24 +44,22 @@ fn unfolded() -> (tempfile::TempDir, StateDir, Value) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let sd = StateDir::open(tmp.path()).expect("state dir");
     std::fs::copy(fixture("unfold.h5"), sd.path().join("shared/unfold.h5")).expect("copy");
-    let loc = sd
-        .locate(&DsPath::parse("@shared/unfold.h5").unwrap(), USER)
-        .expect("locate");
-    let stem = cat2_core::unfold::unfold(&sd, &loc, USER, &WritePolicy::default()).expect("unfold");
+    let file = DsPath::parse("@shared/unfold.h5").unwrap();
+    let stem =
+        cat2_core::unfold::unfold(&sd, &file, USER, &WritePolicy::default()).expect("unfold");
     assert_eq!(stem, "unfold");
     let want = std::fs::read_to_string(fixture("unfold.json")).expect("unfold.json");
     (tmp, sd, serde_json::from_str(&want).expect("json"))
 }
 
 fn fetched(sd: &StateDir, path: &str, slice: Option<&str>) -> NdArray {
-    let loc = sd.locate(&DsPath::parse(path).unwrap(), USER).expect(path);
     let req = FetchRequest {
         slice: slice.map(str::to_string),
         ..Default::default()
     };
-    match fetch(&loc, &req).expect(path) {
+    match node(sd, path).fetch(&req).expect(path) {
         FetchOutput::Frame(f) => NdArray::from_cframe(&f).expect("a frame"),
-        other => panic!("{path}: a proxy is computed, got {other:?}"),
+        FetchOutput::Stored { .. } => panic!("{path}: a proxy is computed, got stored bytes"),
     }
 }
 
@@ -87,8 +94,7 @@ fn proxies_serve_what_h5py_reads() {
     let (_tmp, sd, want) = unfolded();
     for (name, w) in want.as_object().unwrap() {
         let path = format!("@shared/unfold/{name}.b2nd");
-        let loc = sd.locate(&DsPath::parse(&path).unwrap(), USER).unwrap();
-        let Info::Array(info) = dataset::info(&loc).expect("info") else {
+        let Info::Array(info) = node(&sd, &path).info().expect("info") else {
             panic!("{name}: an array")
         };
         let shape: Vec<i64> = w["shape"]
@@ -107,7 +113,7 @@ fn proxies_serve_what_h5py_reads() {
             assert_eq!(sha(&frame.to_vec().unwrap()), w["frame1_sha256"], "{name}");
         }
         // Chunk 0 is a real chunk: its C-order bytes are h5py's first chunk.
-        let chunk = dataset::chunk(&loc, 0).expect("chunk");
+        let chunk = node(&sd, &path).chunk(0).expect("chunk");
         let mut out = Vec::new();
         Decompressor::new(1)
             .unwrap()
@@ -166,19 +172,18 @@ fn a_proxy_cannot_reach_outside_its_root() {
         copy.to_cframe().unwrap(),
     )
     .unwrap();
-    let loc = sd
-        .locate(&DsPath::parse("@shared/evil.b2nd").unwrap(), USER)
-        .unwrap();
-    let err = fetch(&loc, &FetchRequest::default())
-        .unwrap_err()
+    let err = node(&sd, "@shared/evil.b2nd")
+        .fetch(&FetchRequest::default())
+        .err()
+        .unwrap()
         .to_string();
     assert!(err.contains("points outside @shared"), "{err}");
     // And one whose HDF5 file is gone is a clear error too.
     std::fs::remove_file(sd.path().join("shared/unfold.h5")).unwrap();
-    let loc = sd
-        .locate(&DsPath::parse("@shared/unfold/records.b2nd").unwrap(), USER)
-        .unwrap();
-    let err = dataset::info(&loc).unwrap_err().to_string();
+    let err = node(&sd, "@shared/unfold/records.b2nd")
+        .info()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unfold.h5 is missing"), "{err}");
     let _ = arr.schunk_mut();
 }

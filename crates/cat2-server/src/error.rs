@@ -3,7 +3,7 @@
 //!
 //! Client errors keep their message in Caterva2's `{"detail": ...}` body.
 //! Server errors answer `Internal Server Error` (as the reference does) and
-//! the real cause is logged here, with the request that caused it.
+//! the real cause is logged here, with its whole chain of sources.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +39,22 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    }
+
+    /// A 500 for an error whose sources are logged with it (`a: b: c`).
+    pub fn internal_chain(cause: &(dyn std::error::Error + 'static)) -> Self {
+        let mut text = cause.to_string();
+        let mut source = cause.source();
+        while let Some(s) = source {
+            let more = s.to_string();
+            // Transparent wrappers repeat their source's text.
+            if !text.ends_with(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
+            source = s.source();
+        }
+        Self::internal(text)
     }
     /// FastAPI's 422 body for one invalid parameter.
     pub fn validation(kind: &str, loc: &[&str], msg: &str, input: Value) -> Self {
@@ -97,14 +113,54 @@ impl From<cat2_core::Error> for ApiError {
             E::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ApiError::not_found()
             }
-            other => ApiError::internal(other),
+            E::Hdf5 { .. } if e.is_io_fault() => ApiError::internal_chain(&e),
+            E::Hdf5 { .. } => ApiError::bad_request(e.to_string()),
+            E::Storage(ref s) => match s {
+                cat2_core::storage::Error::NotFound { .. } => ApiError::not_found(),
+                cat2_core::storage::Error::InvalidKey { .. }
+                | cat2_core::storage::Error::Conflict { .. }
+                | cat2_core::storage::Error::AlreadyExists { .. } => {
+                    ApiError::bad_request(e.to_string())
+                }
+                _ => ApiError::internal_chain(&e),
+            },
+            other => ApiError::internal_chain(&other),
         }
     }
 }
 
 impl From<cat2_blosc2::Error> for ApiError {
     fn from(e: cat2_blosc2::Error) -> Self {
-        ApiError::internal(e)
+        ApiError::internal_chain(&e)
+    }
+}
+
+impl From<cat2_auth::Error> for ApiError {
+    fn from(e: cat2_auth::Error) -> Self {
+        use cat2_auth::Error as E;
+        match e {
+            E::InvalidEmail { .. }
+            | E::InvalidPassword { .. }
+            | E::UserAlreadyExists { .. }
+            | E::UserNotExists { .. }
+            | E::BadResetToken { .. } => ApiError::bad_request(e.to_string()),
+            other => ApiError::internal_chain(&other),
+        }
+    }
+}
+
+impl From<cat2_service::Error> for ApiError {
+    fn from(e: cat2_service::Error) -> Self {
+        use cat2_service::Error as E;
+        match e {
+            E::Core(e) => e.into(),
+            E::Users(e) => e.into(),
+            E::NotAllowed(msg) => ApiError::new(StatusCode::UNAUTHORIZED, msg),
+            E::BadRequest(msg) => ApiError::bad_request(msg),
+            E::NoUsers => ApiError::not_found(),
+            E::BadCredentials => ApiError::bad_request("LOGIN_BAD_CREDENTIALS"),
+            other => ApiError::internal_chain(&other),
+        }
     }
 }
 

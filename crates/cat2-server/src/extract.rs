@@ -27,20 +27,7 @@ impl FromRequestParts<AppState> for DatasetPath {
 }
 
 /// Who is calling: the user of a valid session cookie, or nobody.
-#[derive(Debug, Clone, Default)]
-pub struct CallerId {
-    pub user_id: Option<String>,
-    pub is_superuser: bool,
-}
-
-impl CallerId {
-    pub fn as_caller(&self) -> cat2_core::Caller<'_> {
-        cat2_core::Caller {
-            user_id: self.user_id.as_deref(),
-            is_superuser: self.is_superuser,
-        }
-    }
-}
+pub type CallerId = cat2_service::Who;
 
 impl FromRequestParts<AppState> for CallerId {
     type Rejection = ApiError;
@@ -49,20 +36,16 @@ impl FromRequestParts<AppState> for CallerId {
         if let Some(caller) = parts.extensions.get::<CallerId>() {
             return Ok(caller.clone());
         }
-        let (Some(auth), Some(token)) = (
-            state.auth.clone(),
-            crate::session::session_token(&parts.headers),
-        ) else {
-            return Ok(CallerId::default());
+        let Some(token) = crate::session::session_token(&parts.headers) else {
+            return Ok(CallerId::anonymous());
         };
-        let user = tokio::task::spawn_blocking(move || auth.user_of(&token)).await?;
-        let caller = match user {
-            Some(u) => CallerId {
-                user_id: Some(u.id),
-                is_superuser: u.is_superuser,
-            },
-            None => CallerId::default(),
-        };
+        if !state.has_users() {
+            return Ok(CallerId::anonymous());
+        }
+        // Every request looks its user up again: users removed or
+        // deactivated by another process count at once.
+        let service = state.service.clone();
+        let caller = tokio::task::spawn_blocking(move || service.who(&token)).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }

@@ -3,8 +3,9 @@
 //! [`app`] builds the axum `Router` (tests drive it without a socket);
 //! [`serve`] binds it. Handlers live in `api/`, one module per route group
 //! (the web GUI's in `gui/`, templates in `templates/`, assets in `assets/`),
-//! and stay thin: extract checked inputs (`extract`), run library code on the
-//! blocking pool (`blocking`), map errors once (`error`).
+//! and stay thin: extract checked inputs (`extract`), run one operation of
+//! `cat2-service` on the blocking pool (`blocking`), map its error once
+//! (`error`), and stream bodies to and from storage (`stream`).
 //!
 //! Design choice: no caches and no index. Every request looks at the state
 //! directory, so files that other processes (the reference server, a copy
@@ -21,6 +22,7 @@ pub mod error;
 pub mod extract;
 pub mod gui;
 pub mod session;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Router;
 use cat2_core::StateDir;
+use cat2_service::{Accounts, Service, Settings};
 
 pub use config::Config;
 use error::ApiError;
@@ -35,10 +38,9 @@ use error::ApiError;
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub state_dir: Arc<StateDir>,
+    /// Every operation a request can ask for.
+    pub service: Arc<Service>,
     pub config: Arc<Config>,
-    /// Users and sessions; `None` when the server runs with `login = false`.
-    pub auth: Option<session::Auth>,
 }
 
 /// Why a server cannot start.
@@ -57,11 +59,11 @@ impl AppState {
     /// `secret` signs session tokens; it is required when `config.login`.
     pub fn new(config: Config, secret: Option<&str>) -> Result<Self, StartError> {
         let state_dir = StateDir::open(&config.statedir)?;
-        let auth = if config.login {
+        let accounts = if config.login {
             let secret = secret
                 .filter(|s| !s.is_empty())
                 .ok_or(StartError::NoSecret)?;
-            Some(session::Auth {
+            Some(Accounts {
                 users: cat2_auth::Users::open(state_dir.path())?,
                 tokens: cat2_auth::Tokens::new(secret),
             })
@@ -71,17 +73,33 @@ impl AppState {
         if let Some(Err(e)) = config.publish_root().map(|r| r.local_dir()) {
             tracing::warn!("filled arrays cannot be published: {e}");
         }
+        let settings = Settings {
+            writes: config.write_policy(),
+            publish_root: config.publish_root(),
+            maxusers: config.maxusers,
+            register: config.register,
+            urlbase: config.urlbase.clone(),
+        };
         Ok(AppState {
-            state_dir: Arc::new(state_dir),
+            service: Arc::new(Service::new(state_dir, accounts, settings)),
             config: Arc::new(config),
-            auth,
         })
+    }
+
+    /// Whether the server has users (`login = true`).
+    pub fn has_users(&self) -> bool {
+        self.service.accounts().is_some()
+    }
+
+    /// The state served.
+    pub fn state_dir(&self) -> &StateDir {
+        self.service.state()
     }
 }
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    let routes = if state.auth.is_some() {
+    let routes = if state.has_users() {
         api::routes().merge(api::users::routes(state.config.register))
     } else {
         api::routes()
@@ -134,7 +152,7 @@ async fn method_not_allowed(_method: Method) -> impl IntoResponse {
 pub async fn serve(state: AppState) -> std::io::Result<()> {
     let listen = state.config.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, statedir = %state.state_dir.path().display(), "serving");
+    tracing::info!(addr = %listener.local_addr()?, statedir = %state.state_dir().path().display(), "serving");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

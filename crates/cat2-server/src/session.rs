@@ -5,17 +5,9 @@
 //! another process take effect at once.
 
 use axum::http::{header, HeaderMap};
-use cat2_auth::{Tokens, User, Users};
 
 /// The cookie holding the session token (the reference's name).
 pub const COOKIE: &str = "c2subauth";
-
-/// What a login-enabled server needs to know its users.
-#[derive(Clone, Debug)]
-pub struct Auth {
-    pub users: Users,
-    pub tokens: Tokens,
-}
 
 /// The session token of a request, if it carries one.
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
@@ -28,21 +20,6 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         .find(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v.trim_matches('"').to_string())
         .filter(|v| !v.is_empty())
-}
-
-impl Auth {
-    /// The active user a token belongs to (blocking: reads the database).
-    pub fn user_of(&self, token: &str) -> Option<User> {
-        let id = self.tokens.verify_session(token)?;
-        match self.users.get_by_id(&id) {
-            Ok(Some(user)) if user.is_active => Some(user),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the user database");
-                None
-            }
-        }
-    }
 }
 
 /// `Set-Cookie` value for a new session.

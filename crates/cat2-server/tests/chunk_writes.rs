@@ -33,14 +33,14 @@ fn fixture() -> Fixture {
         ..Config::default()
     };
     let state = AppState::new(config, Some("a test secret")).unwrap();
-    let auth = state.auth.clone().unwrap();
+    let auth = state.service.accounts().unwrap().clone();
     let user = auth
         .users
         .create("writer@example.com", "foobar11", false)
         .unwrap();
     let cookie = format!("c2subauth={}", auth.tokens.session(&user.id).unwrap());
     let array = state
-        .state_dir
+        .state_dir()
         .path()
         .join("personal")
         .join(&user.id)

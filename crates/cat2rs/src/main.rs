@@ -139,7 +139,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 other => other
                     .with_context(|| format!("opening state dir {}", config.statedir.display()))?,
             };
-            let swept = cat2_core::write::sweep_temporaries(state.state_dir.path());
+            let swept = state
+                .state_dir()
+                .storage()
+                .sweep()
+                .context("removing what interrupted writes left")?;
             if swept > 0 {
                 tracing::warn!(
                     swept,
@@ -214,11 +218,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let users = open_users(&statedir)?;
             let user = users.delete(&email).context("deleting the user")?;
-            let personal = statedir.join("personal").join(&user.id);
-            if personal.is_dir() {
-                std::fs::remove_dir_all(&personal)
-                    .with_context(|| format!("removing {}", personal.display()))?;
-            }
+            let sd = cat2_core::StateDir::open(&statedir)
+                .with_context(|| format!("opening state dir {}", statedir.display()))?;
+            sd.remove_personal(&user.id)
+                .with_context(|| format!("removing the @personal of {}", user.email))?;
             println!("deleted {}", user.email);
             Ok(())
         }
@@ -238,10 +241,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Examples { statedir } => {
             let sd = cat2_core::StateDir::open(&statedir)
                 .with_context(|| format!("opening state dir {}", statedir.display()))?;
-            let written = cat2_core::examples::write_examples(&sd.path().join("public/examples"))
-                .context("writing the example datasets")?;
-            for p in written {
-                println!("{}", p.display());
+            let written =
+                cat2_core::examples::write_examples(&sd).context("writing the example datasets")?;
+            for key in written {
+                println!("{}", sd.path().join(key.as_str()).display());
             }
             Ok(())
         }

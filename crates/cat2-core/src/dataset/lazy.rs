@@ -1,57 +1,34 @@
-//! Arrays as operands of expressions, wherever their data is: stored
-//! `.b2nd` arrays, HDF5 proxies, datasets inside HDF5 files (in place) and
-//! other lazy expressions.
+//! Stored lazy expressions: a `.b2nd` *carrier* (python-blosc2's format,
+//! see [`super::lazy_format`]) holding an expression over other arrays,
+//! computed box by box of its result when it is read.
+//!
+//! Operands are opened again on every use, through an [`Opener`] that acts
+//! for whoever asks, so a lazy expression in `@public` never lets an
+//! anonymous caller read the `@shared` data it names. Any array-like dataset
+//! is an operand ([`Operand`]): stored arrays, HDF5 proxies, datasets inside
+//! HDF5 files and other lazy expressions.
 
-use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use cat2_blosc2::{CParams, NdArray};
 use cat2_expr::{DType as XType, Expr, Plan};
 use cat2_proto::{Info, LazyInfo};
 
-use super::format;
-use crate::container::{browse, h5::H5Reader, h5::H5Tree};
-use crate::dataset::{self, Derived, FileKind};
+use super::lazy_format;
+use super::{Dataset, Download, Opener, Operand};
 use crate::error::{Error, Result};
-use crate::meta::iso_mtime;
+use crate::fetch::{
+    compress_chunk, frame_from_chunks, indices_frame, result_geometry, ChunkSource, FetchOutput,
+    FetchRequest, OpenReader,
+};
+use crate::grid::{chunk_box, chunk_count};
 use crate::path::DsPath;
-use crate::proxy::Proxy;
 use crate::selection::BoxReader;
-use crate::store::{Caller, Entry, Located, StateDir};
+use crate::storage::{Blob, Key};
 
 /// Deepest chain of lazy expressions over lazy expressions (a cycle of
 /// files ends here too).
-const MAX_DEPTH: usize = 16;
-
-/// An array an expression reads.
-pub enum Source {
-    Stored(NdArray),
-    Proxy(Box<Proxy>),
-    /// A dataset of an HDF5 file, read in place (`@shared/x.h5/entry/data`).
-    Hdf5 {
-        tree: Arc<H5Tree>,
-        key: String,
-    },
-    Lazy(Box<Lazy>),
-}
-
-/// A lazy expression with its operands opened.
-pub struct Lazy {
-    /// The expression, typed against its operands once, for every box.
-    plan: Plan,
-    /// The expression as stored.
-    pub text: String,
-    /// Operands by name, with their logical paths.
-    pub operands: Vec<(String, DsPath, Source)>,
-    pub dtype: XType,
-    pub shape: Vec<usize>,
-    /// The carrier's geometry (the result's chunks and blocks).
-    pub chunks: Vec<i64>,
-    pub blocks: Vec<i64>,
-    /// How results are compressed: the carrier's cparams (for a new
-    /// expression, [`crate::fetch::result_cparams`], which its carrier keeps).
-    pub cparams: CParams,
-}
+pub const MAX_DEPTH: usize = 16;
 
 /// A NumPy dtype string as the expression engine's type, and whether its
 /// bytes are big-endian (they are swapped to native order when read).
@@ -64,176 +41,187 @@ pub fn expr_dtype(numpy: &str) -> Result<(XType, bool)> {
     Ok((t, numpy.starts_with('>') && t.itemsize() > 1))
 }
 
-fn swap_items(bytes: &mut [u8], itemsize: usize) {
-    if itemsize > 1 {
-        for item in bytes.chunks_exact_mut(itemsize) {
+/// Items read as stored (`numpy` dtype), in native byte order.
+pub fn to_native(mut data: Vec<u8>, numpy: &str) -> Result<Vec<u8>> {
+    let (t, big_endian) = expr_dtype(numpy)?;
+    let itemsize = t.itemsize();
+    if big_endian && itemsize > 1 {
+        for item in data.chunks_exact_mut(itemsize) {
             item.reverse();
         }
     }
+    Ok(data)
 }
 
-impl Source {
-    /// Opens the array a located path names, as the caller may see it.
-    pub fn open(sd: &StateDir, loc: &Located, caller: Caller<'_>, depth: usize) -> Result<Source> {
-        if depth > MAX_DEPTH {
-            return Err(Error::BadRequest(format!(
-                "Invalid name or expression: lazy expressions nest deeper than {MAX_DEPTH} \
-                 (or refer to themselves) at {}",
-                loc.logical
-            )));
-        }
-        if loc.entry == Entry::Missing {
-            return Err(Error::NotFound {
-                path: loc.logical.to_string(),
-            });
-        }
-        if loc.entry == Entry::Member && browse::is_hdf5(loc) {
-            let tree = browse::open_h5_for_member(loc)?;
-            let key = browse::inner_key(loc).to_string();
-            if tree.dataset(&key).is_none() {
-                return Err(Error::BadRequest(format!(
-                    "Invalid name or expression: {} is not an HDF5 dataset",
-                    loc.logical
-                )));
-            }
-            return Ok(Source::Hdf5 { tree, key });
-        }
-        if FileKind::of(loc) != Some(FileKind::Array) || loc.entry != Entry::Dataset {
-            return Err(Error::BadRequest(format!(
-                "Invalid name or expression: {} is not an array (.b2nd)",
-                loc.logical
-            )));
-        }
-        let arr = dataset::open_array(&loc.fs)?;
-        Ok(match dataset::derived_kind(&arr) {
-            None => Source::Stored(arr),
-            Some(Derived::Hdf5Proxy) => Source::Proxy(Box::new(Proxy::open(loc, arr)?)),
-            Some(Derived::LazyExpr) => {
-                Source::Lazy(Box::new(Lazy::open(sd, loc, &arr, caller, depth)?))
-            }
-        })
-    }
+/// A lazy expression carrier found at `path`; its expression is opened
+/// (operands and all) when it is used.
+pub struct LazyDataset {
+    path: DsPath,
+    blob: Arc<dyn Blob>,
+    arr: NdArray,
+    opener: Arc<dyn Opener>,
+    depth: usize,
+}
 
-    /// The NumPy dtype string of the data.
-    fn numpy_dtype(&self) -> String {
-        match self {
-            Source::Stored(a) => a.dtype(),
-            Source::Proxy(p) => p.dataset().dtype.clone(),
-            Source::Hdf5 { tree, key } => tree
-                .dataset(key)
-                .map(|d| d.dtype.clone())
-                .unwrap_or_default(),
-            Source::Lazy(l) => l.dtype.descr().to_string(),
+impl LazyDataset {
+    pub fn new(
+        path: DsPath,
+        blob: Arc<dyn Blob>,
+        arr: NdArray,
+        opener: Arc<dyn Opener>,
+        depth: usize,
+    ) -> LazyDataset {
+        LazyDataset {
+            path,
+            blob,
+            arr,
+            opener,
+            depth,
         }
     }
 
-    pub fn dtype(&self) -> Result<XType> {
-        Ok(expr_dtype(&self.numpy_dtype())?.0)
+    /// The expression, with its operands opened for whoever asks.
+    pub fn open(&self) -> Result<Lazy> {
+        Lazy::open(
+            self.opener.as_ref(),
+            &self.path,
+            &self.blob.meta().key,
+            &self.arr,
+            self.depth,
+        )
+    }
+}
+
+impl Dataset for LazyDataset {
+    fn path(&self) -> &DsPath {
+        &self.path
     }
 
-    pub fn shape(&self) -> Vec<usize> {
-        match self {
-            Source::Stored(a) => a.shape().iter().map(|&n| n.max(0) as usize).collect(),
-            Source::Proxy(p) => p.arr.shape().iter().map(|&n| n.max(0) as usize).collect(),
-            Source::Hdf5 { tree, key } => tree
-                .dataset(key)
-                .map(|d| d.shape.iter().map(|&n| n as usize).collect())
-                .unwrap_or_default(),
-            Source::Lazy(l) => l.shape.clone(),
-        }
+    fn info(&self) -> Result<Info> {
+        let lazy = self.open()?;
+        Ok(Info::Lazy(LazyInfo {
+            shape: lazy.shape.iter().map(|&n| n as i64).collect(),
+            dtype: lazy.dtype.numpy_name().to_string(),
+            expression: lazy.text.clone(),
+            operands: lazy
+                .operands
+                .iter()
+                .map(|(n, p, _)| (n.clone(), serde_json::Value::from(p.to_string())))
+                .collect(),
+            mtime: super::mtime_of(&self.blob),
+        }))
     }
 
-    /// The items of the box `start..stop`, native-endian, in C order.
-    pub fn read(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>> {
-        let s: Vec<i64> = start.iter().map(|&n| n as i64).collect();
-        let e: Vec<i64> = stop.iter().map(|&n| n as i64).collect();
-        let (_, big_endian) = expr_dtype(&self.numpy_dtype())?;
-        let mut data = match self {
-            Source::Stored(a) => crate::fetch::ArrayReader::new(a).read_box_vec(&s, &e)?,
-            Source::Proxy(p) => p.reader().read_box_vec(&s, &e)?,
-            Source::Hdf5 { tree, key } => {
-                let d = tree
-                    .dataset(key)
-                    .ok_or_else(|| Error::NotFound { path: key.clone() })?;
-                H5Reader::new(tree.file(), d).read_box_vec(&s, &e)?
-            }
-            Source::Lazy(l) => return l.eval(start, stop),
+    fn fetch(&self, req: &FetchRequest) -> Result<FetchOutput> {
+        let lazy = self.open()?;
+        // Workers open the expression again for themselves, carrier and all
+        // (an opened array serves one thread).
+        let (opener, blob, depth) = (self.opener.as_ref(), &self.blob, self.depth);
+        let path = &self.path;
+        let open = || -> Result<Box<dyn BoxReader>> {
+            let arr = crate::frames::open_array(blob)?;
+            let lazy = Lazy::open(opener, path, &blob.meta().key, &arr, depth)?;
+            Ok(Box::new(lazy.into_reader()))
         };
-        if big_endian {
-            swap_items(&mut data, self.dtype()?.itemsize());
+        fetch_lazy(&lazy, &open, req)
+    }
+
+    fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
+        lazy_chunk(&self.open()?, nchunk)
+    }
+
+    /// Downloaded as the array it computes.
+    fn download(&self) -> Result<Download> {
+        match self.fetch(&FetchRequest::default())? {
+            FetchOutput::Frame(frame) => Ok(Download::Computed(frame)),
+            FetchOutput::Stored { .. } => Err(Error::BadRequest(format!(
+                "{} could not be computed",
+                self.path
+            ))),
         }
-        Ok(data)
+    }
+
+    /// The carrier file itself.
+    fn preview(&self) -> Result<Download> {
+        Ok(Download::Stored(self.blob.clone()))
+    }
+
+    fn object(&self) -> &Arc<dyn Blob> {
+        &self.blob
+    }
+
+    fn into_operand(self: Box<Self>) -> Result<Box<dyn Operand>> {
+        Ok(Box::new(self.open()?))
     }
 }
 
-/// Lexically normalises a path (`a/b/../c` → `a/c`).
-fn normalise(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
+impl Operand for Lazy {
+    fn dtype(&self) -> Result<XType> {
+        Ok(self.dtype)
     }
-    out
+
+    fn shape(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+
+    fn geometry(&self) -> Option<(Vec<i64>, Vec<i64>)> {
+        Some((self.chunks.clone(), self.blocks.clone()))
+    }
+
+    fn read(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>> {
+        self.eval(start, stop)
+    }
 }
 
-/// The logical path of a file of the state dir, as `caller` addresses it;
-/// `None` when it lies outside the roots (or in another user's `@personal`).
-pub fn logical_of(sd: &StateDir, file: &Path, caller: Caller<'_>) -> Option<DsPath> {
-    let rel = normalise(file);
-    let rel = rel.strip_prefix(sd.path()).ok()?;
-    let mut parts = rel
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned());
-    let root = match parts.next()?.as_str() {
-        "public" => "@public".to_string(),
-        "shared" => "@shared".to_string(),
-        "personal" => {
-            let uid = parts.next()?;
-            if Some(uid.as_str()) != caller.user_id {
-                return None;
-            }
-            "@personal".to_string()
-        }
-        _ => return None,
-    };
-    let rest: Vec<String> = parts.collect();
-    DsPath::parse(&format!("{root}/{}", rest.join("/"))).ok()
+/// Opened operands by name, with their logical paths.
+pub type Operands = Vec<(String, DsPath, Box<dyn Operand>)>;
+
+/// A lazy expression with its operands opened.
+pub struct Lazy {
+    /// The expression, typed against its operands once, for every box.
+    plan: Plan,
+    /// The expression as stored.
+    pub text: String,
+    /// Operands by name, with their logical paths.
+    pub operands: Operands,
+    pub dtype: XType,
+    pub shape: Vec<usize>,
+    /// The carrier's geometry (the result's chunks and blocks).
+    pub chunks: Vec<i64>,
+    pub blocks: Vec<i64>,
+    /// How results are compressed: the carrier's cparams (for a new
+    /// expression, [`crate::fetch::result_cparams`], which its carrier keeps).
+    pub cparams: CParams,
 }
 
 impl Lazy {
-    /// Opens the lazy expression stored in the carrier `arr` at `loc`.
+    /// Opens the lazy expression stored in the carrier `arr` (found at
+    /// `path`, stored at `key`), its operands opened through `opener`.
     pub fn open(
-        sd: &StateDir,
-        loc: &Located,
+        opener: &dyn Opener,
+        path: &DsPath,
+        key: &Key,
         arr: &NdArray,
-        caller: Caller<'_>,
         depth: usize,
     ) -> Result<Lazy> {
-        let def = format::read(arr, &loc.fs)?.ok_or_else(|| {
-            Error::BadRequest(format!("{} is not a lazy expression", loc.logical))
-        })?;
+        let def = lazy_format::read(arr, key.name())?
+            .ok_or_else(|| Error::BadRequest(format!("{path} is not a lazy expression")))?;
+        let dir = key.parent().unwrap_or_default();
         let mut operands = Vec::with_capacity(def.operands.len());
-        for (name, file) in def.operands {
-            let logical = logical_of(sd, &file, caller).ok_or_else(|| {
+        for (name, url) in def.operands {
+            let outside = || {
                 Error::BadRequest(format!(
-                    "Expression error: operand {name} of {} lies outside the roots this caller may read",
-                    loc.logical
+                    "Expression error: operand {name} of {path} lies outside the roots this caller may read"
                 ))
-            })?;
-            let oloc = sd.locate(&logical, caller)?;
-            let source = Source::open(sd, &oloc, caller, depth + 1).map_err(|e| match e {
+            };
+            let logical = opener.logical_path(&dir, &url).ok_or_else(outside)?;
+            let operand = opener.operand(&logical, depth + 1).map_err(|e| match e {
                 Error::NotFound { .. } => Error::BadRequest(format!(
-                    "Expression error: operand {name} ({logical}) of {} is missing",
-                    loc.logical
+                    "Expression error: operand {name} ({logical}) of {path} is missing"
                 )),
                 other => other,
             })?;
-            operands.push((name, logical, source));
+            operands.push((name, logical, operand));
         }
         let mut lazy = Lazy::new(&def.expression, operands)?;
         lazy.chunks = arr.chunks().into_iter().map(i64::from).collect();
@@ -244,8 +232,7 @@ impl Lazy {
         };
         if lazy.shape.iter().map(|&n| n as i64).collect::<Vec<_>>() != arr.shape() {
             return Err(Error::BadRequest(format!(
-                "{}: its operands changed shape since it was saved; save it again",
-                loc.logical
+                "{path}: its operands changed shape since it was saved; save it again"
             )));
         }
         Ok(lazy)
@@ -254,7 +241,7 @@ impl Lazy {
     /// An expression over opened operands, with its result type, and a
     /// geometry for the result (an operand's of the same shape, else
     /// python-blosc2's choice).
-    pub fn new(text: &str, operands: Vec<(String, DsPath, Source)>) -> Result<Lazy> {
+    pub fn new(text: &str, operands: Operands) -> Result<Lazy> {
         let expr = Expr::parse(text)
             .map_err(|e| Error::BadRequest(format!("Invalid name or expression: {e}")))?;
         let known: std::collections::HashMap<String, (XType, Vec<usize>)> = operands
@@ -275,21 +262,9 @@ impl Lazy {
         let shape64: Vec<i64> = shape.iter().map(|&n| n as i64).collect();
         let (chunks, blocks) = operands
             .iter()
-            .find_map(|(_, _, s)| match s {
-                Source::Stored(a) if a.shape() == shape64 => Some((
-                    a.chunks().into_iter().map(i64::from).collect(),
-                    a.blocks().into_iter().map(i64::from).collect(),
-                )),
-                Source::Proxy(p) if p.arr.shape() == shape64 => Some((
-                    p.arr.chunks().into_iter().map(i64::from).collect(),
-                    p.arr.blocks().into_iter().map(i64::from).collect(),
-                )),
-                Source::Lazy(l) if l.shape == shape => Some((l.chunks.clone(), l.blocks.clone())),
-                _ => None,
-            })
-            .unwrap_or_else(|| {
-                crate::unfold::geometry::chunks_blocks(&shape64, None, dtype.itemsize())
-            });
+            .filter(|(_, _, s)| s.shape() == shape)
+            .find_map(|(_, _, s)| s.geometry())
+            .unwrap_or_else(|| crate::chunking::chunks_blocks(&shape64, None, dtype.itemsize()));
         Ok(Lazy {
             plan,
             text: text.to_string(),
@@ -345,28 +320,29 @@ impl Lazy {
             return false;
         };
         let shape: Vec<i64> = self.shape.iter().map(|&n| n as i64).collect();
-        names.iter().all(|name| match self.source(name) {
-            Some(Source::Stored(a)) => {
-                a.shape() == shape
-                    && a.chunks()
-                        .iter()
-                        .map(|&c| i64::from(c))
-                        .eq(self.chunks.iter().copied())
-                    && a.blocks()
-                        .iter()
-                        .map(|&b| i64::from(b))
-                        .eq(self.blocks.iter().copied())
-                    && expr_dtype(&a.dtype()).is_ok_and(|(_, big_endian)| !big_endian)
-            }
-            _ => false,
-        })
+        names.iter().all(
+            |name| match self.source(name).and_then(|s| s.native_array()) {
+                Some(a) => {
+                    a.shape() == shape
+                        && a.chunks()
+                            .iter()
+                            .map(|&c| i64::from(c))
+                            .eq(self.chunks.iter().copied())
+                        && a.blocks()
+                            .iter()
+                            .map(|&b| i64::from(b))
+                            .eq(self.blocks.iter().copied())
+                }
+                None => false,
+            },
+        )
     }
 
-    fn source(&self, name: &str) -> Option<&Source> {
+    fn source(&self, name: &str) -> Option<&dyn Operand> {
         self.operands
             .iter()
             .find(|(n, _, _)| n == name)
-            .map(|(_, _, s)| s)
+            .map(|(_, _, s)| s.as_ref())
     }
 
     /// Result chunk `nchunk` in Blosc2's block layout (see [`Lazy::has_native_chunks`],
@@ -382,7 +358,7 @@ impl Lazy {
         inputs.resize_with(names.len(), Vec::new);
         let mut items = None;
         for (name, buf) in names.iter().zip(inputs.iter_mut()) {
-            let Some(Source::Stored(a)) = self.source(name) else {
+            let Some(a) = self.source(name).and_then(|s| s.native_array()) else {
                 return Err(Error::BadRequest(format!(
                     "Runtime error: operand {name} is not a stored array"
                 )));
@@ -402,22 +378,6 @@ impl Lazy {
         self.plan
             .eval_flat(&views, out)
             .map_err(|e| Error::BadRequest(format!("Runtime error: {e}")))
-    }
-
-    /// `/api/info`: what the expression computes.
-    pub fn info(&self, loc: &Located) -> Result<Info> {
-        let meta = std::fs::metadata(&loc.fs).map_err(|e| Error::io("stat", &loc.fs, e))?;
-        Ok(Info::Lazy(LazyInfo {
-            shape: self.shape.iter().map(|&n| n as i64).collect(),
-            dtype: self.dtype.numpy_name().to_string(),
-            expression: self.text.clone(),
-            operands: self
-                .operands
-                .iter()
-                .map(|(n, p, _)| (n.clone(), serde_json::Value::from(p.to_string())))
-                .collect(),
-            mtime: iso_mtime(&meta),
-        }))
     }
 
     /// The result's dtype as the rest of cat2-core knows dtypes.
@@ -489,4 +449,67 @@ impl<L: std::borrow::Borrow<Lazy>> BoxReader for ReaderOf<L> {
             .borrow()
             .native_chunk(nchunk, &mut self.inputs, out)
     }
+}
+
+/// A selection of a lazy expression's result, computed box by box.
+fn fetch_lazy(lazy: &Lazy, open: &OpenReader<'_>, req: &FetchRequest) -> Result<FetchOutput> {
+    if req.filter.is_some() || req.field.is_some() {
+        return Err(Error::BadRequest(
+            "Filtering and fields are not supported for lazy expressions".into(),
+        ));
+    }
+    let dtype = lazy.core_dtype()?;
+    let shape: Vec<i64> = lazy.shape.iter().map(|&n| n as i64).collect();
+    let mut reader = lazy.reader();
+    if let Some(ind) = &req.indices {
+        return indices_frame(&mut reader, ind, &shape, &dtype);
+    }
+    let sel = req.selection(&shape)?;
+    let geometry = result_geometry(
+        &sel,
+        &sel.out_shape(),
+        &lazy.chunks,
+        &lazy.blocks,
+        dtype.itemsize(),
+    );
+    let source = if lazy.computes_serially() {
+        ChunkSource::Serial(&mut reader)
+    } else {
+        ChunkSource::Workers(open)
+    };
+    frame_from_chunks(source, &sel, &dtype, geometry, &lazy.cparams).map(FetchOutput::Frame)
+}
+
+/// Chunk `nchunk` of a lazy expression's result, in its carrier's geometry.
+fn lazy_chunk(lazy: &Lazy, nchunk: i64) -> Result<Vec<u8>> {
+    let shape: Vec<i64> = lazy.shape.iter().map(|&n| n as i64).collect();
+    let nchunks = chunk_count(&shape, &lazy.chunks);
+    if nchunk < 0 || nchunk >= nchunks {
+        return Err(Error::BadRequest(format!(
+            "nchunk {nchunk} is out of range: the result has {nchunks} chunks"
+        )));
+    }
+    let itemsize = lazy.dtype.itemsize();
+    let mut reader = lazy.reader();
+    if reader.native_blocks() == Some(lazy.blocks.as_slice()) {
+        let mut chunk = Vec::new();
+        reader.read_native_chunk(nchunk, &mut chunk)?;
+        return crate::fetch::results::compress_packed(
+            &chunk,
+            &lazy.blocks,
+            itemsize,
+            lazy.cparams.clone(),
+        );
+    }
+    let (start, stop) = chunk_box(&shape, &lazy.chunks, nchunk);
+    let data = reader.read_box_vec(&start, &stop)?;
+    compress_chunk(
+        data,
+        &start,
+        &stop,
+        &lazy.chunks,
+        &lazy.blocks,
+        itemsize,
+        lazy.cparams.clone(),
+    )
 }

@@ -11,20 +11,21 @@
 //! writes the first and reads both, so python-blosc2, the reference server
 //! and cat2rs open each other's files.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path};
 
 use cat2_blosc2::{ArraySpec, NdArray};
 use rmpv::Value;
 
 use crate::error::{Error, Result};
+use crate::storage::Key;
 
 /// A stored lazy expression: its text and where its operands are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LazyDef {
     pub expression: String,
-    /// Operand name → the operand's file (resolved against the carrier's
-    /// directory; not checked here).
-    pub operands: Vec<(String, PathBuf)>,
+    /// Operand name → the operand's file as stored: a path relative to the
+    /// carrier's directory, or an absolute path (not checked here).
+    pub operands: Vec<(String, String)>,
 }
 
 fn map_get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -34,18 +35,17 @@ fn map_get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-fn bad(carrier: &Path, why: &str) -> Error {
+fn bad(carrier: &str, why: &str) -> Error {
     Error::BadRequest(format!(
-        "{} is a lazy expression this server cannot read: {why}",
-        carrier.file_name().unwrap_or_default().to_string_lossy()
+        "{carrier} is a lazy expression this server cannot read: {why}"
     ))
 }
 
 /// Reads the expression a carrier array holds, or `None` when it is a plain
 /// array.
-pub fn read(arr: &NdArray, carrier: &Path) -> Result<Option<LazyDef>> {
+/// `carrier` names the carrier's file in messages.
+pub fn read(arr: &NdArray, carrier: &str) -> Result<Option<LazyDef>> {
     let sc = arr.schunk();
-    let dir = carrier.parent().unwrap_or(Path::new("."));
     let metas = sc.metalayers();
     if metas.iter().any(|(n, _)| n == "b2o") {
         let raw = sc
@@ -70,7 +70,7 @@ pub fn read(arr: &NdArray, carrier: &Path) -> Result<Option<LazyDef>> {
                     _ => None,
                 }
                 .ok_or_else(|| bad(carrier, &format!("operand {name} is not a file path")))?;
-                operands.push((name.to_string(), dir.join(url)));
+                operands.push((name.to_string(), url.to_string()));
             }
         }
         return Ok(Some(LazyDef {
@@ -98,7 +98,7 @@ pub fn read(arr: &NdArray, carrier: &Path) -> Result<Option<LazyDef>> {
                 let (Some(name), Some(path)) = (k.as_str(), p.as_str()) else {
                     return Err(bad(carrier, "an operand is not a name and a path"));
                 };
-                operands.push((name.to_string(), dir.join(path)));
+                operands.push((name.to_string(), path.to_string()));
             }
         }
         return Ok(Some(LazyDef {
@@ -154,19 +154,32 @@ pub fn carrier_frame(
     Ok(arr.to_cframe()?)
 }
 
-/// `target` relative to the directory `from` (both absolute, normalised),
-/// as python-blosc2 stores operand paths.
-pub fn relative_path(from: &Path, target: &Path) -> String {
-    let a: Vec<_> = from.components().collect();
-    let b: Vec<_> = target.components().collect();
+/// `target` relative to the directory `from`, as python-blosc2 stores
+/// operand paths (`../../shared/x.b2nd`).
+pub fn relative_path(from: &Key, target: &str) -> String {
+    let a: Vec<&str> = from.segments().collect();
+    let b: Vec<&str> = target.split('/').filter(|s| !s.is_empty()).collect();
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), a.len() - common).collect();
-    parts.extend(
-        b[common..]
-            .iter()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
-    );
+    let mut parts: Vec<&str> = std::iter::repeat_n("..", a.len() - common).collect();
+    parts.extend(&b[common..]);
     parts.join("/")
+}
+
+/// Where a relative operand path leads from the directory `dir`, climbing
+/// with `..` lexically, as python-blosc2 resolves it; `None` above the root.
+pub fn resolve_relative(dir: &Key, url: &str) -> Option<Vec<String>> {
+    let mut parts: Vec<String> = dir.segments().map(str::to_string).collect();
+    for c in Path::new(url).components() {
+        match c {
+            Component::Normal(n) => parts.push(n.to_str()?.to_string()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(parts)
 }
 
 #[cfg(test)]
@@ -175,14 +188,18 @@ mod tests {
 
     #[test]
     fn relative_paths() {
+        let key = |s| Key::parse(s).unwrap();
         assert_eq!(
-            relative_path(Path::new("/s/personal/u"), Path::new("/s/shared/x.b2nd")),
+            relative_path(&key("personal/u"), "shared/x.b2nd"),
             "../../shared/x.b2nd"
         );
+        assert_eq!(relative_path(&key("shared"), "shared/d/x.b2nd"), "d/x.b2nd");
         assert_eq!(
-            relative_path(Path::new("/s/shared"), Path::new("/s/shared/d/x.b2nd")),
-            "d/x.b2nd"
+            resolve_relative(&key("personal/u"), "../../shared/./x.b2nd"),
+            Some(vec!["shared".to_string(), "x.b2nd".to_string()])
         );
+        assert_eq!(resolve_relative(&key("shared"), "../../x.b2nd"), None);
+        assert_eq!(resolve_relative(&key("shared"), "/etc/x"), None);
     }
 
     #[test]
@@ -206,16 +223,16 @@ mod tests {
         .unwrap();
         let arr = NdArray::from_cframe(&frame).unwrap();
         assert_eq!(
-            crate::dataset::derived_kind(&arr),
+            crate::dataset::Derived::of(&arr),
             Some(crate::dataset::Derived::LazyExpr)
         );
-        let def = read(&arr, Path::new("/s/shared/e.b2nd")).unwrap().unwrap();
+        let def = read(&arr, "e.b2nd").unwrap().unwrap();
         assert_eq!(def.expression, "a * 2 + b");
         assert_eq!(
             def.operands,
             [
-                ("a".to_string(), PathBuf::from("/s/shared/a.b2nd")),
-                ("b".to_string(), PathBuf::from("/s/shared/../b.b2nd"))
+                ("a".to_string(), "a.b2nd".to_string()),
+                ("b".to_string(), "../b.b2nd".to_string())
             ]
         );
     }

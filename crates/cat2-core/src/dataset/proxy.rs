@@ -15,93 +15,58 @@
 //! the proxy's grid is a real Blosc2 chunk: the HDF5 chunk itself when the
 //! dataset is Blosc2-filtered with the same grid, else computed.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cat2_blosc2::{CParams, NdArray};
 use cat2_hdf5::DatasetInfo;
 use cat2_proto::{ArrayInfo, Info};
 
-use crate::container::h5::{is_hdf5_file, H5Reader, H5Tree};
-use crate::dataset::{array_meta, schunk_info};
+use super::h5::{fetch_hdf5, H5Reader};
+use super::{array_meta, Dataset, Download, Opener, Operand};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::meta::iso_mtime;
+use crate::fetch::{FetchOutput, FetchRequest};
+use crate::hierarchy::h5::H5Tree;
+use crate::path::DsPath;
 use crate::selection::BoxReader;
-use crate::store::Located;
-use crate::unfold::DSETNAME_KEY;
+use crate::storage::{Blob, Key, Storage};
 
-/// An opened proxy and the HDF5 dataset behind it.
-pub struct Proxy {
-    pub arr: NdArray,
+/// The vlmeta key naming the dataset inside the HDF5 file.
+pub const DSETNAME_KEY: &str = "_dsetname";
+
+/// A proxy array, found at `path`: its data is opened from the HDF5 file on
+/// every use (the file's tree is cached while it is unchanged).
+pub struct ProxyDataset {
+    path: DsPath,
+    blob: Arc<dyn Blob>,
+    arr: NdArray,
+    storage: Arc<dyn Storage>,
+    opener: Arc<dyn Opener>,
+}
+
+/// The HDF5 side of a proxy: the dataset behind the array.
+pub struct Proxy<'a> {
+    pub arr: &'a NdArray,
     pub tree: Arc<H5Tree>,
     /// The dataset's path in the file (`/entry/data/data`).
     pub key: String,
-    /// The HDF5 file.
-    pub h5: PathBuf,
 }
 
-fn bad(loc: &Located, why: impl std::fmt::Display) -> Error {
-    Error::BadRequest(format!("{} is an HDF5 proxy, but {why}", loc.logical))
+/// A proxy's refusal: `path is an HDF5 proxy, but ...`.
+pub fn proxy_refusal(path: &DsPath, why: impl std::fmt::Display) -> Error {
+    Error::BadRequest(format!("{path} is an HDF5 proxy, but {why}"))
 }
 
-/// The HDF5 file a proxy at `loc` with dataset name `dsetname` reads from.
-fn locate_file(loc: &Located, dsetname: &str) -> Result<PathBuf> {
-    let climb = dsetname.matches('/').count();
-    // The proxy's directory is `parts - 1` levels below its root; the HDF5
-    // file must be at least one level below it.
-    let depth = loc.logical.parts().len().saturating_sub(1);
-    if climb + 1 > depth {
-        return Err(bad(
-            loc,
-            format!(
-                "its dataset name {dsetname:?} points outside {}",
-                loc.logical.root().name()
-            ),
-        ));
-    }
-    let mut dir: &Path = loc.fs.parent().unwrap_or(Path::new("/"));
-    for _ in 0..climb {
-        dir = dir.parent().unwrap_or(dir);
-    }
-    let base = dir.as_os_str().to_owned();
-    for ext in [".h5", ".hdf5"] {
-        let mut p = base.clone();
-        p.push(ext);
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    // Any sibling `<name>.<ext>` that is an HDF5 file (NeXus `.nxs`, ...).
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    if let (Some(name), Some(parent)) = (name, dir.parent()) {
-        let prefix = format!("{name}.");
-        let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                    .map(|e| e.path())
-                    .filter(|p| p.is_file() && is_hdf5_file(p))
-                    .collect()
-            })
-            .unwrap_or_default();
-        found.sort();
-        if let Some(p) = found.into_iter().next() {
-            return Ok(p);
-        }
-    }
-    Err(bad(
-        loc,
-        format!(
-            "its HDF5 file {}.h5 is missing",
-            dir.file_name().unwrap_or_default().to_string_lossy()
-        ),
-    ))
-}
-
-impl Proxy {
-    /// Opens the HDF5 side of the proxy array `arr` found at `loc`.
-    pub fn open(loc: &Located, arr: NdArray) -> Result<Proxy> {
+impl<'a> Proxy<'a> {
+    /// Opens the HDF5 side of the proxy array `arr` found at `path` (stored
+    /// at `key`).
+    pub fn open(
+        storage: &Arc<dyn Storage>,
+        opener: &dyn Opener,
+        path: &DsPath,
+        key: &Key,
+        arr: &'a NdArray,
+    ) -> Result<Proxy<'a>> {
         let dsetname = match arr.schunk().vlmeta_raw(DSETNAME_KEY)? {
             Some(raw) => match cat2_blosc2::decode_msgpack(&raw) {
                 rmpv::Value::String(s) => s.into_str().unwrap_or_default(),
@@ -110,25 +75,25 @@ impl Proxy {
             None => String::new(),
         };
         if dsetname.is_empty() {
-            return Err(bad(loc, "it does not name its dataset (_dsetname)"));
+            return Err(proxy_refusal(
+                path,
+                "it does not name its dataset (_dsetname)",
+            ));
         }
-        let h5 = locate_file(loc, &dsetname)?;
-        let tree = H5Tree::open_cached(&h5)
-            .ok_or_else(|| bad(loc, format!("{} is not a readable HDF5 file", h5.display())))?;
-        let key = format!("/{}", dsetname.trim_start_matches('/'));
-        let d = tree.dataset(&key).ok_or_else(|| {
-            bad(
-                loc,
-                format!(
-                    "{} has no dataset {key} that can be served",
-                    h5.file_name().unwrap_or_default().to_string_lossy()
-                ),
+        let h5 = opener.proxy_file(path, key, &dsetname)?;
+        let tree = H5Tree::open_cached(storage, &h5)
+            .map_err(|_| proxy_refusal(path, format!("{h5} is not a readable HDF5 file")))?;
+        let dset = format!("/{}", dsetname.trim_start_matches('/'));
+        let d = tree.dataset(&dset).ok_or_else(|| {
+            proxy_refusal(
+                path,
+                format!("{} has no dataset {dset} that can be served", h5.name()),
             )
         })?;
         let shape: Vec<i64> = d.shape.iter().map(|&n| n as i64).collect();
         if shape != arr.shape() {
-            return Err(bad(
-                loc,
+            return Err(proxy_refusal(
+                path,
                 format!(
                     "its shape {:?} no longer matches the dataset's {:?}; unfold the file again",
                     arr.shape(),
@@ -136,7 +101,11 @@ impl Proxy {
                 ),
             ));
         }
-        Ok(Proxy { arr, tree, key, h5 })
+        Ok(Proxy {
+            arr,
+            tree,
+            key: dset,
+        })
     }
 
     /// The HDF5 dataset.
@@ -154,9 +123,8 @@ impl Proxy {
 
     /// `/api/info`: the proxy's metadata, with the HDF5 storage size as its
     /// compressed size and no byte ranges.
-    pub fn info(&self, loc: &Located) -> Result<Info> {
-        let meta = std::fs::metadata(&loc.fs).map_err(|e| Error::io("stat", &loc.fs, e))?;
-        let mut schunk = schunk_info(self.arr.schunk(), &loc.fs, None)?;
+    pub fn info(&self, blob: &Arc<dyn Blob>) -> Result<Info> {
+        let mut schunk = super::schunk_info(self.arr.schunk(), blob.location(), None)?;
         let stored = self.tree.storage_size(&self.key)?;
         schunk.cbytes = i64::try_from(stored).unwrap_or(i64::MAX);
         schunk.cratio = if stored > 0 {
@@ -164,7 +132,7 @@ impl Proxy {
         } else {
             0.0
         };
-        let info: ArrayInfo = array_meta(&self.arr, schunk, iso_mtime(&meta), None);
+        let info: ArrayInfo = array_meta(self.arr, schunk, super::mtime_of(blob), None);
         Ok(Info::Array(info))
     }
 
@@ -179,7 +147,7 @@ impl Proxy {
                 "nchunk {nchunk} is out of range: the array has {nchunks} chunks"
             )));
         }
-        let (start, stop) = crate::fetch::chunk_box(&shape, &chunks, nchunk);
+        let (start, stop) = crate::grid::chunk_box(&shape, &chunks, nchunk);
         if let Some(chunk) = self.passthrough_chunk(&start, &chunks, &blocks)? {
             return Ok(chunk);
         }
@@ -241,7 +209,7 @@ impl Proxy {
         let file = self.tree.file();
         let raw = file
             .read_raw_chunk(rc)
-            .map_err(|e| Error::BadRequest(format!("reading HDF5 dataset {}: {e}", self.key)))?;
+            .map_err(|e| Error::hdf5(format!("reading HDF5 dataset {}", self.key), e))?;
         let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
         let itemsize = self.arr.itemsize();
         Ok(match kind {
@@ -287,7 +255,7 @@ impl Proxy {
     /// The stored Blosc2 chunk at index `index` of the chunk grid (C order).
     fn stored_chunk_at(&self, index: i64) -> Result<Option<StoredChunk>> {
         let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
-        let (start, _) = crate::fetch::chunk_box(&self.arr.shape(), &chunks, index);
+        let (start, _) = crate::grid::chunk_box(&self.arr.shape(), &chunks, index);
         self.stored_chunk(&start)
     }
 
@@ -305,16 +273,16 @@ impl Proxy {
             return Ok(None);
         };
         let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
-        let first_index = crate::fetch::chunk_index(&self.arr.shape(), &chunks, &first);
+        let first_index = crate::grid::chunk_index(&self.arr.shape(), &chunks, &first);
         let mut first_chunk = Some(first_chunk);
-        let source = crate::fetch::StoredChunks {
+        let source = crate::fetch::passthrough::StoredChunks {
             shape: self.arr.shape(),
             chunks: self.arr.chunks().into_iter().map(i64::from).collect(),
             blocks: blocks.clone(),
             dtype: self.arr.dtype(),
             cparams,
         };
-        crate::fetch::passthrough_with(&source, sel, &mut |index| {
+        crate::fetch::passthrough::passthrough_with(&source, sel, &mut |index| {
             if index == first_index {
                 if let Some(c) = first_chunk.take() {
                     return Ok(Some(c));
@@ -340,6 +308,141 @@ impl Proxy {
             .stored_chunk(start)?
             .filter(|(_, b, _)| b == blocks || (c_order(chunks, b) && c_order(chunks, blocks)))
             .map(|(c, _, _)| c))
+    }
+}
+
+impl ProxyDataset {
+    pub fn new(
+        path: DsPath,
+        blob: Arc<dyn Blob>,
+        arr: NdArray,
+        storage: Arc<dyn Storage>,
+        opener: Arc<dyn Opener>,
+    ) -> ProxyDataset {
+        ProxyDataset {
+            path,
+            blob,
+            arr,
+            storage,
+            opener,
+        }
+    }
+
+    fn proxy(&self) -> Result<Proxy<'_>> {
+        Proxy::open(
+            &self.storage,
+            self.opener.as_ref(),
+            &self.path,
+            &self.blob.meta().key,
+            &self.arr,
+        )
+    }
+}
+
+impl Dataset for ProxyDataset {
+    fn path(&self) -> &DsPath {
+        &self.path
+    }
+
+    fn info(&self) -> Result<Info> {
+        self.proxy()?.info(&self.blob)
+    }
+
+    /// Computed from the HDF5 dataset like an in-place leaf, with the proxy's
+    /// geometry guiding the result's; whole stored chunks (a detector frame)
+    /// are copied, not recomputed.
+    fn fetch(&self, req: &FetchRequest) -> Result<FetchOutput> {
+        let proxy = self.proxy()?;
+        let plain = req.field.is_none() && req.indices.is_none() && req.filter.is_none();
+        if plain && DType::parse(&proxy.dataset().dtype)?.subarray().is_none() {
+            let sel = req.selection(&self.arr.shape())?;
+            if let Some(frame) = proxy.passthrough(&sel)? {
+                return Ok(FetchOutput::Frame(frame));
+            }
+        }
+        let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
+        let blocks: Vec<i64> = self.arr.blocks().into_iter().map(i64::from).collect();
+        let mut reader = proxy.reader();
+        fetch_hdf5(&mut reader, &proxy.dataset().dtype, &chunks, &blocks, req)
+    }
+
+    fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
+        self.proxy()?.chunk(nchunk)
+    }
+
+    /// Downloaded as the array of its data, computed.
+    fn download(&self) -> Result<Download> {
+        match self.fetch(&FetchRequest::default())? {
+            FetchOutput::Frame(frame) => Ok(Download::Computed(frame)),
+            FetchOutput::Stored { .. } => Err(Error::BadRequest(format!(
+                "{} could not be computed",
+                self.path
+            ))),
+        }
+    }
+
+    /// The carrier file itself.
+    fn preview(&self) -> Result<Download> {
+        Ok(Download::Stored(self.blob.clone()))
+    }
+
+    fn object(&self) -> &Arc<dyn Blob> {
+        &self.blob
+    }
+
+    fn into_operand(self: Box<Self>) -> Result<Box<dyn Operand>> {
+        let Proxy { tree, key, .. } = self.proxy()?;
+        Ok(Box::new(ProxyOperand {
+            arr: self.arr,
+            tree,
+            key,
+        }))
+    }
+}
+
+/// A proxy as an expression operand.
+struct ProxyOperand {
+    arr: NdArray,
+    tree: Arc<H5Tree>,
+    key: String,
+}
+
+impl ProxyOperand {
+    fn proxy(&self) -> Proxy<'_> {
+        Proxy {
+            arr: &self.arr,
+            tree: self.tree.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+impl Operand for ProxyOperand {
+    fn dtype(&self) -> Result<cat2_expr::DType> {
+        Ok(super::lazy::expr_dtype(&self.proxy().dataset().dtype)?.0)
+    }
+
+    fn shape(&self) -> Vec<usize> {
+        self.arr
+            .shape()
+            .iter()
+            .map(|&n| n.max(0) as usize)
+            .collect()
+    }
+
+    fn geometry(&self) -> Option<(Vec<i64>, Vec<i64>)> {
+        Some((
+            self.arr.chunks().into_iter().map(i64::from).collect(),
+            self.arr.blocks().into_iter().map(i64::from).collect(),
+        ))
+    }
+
+    fn read(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>> {
+        let proxy = self.proxy();
+        let s: Vec<i64> = start.iter().map(|&n| n as i64).collect();
+        let e: Vec<i64> = stop.iter().map(|&n| n as i64).collect();
+        let data = proxy.reader().read_box_vec(&s, &e)?;
+        super::lazy::to_native(data, &proxy.dataset().dtype)
     }
 }
 

@@ -6,17 +6,14 @@
 //! are left out of listings and counts, as the reference does.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 
 use cat2_hdf5::{DatasetInfo, File, Node as H5Node};
-use cat2_proto::{ArrayInfo, SChunkInfo};
 
-use super::Node;
+use super::Member;
 use crate::error::{Error, Result};
 use crate::filecache::FileCache;
-use crate::meta::cparams_json;
-use crate::selection::BoxReader;
+use crate::storage::{Blob, Key, ReadAt, Storage};
 
 /// Most dimensions an NDArray has.
 pub const MAX_DIMS: usize = 16;
@@ -24,6 +21,8 @@ pub const MAX_DIMS: usize = 16;
 /// The groups and compatible datasets of an HDF5 file.
 pub struct H5Tree {
     file: File,
+    /// The file's object, as it was read.
+    blob: Arc<dyn Blob>,
     groups: BTreeSet<String>,
     leaves: BTreeMap<String, DatasetInfo>,
 }
@@ -34,19 +33,14 @@ pub use cat2_hdf5::ChunkMap as RawChunkMap;
 /// HDF5's superblock signature, found at offset 0, 512, 1024, 2048, ...
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
-/// Whether the file at `path` is an HDF5 file, whatever its name: the
-/// signature sits at the start or after a user block of 512 bytes times a
-/// power of two.
-pub fn is_hdf5_file(path: &Path) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+/// Whether `bytes` are an HDF5 file, whatever its name: the signature sits
+/// at the start or after a user block of 512 bytes times a power of two.
+pub(crate) fn has_hdf5_signature(bytes: &dyn ReadAt) -> bool {
+    let len = bytes.len();
     let mut offset = 0u64;
     let mut buf = [0u8; 8];
     while offset + 8 <= len {
-        if f.seek(SeekFrom::Start(offset)).is_err() || f.read_exact(&mut buf).is_err() {
+        if !matches!(bytes.read_at(offset, &mut buf), Ok(8)) {
             return false;
         }
         if &buf == SIGNATURE {
@@ -55,6 +49,62 @@ pub fn is_hdf5_file(path: &Path) -> bool {
         offset = if offset == 0 { 512 } else { offset * 2 };
     }
     false
+}
+
+/// An object's bytes as the HDF5 reader reads them.
+struct BlobBytes(Arc<dyn Blob>);
+
+impl cat2_hdf5::Storage for BlobBytes {
+    fn len(&self) -> u64 {
+        ReadAt::len(self.0.as_ref())
+    }
+    fn read_range(
+        &self,
+        offset: u64,
+        len: usize,
+    ) -> hdf5_reader_result::Result<cat2_hdf5::StorageBuffer> {
+        let buf = self.0.read_range(offset, len)?;
+        Ok(cat2_hdf5::StorageBuffer::from_vec(buf))
+    }
+}
+
+/// The HDF5 reader's own error and result types.
+mod hdf5_reader_result {
+    pub type Result<T> = std::result::Result<T, cat2_hdf5::ReaderError>;
+}
+
+/// External links of a file in a store: the files beside it (or below),
+/// never above its directory or outside the store.
+struct StoreLinks {
+    storage: Arc<dyn Storage>,
+    dir: Key,
+}
+
+impl cat2_hdf5::LinkOpener for StoreLinks {
+    fn open_linked(&self, filename: &str) -> Option<cat2_hdf5::DynStorage> {
+        let segments = cat2_hdf5::link_segments(filename)?;
+        let mut key = self.dir.clone();
+        for s in &segments {
+            key = key.join(s).ok()?;
+        }
+        let blob = self.storage.open(&key).ok()?;
+        Some(Arc::new(BlobBytes(blob)))
+    }
+}
+
+/// Opens the HDF5 file in `blob`, an object of `storage` whose neighbours
+/// its external links may name.
+pub fn open_file(blob: &Arc<dyn Blob>, storage: Arc<dyn Storage>) -> cat2_hdf5::Result<File> {
+    let key = blob.meta().key.clone();
+    let links = StoreLinks {
+        storage,
+        dir: key.parent().unwrap_or_default(),
+    };
+    File::open_storage(
+        Arc::new(BlobBytes(blob.clone())),
+        key.name(),
+        Arc::new(links),
+    )
 }
 
 /// Whether a dataset can be served as an NDArray.
@@ -68,18 +118,28 @@ static TREES: FileCache<H5Tree> = FileCache::new(8);
 
 impl H5Tree {
     /// [`H5Tree::open`], keeping the last few files read while they are
-    /// unchanged (size, modification time and inode).
-    pub fn open_cached(path: &Path) -> Option<Arc<H5Tree>> {
-        TREES
-            .get_or_open(path, |_| (), |p| H5Tree::open(p).ok_or(()))
-            .ok()
+    /// unchanged (their version).
+    pub fn open_cached(
+        storage: &Arc<dyn Storage>,
+        key: &Key,
+    ) -> std::result::Result<Arc<H5Tree>, String> {
+        TREES.get_or_open(
+            storage.as_ref(),
+            key,
+            |e| e.to_string(),
+            |blob| H5Tree::open(blob, storage.clone()),
+        )
     }
 
-    /// Reads the structure of the HDF5 file at `path`; `None` when it is not
-    /// one that can be read.
-    pub fn open(path: &Path) -> Option<H5Tree> {
-        let file = File::open(path).ok()?;
-        let nodes = file.walk().ok()?;
+    /// Reads the structure of the HDF5 file in `blob` (an object of
+    /// `storage`, whose neighbours external links may name), or says why it
+    /// is not one that can be read.
+    pub fn open(
+        blob: Arc<dyn Blob>,
+        storage: Arc<dyn Storage>,
+    ) -> std::result::Result<H5Tree, String> {
+        let file = open_file(&blob, storage).map_err(|e| e.to_string())?;
+        let nodes = file.walk().map_err(|e| e.to_string())?;
         let mut groups = BTreeSet::new();
         let mut leaves = BTreeMap::new();
         for n in nodes {
@@ -93,8 +153,9 @@ impl H5Tree {
                 H5Node::Dataset(_) => {}
             }
         }
-        Some(H5Tree {
+        Ok(H5Tree {
             file,
+            blob,
             groups,
             leaves,
         })
@@ -104,11 +165,21 @@ impl H5Tree {
         &self.file
     }
 
+    /// The file's object, as it was read.
+    pub fn blob(&self) -> &Arc<dyn Blob> {
+        &self.blob
+    }
+
+    /// What is known of the file's object (the version read).
+    pub fn meta(&self) -> &crate::storage::ObjectMeta {
+        self.blob.meta()
+    }
+
     /// The stored chunks of the dataset at `key` (read once per file version).
     pub fn raw_chunks(&self, key: &str) -> Result<Arc<RawChunkMap>> {
         self.file
             .chunk_map(key)
-            .map_err(|e| Error::BadRequest(format!("reading the chunk index of {key}: {e}")))
+            .map_err(|e| Error::hdf5(format!("reading the chunk index of {key}"), e))
     }
 
     /// Bytes the dataset at `key` occupies in the file.
@@ -118,16 +189,16 @@ impl H5Tree {
             None => self
                 .file
                 .storage_size(key)
-                .map_err(|e| Error::BadRequest(format!("reading the layout of {key}: {e}"))),
+                .map_err(|e| Error::hdf5(format!("reading the layout of {key}"), e)),
         }
     }
 
     /// What `key` (`/g/a`) names.
-    pub fn lookup(&self, key: &str) -> Option<Node<'static>> {
+    pub fn lookup(&self, key: &str) -> Option<Member<'static>> {
         if key == "/" || self.groups.contains(key) {
-            Some(Node::Group)
+            Some(Member::Group)
         } else if self.leaves.contains_key(key) {
-            Some(Node::Leaf)
+            Some(Member::Leaf)
         } else {
             None
         }
@@ -189,116 +260,5 @@ pub fn chunk_shape(d: &DatasetInfo) -> Vec<u64> {
     match &d.chunks {
         Some(c) if c.len() == d.shape.len() => c.clone(),
         _ => d.shape.clone(),
-    }
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// `/api/info` of a leaf: array metadata with Blosc2 default parameters
-/// (the data is recompressed with them when fetched), no file of its own
-/// and no byte ranges.
-pub fn leaf_meta(d: &DatasetInfo, stored: u64, mtime: Option<String>) -> ArrayInfo {
-    let chunks = chunk_shape(d);
-    let items: u64 = chunks.iter().product();
-    let nbytes = nbytes(d);
-    let nchunks: u64 = d
-        .shape
-        .iter()
-        .zip(&chunks)
-        .map(|(&s, &c)| if c == 0 { 0 } else { s.div_ceil(c) })
-        .product();
-    let cparams = cat2_blosc2::CParams::zstd_shuffle(d.itemsize);
-    let schunk = SChunkInfo {
-        // As for a proxy: the bytes the dataset takes in the HDF5 file.
-        cbytes: to_i64(stored),
-        chunkshape: to_i64(items),
-        chunksize: to_i64(items.saturating_mul(d.itemsize as u64)),
-        contiguous: false,
-        cparams: cparams_json(&cparams),
-        cratio: if stored > 0 {
-            nbytes as f64 / stored as f64
-        } else {
-            0.0
-        },
-        nbytes: to_i64(nbytes),
-        urlpath: None,
-        vlmeta: serde_json::Map::new(),
-        nchunks: to_i64(nchunks),
-        mtime: None,
-    };
-    let chunks: Vec<i64> = chunks.into_iter().map(to_i64).collect();
-    ArrayInfo {
-        shape: d.shape.iter().copied().map(to_i64).collect(),
-        blocks: chunks.clone(),
-        chunks,
-        dtype: crate::dataset::display_dtype(&d.dtype),
-        schunk,
-        mtime,
-        accept_ranges: None,
-    }
-}
-
-/// Reads boxes of an HDF5 dataset.
-pub struct H5Reader<'a> {
-    file: &'a cat2_hdf5::File,
-    path: String,
-    pub shape: Vec<i64>,
-    pub chunks: Vec<i64>,
-    itemsize: usize,
-}
-
-impl<'a> H5Reader<'a> {
-    pub fn new(file: &'a cat2_hdf5::File, d: &cat2_hdf5::DatasetInfo) -> Self {
-        let to_i64 = |v: Vec<u64>| -> Vec<i64> {
-            v.into_iter()
-                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
-                .collect()
-        };
-        H5Reader {
-            file,
-            path: d.path.clone(),
-            shape: to_i64(d.shape.clone()),
-            chunks: to_i64(chunk_shape(d)),
-            itemsize: d.itemsize,
-        }
-    }
-}
-
-impl BoxReader for H5Reader<'_> {
-    fn shape(&self) -> &[i64] {
-        &self.shape
-    }
-    fn chunk_shape(&self) -> &[i64] {
-        &self.chunks
-    }
-    fn itemsize(&self) -> usize {
-        self.itemsize
-    }
-    fn read_box_vec(&mut self, start: &[i64], stop: &[i64]) -> Result<Vec<u8>> {
-        let to_u64 = |v: &[i64]| -> Vec<u64> { v.iter().map(|&n| n.max(0) as u64).collect() };
-        let data = self
-            .file
-            .read_box(&self.path, &to_u64(start), &to_u64(stop))
-            .map_err(|e| Error::BadRequest(format!("reading HDF5 dataset {}: {e}", self.path)))?;
-        let items: i64 = start
-            .iter()
-            .zip(stop)
-            .map(|(a, b)| (b - a).max(0))
-            .product();
-        if data.len() as u64 != items as u64 * self.itemsize as u64 {
-            return Err(Error::BadRequest(format!(
-                "reading HDF5 dataset {}: got {} bytes for a box of {items} items",
-                self.path,
-                data.len(),
-            )));
-        }
-        Ok(data)
-    }
-
-    fn read_box(&mut self, start: &[i64], stop: &[i64], out: &mut [u8]) -> Result<()> {
-        let data = self.read_box_vec(start, stop)?;
-        crate::selection::fill_box(data, out, &format!("HDF5 dataset {}", self.path))
     }
 }

@@ -2,18 +2,19 @@
 //! as a carrier python-blosc2 opens (`compute = false`), or computed into a
 //! plain array (`compute = true`).
 
-use std::path::PathBuf;
-
 use cat2_blosc2::ArraySpec;
 
-use super::format::{carrier_frame, relative_path};
-use super::source::{expr_dtype, Lazy, Source};
+use crate::dataset::lazy::{expr_dtype, Lazy, Operands};
+use crate::dataset::lazy_format::{carrier_frame, relative_path};
+use crate::dataset::Opener;
 use crate::error::{Error, Result};
 use crate::fetch::{frame_from_chunks, ChunkSource, Geometry};
 use crate::path::DsPath;
+use crate::resolve::Resolver;
 use crate::selection::Selection;
+use crate::storage::PutMode;
 use crate::store::{Caller, StateDir};
-use crate::write::{make_parents, write_new, WritePolicy};
+use crate::write::WritePolicy;
 
 /// What the client sends (`Cat2LazyArr`).
 #[derive(Debug, Clone, Default)]
@@ -40,7 +41,7 @@ pub fn save(
     caller: Caller<'_>,
     policy: &WritePolicy,
 ) -> Result<String> {
-    let dir = sd.writable_dir(path.root(), caller, policy)?;
+    let target = sd.writable_key(path, caller, policy)?;
     if req.func.is_some() {
         return Err(Error::BadRequest(
             "Python user-defined functions are not run by this server: send the computation \
@@ -56,21 +57,17 @@ pub fn save(
         .as_deref()
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| invalid("no expression was given"))?;
-    let mut target: PathBuf = dir;
-    for part in path.parts() {
-        target.push(part);
-    }
-    let open_operands = || -> Result<Vec<(String, DsPath, Source)>> {
+    let resolver = Resolver::new(sd, caller);
+    let open_operands = || -> Result<Operands> {
         let mut operands = Vec::with_capacity(req.operands.len());
         for (name, p) in &req.operands {
             let logical = DsPath::parse(p).map_err(|e| {
                 Error::BadRequest(format!("Expression error: operand {name} ({p}): {e}"))
             })?;
-            let loc = sd.locate(&logical, caller)?;
-            if loc.fs == target {
+            if stored_at(sd, &logical, caller)? == target {
                 return Err(invalid(format!("{path} cannot be an operand of itself")));
             }
-            let source = Source::open(sd, &loc, caller, 1).map_err(|e| match e {
+            let source = resolver.operand(&logical, 1).map_err(|e| match e {
                 Error::NotFound { .. } => Error::BadRequest(format!(
                     "Expression error: {name} ({p}) is not in the list of available datasets"
                 )),
@@ -132,27 +129,34 @@ pub fn save(
         };
         frame_from_chunks(source, &sel, &lazy.core_dtype()?, geometry, &lazy.cparams)?
     } else {
-        make_parents(&target)?;
-        let here = target.parent().unwrap_or(sd.path()).to_path_buf();
+        let here = target.parent().unwrap_or_default();
         let urlpaths: Vec<(String, String)> = lazy
             .operands
             .iter()
             .map(|(name, logical, _)| {
-                let loc = sd.locate(logical, caller)?;
                 // A dataset inside an HDF5 file is stored as the path through it.
-                let file = match loc.inner.as_deref() {
-                    Some(inner) => loc.fs.join(inner.trim_start_matches('/')),
-                    None => loc.fs.clone(),
-                };
-                Ok((name.clone(), relative_path(&here, &file)))
+                let file = stored_at(sd, logical, caller)?;
+                Ok((name.clone(), relative_path(&here, file.as_str())))
             })
             .collect::<Result<_>>()?;
         carrier_frame(&spec, text, &urlpaths)?
     };
-    let replaced = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+    let replaced = sd.object_size(&target);
     sd.check_quota(policy, frame.len() as u64, replaced, "Upload")?;
-    write_new(&target, &frame)?;
+    sd.storage().put(&target, &frame, PutMode::Overwrite)?;
     Ok(path.to_string())
+}
+
+/// The key a logical path is stored at (through its container, for a
+/// dataset inside one), as `caller` may read it.
+fn stored_at(sd: &StateDir, path: &DsPath, caller: Caller<'_>) -> Result<crate::storage::Key> {
+    let mut key = sd.root_key(path.root(), caller)?;
+    for part in path.parts() {
+        key = key
+            .join(part)
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+    }
+    Ok(key)
 }
 
 /// The refusal of an expression whose result is not of the declared dtype,

@@ -7,10 +7,10 @@
 //! array of the dataset's shape and dtype whose chunks are all special zero
 //! chunks (a few hundred bytes), whose vlmeta say where the data is
 //! (`_ftype = "hdf5"`, `_dsetname`) and carry the dataset's attributes. The
-//! data stays in the HDF5 file; [`crate::proxy`] serves it from there.
+//! data stays in the HDF5 file; [`crate::dataset::proxy`] serves it from there.
 //!
 //! cat2rs writes the same files byte for byte where the format is fixed
-//! (vlmeta, attribute encodings, cparams; geometry in [`geometry`]), so
+//! (vlmeta, attribute encodings, cparams; geometry in [`crate::chunking`]), so
 //! either server serves what the other unfolded. Unfolding reads metadata
 //! only — except the first chunk of a Blosc2-filtered dataset, whose frame
 //! gives the proxy its compression parameters — so its cost grows with the
@@ -22,23 +22,23 @@
 //! `_dsetname` cannot overwrite the proxy's own keys (the reference lets it,
 //! which breaks the proxy); and every file is written beside its target and
 //! renamed into place, so a crash leaves each file old or new (one
-//! [`Batch`]: two filesystem syncs for the whole tree, not two per file).
+//! [`crate::storage::Storage::put_many`]: on a local disk, two filesystem
+//! syncs for the whole tree, not two per file).
 
 pub mod attrs;
-pub mod geometry;
-
-use std::fs;
-use std::path::{Path, PathBuf};
 
 use cat2_blosc2::{ArraySpec, CParams, NdArray, SChunk};
 use cat2_hdf5::{DatasetInfo, File, Node};
 
-use crate::container::h5::{compatible, is_hdf5_file};
+use crate::chunking as geometry;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::path::is_reserved_name;
-use crate::store::{Caller, Entry, Located, StateDir};
-use crate::write::{Batch, WritePolicy};
+use crate::hierarchy::h5::compatible;
+use crate::path::{is_reserved_name, DsPath};
+use crate::resolve::Resolver;
+use crate::storage::{Entry, Key};
+use crate::store::{Caller, StateDir};
+use crate::write::WritePolicy;
 
 /// Most vlmeta entries a frame may carry and still be read by python-blosc2
 /// (C-Blosc2 3.x): the proxy's two keys and 14 attributes. The reference
@@ -53,7 +53,7 @@ pub const ATTRS_NAME: &str = "!_attrs_.json";
 pub const FTYPE_KEY: &str = "_ftype";
 pub const FTYPE_HDF5: &str = "hdf5";
 /// The vlmeta key naming the dataset inside the HDF5 file.
-pub const DSETNAME_KEY: &str = "_dsetname";
+pub use crate::dataset::proxy::DSETNAME_KEY;
 
 /// Python's `PurePosixPath(name).stem`.
 pub fn stem(name: &str) -> &str {
@@ -63,70 +63,83 @@ pub fn stem(name: &str) -> &str {
     }
 }
 
-/// Unfolds the HDF5 file a located path names; answers the stem of its
-/// name (the reference's answer: `"kevlar"` for `@shared/kevlar.h5`).
+/// Unfolds the HDF5 file `path` names; answers the stem of its name (the
+/// reference's answer: `"kevlar"` for `@shared/kevlar.h5`).
 pub fn unfold(
     sd: &StateDir,
-    loc: &Located,
+    path: &DsPath,
     caller: Caller<'_>,
     policy: &WritePolicy,
 ) -> Result<String> {
-    sd.writable_dir(loc.logical.root(), caller, policy)?;
-    if !matches!(loc.entry, Entry::Dataset | Entry::Blob) || !loc.fs.is_file() {
-        return Err(Error::BadRequest(
-            "Target file does not exist or is not a file".into(),
-        ));
+    let key = sd.writable_key(path, caller, policy)?;
+    let node = Resolver::new(sd, caller).resolve(path)?;
+    match node.stored_key() {
+        Some((found, false)) if found == key => {}
+        Some((found, false)) if found == key.with_suffix(".b2")? => {
+            return Err(not_a_container());
+        }
+        _ => {
+            return Err(Error::BadRequest(
+                "Target file does not exist or is not a file".into(),
+            ))
+        }
     }
-    if loc.entry == Entry::Blob || !is_hdf5_file(&loc.fs) {
-        return Err(Error::BadRequest(
-            "Target file must be a zip, tar or hdf5 container".into(),
-        ));
-    }
-    let name = loc.logical.name();
+    let tree = match node.hdf5_file() {
+        Some(Ok(tree)) => tree,
+        Some(Err(why)) => {
+            return Err(Error::BadRequest(format!(
+                "{path} is not a readable HDF5 file: {why}"
+            )))
+        }
+        None => return Err(not_a_container()),
+    };
+    let name = path.name();
     let stem = stem(name);
     if stem == name || is_reserved_name(stem) {
         return Err(Error::BadRequest(format!(
             "{name} has no suffix to drop, so there is no directory name to unfold it into"
         )));
     }
-    let file = File::open(&loc.fs).map_err(|e| {
-        Error::BadRequest(format!("{} is not a readable HDF5 file: {e}", loc.logical))
-    })?;
+    let file = tree.file();
     let nodes = file
         .walk()
-        .map_err(|e| Error::BadRequest(format!("{} cannot be unfolded: {e}", loc.logical)))?;
+        .map_err(|e| Error::BadRequest(format!("{path} cannot be unfolded: {e}")))?;
     // As the reference: a file without datasets is refused; one whose
     // datasets all lack a Blosc2 form unfolds into its groups only.
     if !nodes.iter().any(|n| matches!(n, Node::Dataset(_))) {
         return Err(Error::BadRequest("No arrays found in HDF5 file".into()));
     }
-    let target = loc.fs.with_file_name(stem);
-    if target.exists() && !target.is_dir() {
+    let target = key
+        .parent()
+        .unwrap_or_default()
+        .join(stem)
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    if matches!(sd.entry(&target)?, Some(Entry::Object(_))) {
         return Err(Error::BadRequest(format!(
-            "{} cannot be unfolded: {stem} exists and is not a directory",
-            loc.logical
+            "{path} cannot be unfolded: {stem} exists and is not a directory"
         )));
     }
     // Proxies and attribute files are small: a generous estimate per object.
     sd.check_quota(policy, nodes.len() as u64 * 4096, 0, "Unfold")?;
-    let mut batch = Batch::new();
+    let storage = sd.storage();
+    let mut batch = Vec::new();
     for node in &nodes {
         match node {
             Node::Group(g) => {
-                let Some(dir) = object_path(&target, &g.path) else {
+                let Some(dir) = object_key(&target, &g.path) else {
                     continue;
                 };
-                fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+                storage.create_dir(&dir)?;
                 let json = attrs::attrs_json(&g.attrs);
-                batch.add(&dir.join(format!("{ATTRS_NAME}.b2")), &attrs_frame(&json)?)?;
+                batch.push((dir.join(&format!("{ATTRS_NAME}.b2"))?, attrs_frame(&json)?));
             }
             Node::Dataset(d) if compatible(d) => {
-                let Some(path) = object_path(&target, &d.path) else {
+                let Some(proxy) =
+                    object_key(&target, &d.path).and_then(|k| k.with_suffix(".b2nd").ok())
+                else {
                     continue;
                 };
-                let mut proxy = path.into_os_string();
-                proxy.push(".b2nd");
-                let frame = match proxy_frame(&file, d) {
+                let frame = match proxy_frame(file, d) {
                     Ok(f) => f,
                     // A dataset whose dtype or geometry has no Blosc2 form is
                     // skipped, as the reference skips what it cannot store.
@@ -135,29 +148,30 @@ pub fn unfold(
                         continue;
                     }
                 };
-                batch.add(Path::new(&proxy), &frame)?;
+                batch.push((proxy, frame));
             }
             Node::Dataset(_) => {}
         }
     }
-    batch.commit()?;
+    storage.put_many(batch)?;
     Ok(stem.to_string())
 }
 
+fn not_a_container() -> Error {
+    Error::BadRequest("Target file must be a zip, tar or hdf5 container".into())
+}
+
 /// Where an object of the HDF5 file (`/g/d`) lands below `target`, or `None`
-/// when one of its names cannot be a file name here.
-fn object_path(target: &Path, h5path: &str) -> Option<PathBuf> {
-    let mut p = target.to_path_buf();
+/// when one of its names cannot be a key here.
+fn object_key(target: &Key, h5path: &str) -> Option<Key> {
+    let mut key = target.clone();
     for part in h5path.split('/').filter(|s| !s.is_empty()) {
-        if part == "." || part == ".." || part.contains('\0') || is_reserved_name(part) {
-            return None;
-        }
         if part.len() > 250 {
             return None;
         }
-        p.push(part);
+        key = key.join(part).ok()?;
     }
-    Some(p)
+    Some(key)
 }
 
 /// The compression parameters of proxies and attribute files: python-blosc2

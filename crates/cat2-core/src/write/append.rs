@@ -5,34 +5,30 @@
 //! old rows are copied compressed, as they are; only chunks that receive new
 //! rows are decompressed, filled and compressed again.
 
-use std::fs;
-use std::path::Path;
+use std::sync::Arc;
 
 use cat2_blosc2::{pack_chunk, ArraySpec, CParams, Compressor, NdArray};
 
-use super::{commit, temp_beside, WritePolicy};
-use crate::dataset::{derived_kind, open_array};
+use super::WritePolicy;
 use crate::dtype::{DType, Kind};
 use crate::error::{Error, Result};
 use crate::fetch::{ArrayReader, MemReader};
 use crate::path::{suffix, DsPath};
 use crate::selection::BoxReader;
+use crate::storage::{Entry, PutMode, StagedIo};
 use crate::store::{Caller, StateDir};
 
-/// Appends the array in `data_file` (an NDArray frame) to the array at
-/// `path`; returns the new shape.
+/// Appends the array in `data` (an NDArray frame, staged as received) to
+/// the array at `path`; returns the new shape.
 pub fn append(
     sd: &StateDir,
     path: &DsPath,
-    data_file: &Path,
+    data: Arc<dyn StagedIo>,
     caller: Caller<'_>,
     policy: &WritePolicy,
 ) -> Result<Vec<i64>> {
-    let mut target = sd.writable_dir(path.root(), caller, policy)?;
-    for part in path.parts() {
-        target.push(part);
-    }
-    if !target.is_file() {
+    let target = sd.writable_key(path, caller, policy)?;
+    if !matches!(sd.entry(&target)?, Some(Entry::Object(_))) {
         return Err(Error::BadRequest(
             "Target file does not exist or is not a file".into(),
         ));
@@ -40,16 +36,24 @@ pub fn append(
     if suffix(path.name()) != ".b2nd" {
         return Err(Error::BadRequest("Target file must be a NDArray".into()));
     }
+    let storage = sd.storage();
     // Read, rebuilt and replaced under the frame lock, so that no chunk
     // write lands in between and is lost.
-    let _locks = super::lock::lock_fillable(&[&target])?;
-    let old = open_array(&target)?;
-    if derived_kind(&old).is_some() {
-        return Err(Error::BadRequest(format!(
-            "{path} is computed from other data and cannot be appended to"
-        )));
-    }
-    let new = NdArray::open(data_file)
+    let _locks = super::lock::lock_fillable(storage, &[&target])?;
+    let blob = storage.open(&target)?;
+    let old = crate::resolve::data_array(&blob)
+        .map_err(|e| {
+            Error::BadRequest(format!(
+                "{} is not a readable Blosc2 array: {e}",
+                target.name()
+            ))
+        })?
+        .ok_or_else(|| {
+            Error::BadRequest(format!(
+                "{path} is computed from other data and cannot be appended to"
+            ))
+        })?;
+    let new = crate::frames::open_staged_array(data, "the data to append")
         .map_err(|e| Error::BadRequest(format!("the data to append is not a Blosc2 array: {e}")))?;
     let (old_shape, new_shape) = (old.shape(), new.shape());
     let incompatible = || {
@@ -71,14 +75,8 @@ pub fn append(
     let mut shape = old_shape.clone();
     shape[0] += new_shape[0];
     let frame = appended_frame(&old, &dtype, &rows, &shape)?;
-    let temp = temp_beside(&target);
-    let result = fs::write(&temp, &frame)
-        .map_err(|e| Error::io("writing", &temp, e))
-        .and_then(|()| commit(&temp, &target));
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.map(|()| shape)
+    storage.put(&target, &frame, PutMode::Overwrite)?;
+    Ok(shape)
 }
 
 /// Reads rows below `split` from the old array and the rest from memory.
@@ -345,6 +343,18 @@ mod tests {
 #[cfg(test)]
 mod append_tests {
     use super::*;
+    use crate::storage::Key;
+    use std::fs;
+
+    /// Bytes staged as a received upload is.
+    fn staged(sd: &StateDir, data: &[u8]) -> Box<dyn crate::storage::Staged> {
+        let s = sd
+            .storage()
+            .stage(&Key::parse("personal/append").unwrap())
+            .unwrap();
+        s.io().write_at(0, data).unwrap();
+        s
+    }
 
     fn frame(shape: &[i64], chunks: &[i32], blocks: &[i32], values: &[i64]) -> Vec<u8> {
         let spec = ArraySpec {
@@ -378,18 +388,16 @@ mod append_tests {
             .set_vlmeta("who", &rmpv::Value::from("me"))
             .unwrap();
         fs::write(&target, arr.to_cframe().unwrap()).unwrap();
-        let data = tmp.path().join("data.b2nd");
-        fs::write(
-            &data,
-            frame(&[3, 3], &[3, 3], &[3, 3], &(100..109).collect::<Vec<_>>()),
-        )
-        .unwrap();
+        let data = staged(
+            &sd,
+            &frame(&[3, 3], &[3, 3], &[3, 3], &(100..109).collect::<Vec<_>>()),
+        );
         let caller = Caller {
             user_id: Some("f4e7e458-4fa4-4a4f-8546-7e6e021d6eda"),
             is_superuser: false,
         };
         let p = DsPath::parse("@shared/a.b2nd").unwrap();
-        let shape = append(&sd, &p, &data, caller, &WritePolicy::default()).unwrap();
+        let shape = append(&sd, &p, data.io(), caller, &WritePolicy::default()).unwrap();
         assert_eq!(shape, [13, 3]);
         let back = NdArray::open(&target).unwrap();
         let values: Vec<i64> = back
@@ -403,13 +411,11 @@ mod append_tests {
         let vl = back.schunk().vlmeta().unwrap();
         assert_eq!(vl, [("who".to_string(), rmpv::Value::from("me"))]);
 
-        let bad = tmp.path().join("bad.b2nd");
-        fs::write(
-            &bad,
-            frame(&[2, 4], &[2, 4], &[2, 4], &(0..8).collect::<Vec<_>>()),
-        )
-        .unwrap();
-        let e = append(&sd, &p, &bad, caller, &WritePolicy::default()).unwrap_err();
+        let bad = staged(
+            &sd,
+            &frame(&[2, 4], &[2, 4], &[2, 4], &(0..8).collect::<Vec<_>>()),
+        );
+        let e = append(&sd, &p, bad.io(), caller, &WritePolicy::default()).unwrap_err();
         assert!(e.to_string().contains("not compatible"));
     }
 }

@@ -11,14 +11,13 @@
 //! total is checked against the quota first, so a small archive that would
 //! inflate past it is refused before it fills the disk.
 
-use std::fs;
 use std::io::{self, Read};
-use std::path::Path;
 
-use super::upload::{finish_upload, plan_upload, upload_temp};
-use super::WritePolicy;
+use super::upload::{finish_upload, plan_upload, upload_staging};
+use super::{Appender, WritePolicy};
 use crate::error::{Error, Result};
 use crate::path::{is_reserved_name, DsPath};
+use crate::storage::ReadAt;
 use crate::store::{Caller, StateDir};
 
 /// The kinds of archive unpacked, by file name.
@@ -89,7 +88,7 @@ fn bad_archive(name: &str, e: impl std::fmt::Display) -> Error {
 /// answers the paths stored, in archive order.
 pub fn unpack(
     sd: &StateDir,
-    file: &Path,
+    file: &dyn ReadAt,
     name: &str,
     dir: &DsPath,
     caller: Caller<'_>,
@@ -97,7 +96,7 @@ pub fn unpack(
 ) -> Result<Vec<DsPath>> {
     let (kind, stem) = ArchiveKind::of(name)
         .ok_or_else(|| Error::BadRequest(format!("{name} is not a .zip, .tar or .tar.gz file")))?;
-    sd.writable_dir(dir.root(), caller, policy)?;
+    sd.writable_root(dir.root(), caller, policy)?;
     let folder = dir.join(stem);
     // First pass: every name checked, sizes added, nothing written.
     let mut sizes = Vec::new();
@@ -139,15 +138,10 @@ pub fn unpack(
             caller,
             policy,
         )?;
-        let temp = upload_temp(&plan)?;
-        let copied = fs::File::create(&temp)
-            .and_then(|mut out| io::copy(reader, &mut out).map(drop))
-            .map_err(|e| Error::io("unpacking into", &temp, e));
-        if let Err(e) = copied {
-            let _ = fs::remove_file(&temp);
-            return Err(e);
-        }
-        finish_upload(sd, &plan, &temp, policy)?;
+        let staged = upload_staging(sd, &plan)?;
+        io::copy(reader, &mut Appender(staged.io()))
+            .map_err(|e| Error::io("unpacking into", plan.target.as_str(), e))?;
+        finish_upload(sd, &plan, staged, policy)?;
         stored.push(plan.logical);
         Ok(())
     })?;
@@ -157,11 +151,11 @@ pub fn unpack(
 /// Calls `f(name, size, is_regular_file, reader)` for every member, in order.
 fn each_member(
     kind: ArchiveKind,
-    file: &Path,
+    file: &dyn ReadAt,
     name: &str,
     mut f: impl FnMut(&str, u64, bool, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
-    let open = || fs::File::open(file).map_err(|e| Error::io("opening", file, e));
+    let open = || -> Result<crate::frames::Cursor<'_>> { Ok(crate::frames::Cursor::new(file)) };
     match kind {
         ArchiveKind::Zip => {
             let mut zip = zip::ZipArchive::new(open()?).map_err(|e| bad_archive(name, e))?;

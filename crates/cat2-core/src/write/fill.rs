@@ -12,11 +12,13 @@
 //!
 //! # Write strategy
 //!
-//! Under the frame's exclusive lock (the `.b2lock` sidecar, see [`lock`]),
-//! the frame file is copied beside itself (`copy_file_range`: an in-kernel
-//! copy, no parsing), C-Blosc2 writes the chunk and the vlmeta into the copy
-//! in place, the sidecar's generation counter is bumped, and the copy is
-//! synced and renamed over the original. So:
+//! Under the frame's exclusive lock ([`crate::storage::Storage::lock`]: on a
+//! local state directory, the `.b2lock` sidecar), the frame is copied into a
+//! staged object ([`crate::storage::Storage::stage_copy`]: on a local disk,
+//! `copy_file_range`, an in-kernel copy, no parsing), C-Blosc2 writes the
+//! chunk and the vlmeta into the copy in place (through the storage's
+//! random-access writes), the generation counter is bumped, and the copy is
+//! committed over the original (synced and renamed). So:
 //!
 //! * a crash (`kill -9`, power loss after the sync) at any moment leaves the
 //!   old frame or the new one under the name, never a torn frame — at worst a
@@ -41,24 +43,21 @@
 //! not match the rest; it is worth it only for arrays of many thousands of
 //! chunks, or of chunks of many megabytes.
 //!
-//! Readers need no lock because C-Blosc2 handles are pinned to the file they
-//! opened (`cat2_blosc2::NdArray::open`): a frame renamed over the name while
-//! a handle reads is not seen by that handle.
-//!
-//! [`lock`]: super::lock
+//! Readers need no lock because every frame is read from one version of its
+//! object ([`crate::storage::Blob`]): a frame committed over the name while a
+//! handle reads is not seen by that handle.
 
-use std::fs::{self, File};
-use std::io::{Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use cat2_blosc2::{chunk_sizes, read_frame_index, ChunkSlot, Decompressor, SChunk, Special};
+use cat2_blosc2::{chunk_sizes, ChunkSlot, Decompressor, SChunk, Special};
 use cat2_proto::ChunkWritten;
 
-use super::lock::FrameLock;
-use super::{commit, temp_beside, WritePolicy};
-use crate::dataset::derived_kind;
+use super::WritePolicy;
 use crate::error::{Error, Result};
 use crate::path::{suffix, DsPath, Root};
+use crate::storage::local::LocalStorage;
+use crate::storage::{Blob, Entry, Key, Lock, LockMode, PutMode, ReadAt, Storage};
 use crate::store::{Caller, StateDir};
 
 /// vlmeta: what names this array, written with its first chunk, never again.
@@ -129,6 +128,11 @@ impl PublishRoot {
         Ok(PathBuf::from(s))
     }
 
+    /// The store of the local directory published to.
+    pub fn storage(&self) -> Result<LocalStorage> {
+        Ok(LocalStorage::open(&self.local_dir()?)?)
+    }
+
     /// The URL a key is published at: `<root>/<key>`, as the reference names it.
     pub fn destination(&self, key: &str) -> String {
         format!("{}/{key}", self.spelled.trim_end_matches('/'))
@@ -152,27 +156,6 @@ pub fn publish_key(path: &DsPath, caller: Caller<'_>) -> Result<String> {
     Ok(key)
 }
 
-/// The file `path` names in a root `caller` may write to.
-fn writable_file(
-    sd: &StateDir,
-    path: &DsPath,
-    caller: Caller<'_>,
-    policy: &WritePolicy,
-) -> Result<PathBuf> {
-    let mut target = sd.writable_dir(path.root(), caller, policy)?;
-    for part in path.parts() {
-        target.push(part);
-    }
-    Ok(target)
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// The geometry a chunk must have to go into an array, read from its frame.
 struct Geometry {
     nchunks: i64,
@@ -183,15 +166,15 @@ struct Geometry {
     header_typesize: u8,
 }
 
-fn array_geometry(target: &Path) -> Result<Geometry> {
-    let name = file_name(target);
-    let arr = cat2_blosc2::NdArray::open(target)
-        .map_err(|e| Error::BadRequest(format!("{name} cannot be opened for writing: {e}")))?;
-    if derived_kind(&arr).is_some() {
-        return Err(Error::BadRequest(format!(
-            "{name} is computed from other data, so it has no chunks to write into"
-        )));
-    }
+fn array_geometry(blob: &Arc<dyn Blob>) -> Result<Geometry> {
+    let name = blob.meta().key.name();
+    let arr = crate::resolve::data_array(blob)
+        .map_err(|e| Error::BadRequest(format!("{name} cannot be opened for writing: {e}")))?
+        .ok_or_else(|| {
+            Error::BadRequest(format!(
+                "{name} is computed from other data, so it has no chunks to write into"
+            ))
+        })?;
     let sc = arr.schunk();
     Ok(Geometry {
         nchunks: sc.nchunks(),
@@ -250,13 +233,11 @@ fn check_chunk(chunk: &[u8], geo: &Geometry) -> Result<()> {
     Ok(())
 }
 
-/// The offsets index of the frame file at `path`.
-fn frame_index(path: &Path) -> Result<Vec<ChunkSlot>> {
-    let mut f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    read_frame_index(&mut f).map_err(|e| {
+/// The offsets index of the frame `bytes` hold (named `name`).
+fn frame_index(bytes: &dyn ReadAt, name: &str) -> Result<Vec<ChunkSlot>> {
+    crate::frames::frame_index(bytes).map_err(|e| {
         Error::BadRequest(format!(
-            "{} is not a Blosc2 frame whose chunks can be counted: {e}",
-            file_name(path)
+            "{name} is not a Blosc2 frame whose chunks can be counted: {e}"
         ))
     })
 }
@@ -279,28 +260,24 @@ fn set_vlmeta_str(sc: &mut SChunk, name: &str, value: &str) -> Result<()> {
 }
 
 /// Changes the frame at `target` through `edit`, crash-safely (see the
-/// module docs): `edit` gets C-Blosc2's handle on a copy of the frame and
-/// the copy's path, and the copy replaces the frame only if `edit` succeeds.
+/// module docs): `edit` gets C-Blosc2's handle on a staged copy of the frame
+/// and the copy's bytes, and the copy replaces the frame only if `edit`
+/// succeeds.
 fn rewrite_frame<T>(
-    lock: &FrameLock,
-    target: &Path,
-    edit: impl FnOnce(&mut SChunk, &Path) -> Result<T>,
+    storage: &dyn Storage,
+    lock: &dyn Lock,
+    target: &Key,
+    edit: impl FnOnce(&mut SChunk, &dyn ReadAt) -> Result<T>,
 ) -> Result<T> {
-    let temp = temp_beside(target);
-    let result = (|| {
-        fs::copy(target, &temp).map_err(|e| Error::io("copying", target, e))?;
-        let out = {
-            let mut sc = SChunk::open(&temp)?;
-            edit(&mut sc, &temp)?
-        };
-        lock.bump_generation()?;
-        commit(&temp, target)?;
-        Ok(out)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    let staged = storage.stage_copy(target)?;
+    let io = staged.io();
+    let out = {
+        let mut sc = crate::frames::open_staged_frame(io.clone(), target.name())?;
+        edit(&mut sc, io.as_ref())?
+    };
+    lock.bump_generation()?;
+    staged.commit(target, PutMode::Overwrite)?;
+    Ok(out)
 }
 
 /// Writes one compressed chunk into slot `nchunk` of the laid-out array at
@@ -317,13 +294,13 @@ pub fn write_chunk(
     policy: &WritePolicy,
     publishes: bool,
 ) -> Result<ChunkWrite> {
-    let target = writable_file(sd, path, caller, policy)?;
+    let target = sd.writable_key(path, caller, policy)?;
     if suffix(path.name()) != ".b2nd" {
         return Err(Error::BadRequest(format!(
             "{path} is not a .b2nd array; chunks can only be written to a stored NDArray"
         )));
     }
-    if !target.is_file() {
+    if !matches!(sd.entry(&target)?, Some(Entry::Object(_))) {
         return Err(Error::Missing(format!(
             "{path} does not exist; create it before filling it"
         )));
@@ -333,16 +310,18 @@ pub fn write_chunk(
     }
     sd.check_quota(policy, chunk.len() as u64, 0, "Write")?;
 
-    let name = file_name(&target);
-    let lock = FrameLock::exclusive(&target)?;
+    let storage = sd.storage();
+    let name = target.name().to_string();
+    let lock = storage.lock(&target, LockMode::Exclusive)?;
     // Everything is read under the lock: the file may have been replaced by
     // an upload since the request arrived.
-    let geo = array_geometry(&target)?;
+    let blob = storage.open(&target)?;
+    let geo = array_geometry(&blob)?;
     if !(0..geo.nchunks).contains(&nchunk) {
         return Err(Error::Missing(format!("{name} has no chunk {nchunk}")));
     }
     check_chunk(chunk, &geo)?;
-    let index = frame_index(&target)?;
+    let index = frame_index(blob.as_ref(), &name)?;
     let slot = usize::try_from(nchunk)
         .ok()
         .and_then(|n| index.get(n))
@@ -353,13 +332,13 @@ pub fn write_chunk(
         )));
     }
 
-    rewrite_frame(&lock, &target, |sc, copy| {
+    rewrite_frame(storage, lock.as_ref(), &target, |sc, copy| {
         sc.update_chunk(nchunk, chunk)?;
         if sc.vlmeta_raw(FILL_NONCE)?.is_none() {
             set_vlmeta_str(sc, FILL_NONCE, &uuid::Uuid::new_v4().simple().to_string())?;
             set_vlmeta_str(sc, FILL_STATE, state::FILLING)?;
         }
-        let index = frame_index(copy)?;
+        let index = frame_index(copy, &name)?;
         let (written, nchunks) = (written_count(&index), index.len() as i64);
         let mut state = vlmeta_str(sc, FILL_STATE)?.unwrap_or_else(|| state::FILLING.into());
         let mut publish_now = false;
@@ -402,8 +381,8 @@ pub fn publish(
     policy: &WritePolicy,
     root: Option<&PublishRoot>,
 ) -> Result<String> {
-    let target = writable_file(sd, path, caller, policy)?;
-    if !target.is_file() {
+    let target = sd.writable_key(path, caller, policy)?;
+    if !matches!(sd.entry(&target)?, Some(Entry::Object(_))) {
         return Err(Error::Missing(format!("{path} does not exist")));
     }
     let root = root.ok_or_else(|| {
@@ -412,16 +391,18 @@ pub fn publish(
         )
     })?;
     let key = publish_key(path, caller)?;
-    let mut dest = root.local_dir()?;
-    dest.extend(key.split('/'));
+    let published = root.storage()?;
+    let dest = Key::parse(&key)?;
+    let storage = sd.storage();
 
     // The source is read under a shared lock, so no writer that works in
     // place (python-blosc2 with locking) changes it mid-copy; a writer of
     // this server replaces the file instead, and the open handle keeps the
     // version it had.
-    let (mut source, nonce) = {
-        let _lock = FrameLock::shared(&target)?;
-        let index = frame_index(&target)?;
+    let (source, nonce) = {
+        let _lock = storage.lock(&target, LockMode::Shared)?;
+        let source = storage.open(&target)?;
+        let index = frame_index(source.as_ref(), target.name())?;
         let unwritten = index.len() as i64 - written_count(&index);
         if unwritten > 0 {
             return Err(Error::BadRequest(format!(
@@ -430,13 +411,13 @@ pub fn publish(
                 index.len()
             )));
         }
-        let file = File::open(&target).map_err(|e| Error::io("opening", &target, e))?;
-        (file, fill_nonce(&target)?)
+        let nonce = fill_nonce(&source)?;
+        (source, nonce)
     };
-    copy_into_place(&mut source, &dest)?;
+    copy_into_place(source.as_ref(), &published, &dest)?;
     let destination = root.destination(&key);
 
-    record_published(&target, nonce.as_deref(), &destination)?;
+    record_published(storage, &target, nonce.as_deref(), &destination)?;
     Ok(destination)
 }
 
@@ -445,69 +426,89 @@ pub fn publish(
 /// `nonce`: by now another may have been uploaded under the name (its nonce
 /// differs, or it has none), and that one is not published. Answers whether
 /// it recorded.
-fn record_published(target: &Path, nonce: Option<&str>, destination: &str) -> Result<bool> {
-    let lock = FrameLock::exclusive(target)?;
-    if !target.is_file() || fill_nonce(target)?.as_deref() != nonce {
+fn record_published(
+    storage: &dyn Storage,
+    target: &Key,
+    nonce: Option<&str>,
+    destination: &str,
+) -> Result<bool> {
+    let lock = storage.lock(target, LockMode::Exclusive)?;
+    let current = match storage.open(target) {
+        Ok(blob) => blob,
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if fill_nonce(&current)?.as_deref() != nonce {
         return Ok(false);
     }
-    rewrite_frame(&lock, target, |sc, _| {
+    rewrite_frame(storage, lock.as_ref(), target, |sc, _| {
         set_vlmeta_str(sc, PUBLISHED_URL, destination)?;
         set_vlmeta_str(sc, FILL_STATE, state::PUBLISHED)
     })?;
     Ok(true)
 }
 
-/// The `fill_nonce` of the frame at `path`, if it has one.
-fn fill_nonce(path: &Path) -> Result<Option<String>> {
-    let sc = SChunk::open(path).map_err(|e| {
-        Error::BadRequest(format!("{} is not a Blosc2 frame: {e}", file_name(path)))
+/// The `fill_nonce` of the frame `blob` holds, if it has one.
+fn fill_nonce(blob: &Arc<dyn Blob>) -> Result<Option<String>> {
+    let sc = crate::frames::open_frame(blob).map_err(|e| {
+        Error::BadRequest(format!(
+            "{} is not a Blosc2 frame: {e}",
+            blob.meta().key.name()
+        ))
     })?;
     vlmeta_str(&sc, FILL_NONCE)
 }
 
-/// Copies `source` to `dest` through a staging file of its own beside it.
-///
-/// The staging file is renamed as soon as its bytes are written, and synced
-/// after the rename: readers polling for `dest` (or listing staging files)
-/// see the shortest possible window, and the caller records the publish only
-/// once this returns, after the sync, so a crash before that leaves the
-/// array `publishing`, to be published again.
-fn copy_into_place(source: &mut File, dest: &Path) -> Result<()> {
-    super::make_parents(dest)?;
-    let staging = {
-        let mut s = dest.as_os_str().to_owned();
-        s.push(format!(".{}.partial", uuid::Uuid::new_v4().simple()));
-        PathBuf::from(s)
-    };
-    let staged = (|| {
-        source
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io("reading", dest, e))?;
-        let mut out = File::create(&staging).map_err(|e| Error::io("creating", &staging, e))?;
-        std::io::copy(source, &mut out).map_err(|e| Error::io("writing", &staging, e))?;
-        drop(out);
-        fs::rename(&staging, dest).map_err(|e| Error::io("renaming into", dest, e))
-    })();
-    if staged.is_err() {
-        let _ = fs::remove_file(&staging);
-    }
-    staged?;
-    File::open(dest)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io("syncing", dest, e))?;
-    if let Some(dir) = dest.parent() {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+/// Copies `source` to `dest` in the store published to, staged and
+/// committed whole: readers polling for `dest` never see half of it, and
+/// the caller records the publish only once this returns, after the commit
+/// (which syncs), so a crash before that leaves the array `publishing`, to
+/// be published again.
+fn copy_into_place(source: &dyn ReadAt, published: &dyn Storage, dest: &Key) -> Result<()> {
+    let staged = published.stage(dest)?;
+    let io = staged.io();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    loop {
+        let n = source
+            .read_at(offset, &mut buf)
+            .map_err(|e| Error::io("reading", dest.as_str(), e))?;
+        if n == 0 {
+            break;
         }
+        io.write_at(offset, &buf[..n])
+            .map_err(|e| Error::io("writing", dest.as_str(), e))?;
+        offset += n as u64;
     }
+    staged.commit(dest, PutMode::Overwrite)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::local::generation;
     use crate::write::PublicWrites;
     use cat2_blosc2::{special_chunk, ArraySpec, CParams, Compressor, NdArray};
+    use std::fs;
+    use std::path::Path;
+
+    /// The offsets index of the frame file at `file`.
+    fn file_index(file: &Path) -> Result<Vec<ChunkSlot>> {
+        Ok(cat2_blosc2::read_frame_index(
+            &mut fs::File::open(file).unwrap(),
+        )?)
+    }
+
+    /// The key of the laid-out array.
+    fn run_key() -> Key {
+        Key::parse(&format!("personal/{UID}/run.b2nd")).unwrap()
+    }
+
+    /// The `fill_nonce` of the frame file at `file`.
+    fn file_nonce(sd: &StateDir) -> Option<String> {
+        fill_nonce(&sd.storage().open(&run_key()).unwrap()).unwrap()
+    }
 
     const UID: &str = "0b5e5a2c-96f3-4a0c-8d53-2f6a4ad7d5a1";
     const NCHUNKS: i64 = 5;
@@ -603,13 +604,13 @@ mod tests {
         let (_d, sd, path, file) = laid_out();
         write(&sd, &path, 1, &chunk_of(11)).unwrap();
         let before = fs::read(&file).unwrap();
-        let gen = crate::write::lock::generation(&file);
+        let gen = generation(&file);
         match write(&sd, &path, 1, &chunk_of(22)) {
             Err(Error::Conflict(msg)) => assert_eq!(msg, "chunk 1 of run.b2nd was already written"),
             other => panic!("{other:?}"),
         }
         assert_eq!(fs::read(&file).unwrap(), before);
-        assert_eq!(crate::write::lock::generation(&file), gen);
+        assert_eq!(generation(&file), gen);
     }
 
     #[test]
@@ -617,10 +618,10 @@ mod tests {
         let (_d, sd, path, file) = laid_out();
         let zeros = special_chunk(&cparams(), 4000, false).unwrap();
         write(&sd, &path, 4, &zeros).unwrap();
-        assert_eq!(crate::write::lock::generation(&file), Some(1));
+        assert_eq!(generation(&file), Some(1));
         write(&sd, &path, 3, &zeros).unwrap();
-        assert_eq!(crate::write::lock::generation(&file), Some(2));
-        let index = frame_index(&file).unwrap();
+        assert_eq!(generation(&file), Some(2));
+        let index = file_index(&file).unwrap();
         assert_eq!(index[4], ChunkSlot::Special(Special::Zero));
         assert!(matches!(
             write(&sd, &path, 4, &chunk_of(5)),
@@ -739,7 +740,7 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert_eq!(outcomes.iter().filter(|w| **w).count(), 1);
-        assert_eq!(written_count(&frame_index(&file).unwrap()), 1);
+        assert_eq!(written_count(&file_index(&file).unwrap()), 1);
     }
 
     #[test]
@@ -788,20 +789,24 @@ mod tests {
         for n in 0..NCHUNKS {
             write(&sd, &path, n, &chunk_of(1)).unwrap();
         }
-        let copied = fill_nonce(&file).unwrap();
+        let copied = file_nonce(&sd);
         assert!(copied.is_some());
         // Another array is laid out under the name while the copy runs ...
         NdArray::uninit(&spec()).unwrap().save(&file).unwrap();
-        assert!(!record_published(&file, copied.as_deref(), "/x/run.b2nd").unwrap());
+        assert!(
+            !record_published(sd.storage(), &run_key(), copied.as_deref(), "/x/run.b2nd").unwrap()
+        );
         assert_eq!(vlmeta(&file, FILL_STATE), None);
         assert_eq!(vlmeta(&file, PUBLISHED_URL), None);
         // ... or one filled by someone else.
         write(&sd, &path, 0, &chunk_of(1)).unwrap();
-        assert!(!record_published(&file, copied.as_deref(), "/x/run.b2nd").unwrap());
+        assert!(
+            !record_published(sd.storage(), &run_key(), copied.as_deref(), "/x/run.b2nd").unwrap()
+        );
         assert_eq!(vlmeta(&file, FILL_STATE).as_deref(), Some("filling"));
         // The array that was copied is marked.
-        let own = fill_nonce(&file).unwrap();
-        assert!(record_published(&file, own.as_deref(), "/x/run.b2nd").unwrap());
+        let own = file_nonce(&sd);
+        assert!(record_published(sd.storage(), &run_key(), own.as_deref(), "/x/run.b2nd").unwrap());
         assert_eq!(vlmeta(&file, FILL_STATE).as_deref(), Some("published"));
         assert_eq!(vlmeta(&file, PUBLISHED_URL).as_deref(), Some("/x/run.b2nd"));
     }
@@ -853,7 +858,7 @@ mod tests {
             return;
         };
         let (sd, path, file) = crash_layout(Path::new(&dir));
-        let index = frame_index(&file).unwrap();
+        let index = file_index(&file).unwrap();
         for (n, slot) in index.iter().enumerate() {
             if slot.is_unwritten() {
                 write(&sd, &path, n as i64, &chunk_of(n as i32)).unwrap();
@@ -892,7 +897,7 @@ mod tests {
             child.wait().unwrap();
             // Whatever the moment, the frame under the name is whole: it
             // opens, and every written slot holds exactly its own chunk.
-            let index = frame_index(&file).unwrap();
+            let index = file_index(&file).unwrap();
             assert_eq!(index.len() as i64, CRASH_CHUNKS);
             let arr = NdArray::open(&file).unwrap();
             let mut out = Vec::new();
@@ -902,11 +907,11 @@ mod tests {
                     assert_eq!(out, fs_chunk_data(n as i32), "slot {n}");
                 }
             }
-            super::super::sweep_temporaries(sd.path());
+            sd.storage().sweep().unwrap();
         }
         assert!(kills > 0, "no writer was killed mid-fill");
         // ... and it can still be filled to the end.
-        for (n, slot) in frame_index(&file).unwrap().iter().enumerate() {
+        for (n, slot) in file_index(&file).unwrap().iter().enumerate() {
             if slot.is_unwritten() {
                 write(&sd, &path, n as i64, &chunk_of(n as i32)).unwrap();
             }

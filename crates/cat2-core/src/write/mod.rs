@@ -2,10 +2,11 @@
 //! publishing, moves, copies and removals, with Caterva2's rules about where
 //! each may happen.
 //!
-//! Every change is made beside its target under a temporary name
-//! ([`crate::store::TEMP_PREFIX`], never listed or served), synced, and then
-//! renamed into place, so a reader or a crash sees the old state or the new
-//! one, never a partial dataset.
+//! Every change goes through the storage seam ([`crate::storage`]): a new
+//! object is staged, checked, and committed in one step, so a reader or a
+//! crash sees the old state or the new one, never a partial dataset. Arrays
+//! that chunk writers may change are replaced only under their frame lock
+//! ([`lock::lock_fillable`]).
 
 pub mod append;
 pub mod archive;
@@ -14,13 +15,10 @@ pub mod lock;
 pub mod transfer;
 pub mod upload;
 
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
 use crate::error::{Error, Result};
-use crate::path::Root;
-use crate::store::{random_hex32, Caller, StateDir, TEMP_PREFIX};
+use crate::path::{DsPath, Root};
+use crate::storage::{Entry, Key};
+use crate::store::{Caller, StateDir};
 
 /// Who may write into `@public`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,14 +38,17 @@ pub struct WritePolicy {
     pub quota: Option<u64>,
 }
 
+/// Files of the state that are not data and do not count against the quota.
+const NOT_COUNTED: [&str; 2] = ["db.json", "db.sqlite"];
+
 impl StateDir {
-    /// The directory of `root` if `caller` may write there.
-    pub fn writable_dir(
+    /// The key of `root` if `caller` may write there.
+    pub fn writable_root(
         &self,
         root: Root,
         caller: Caller<'_>,
         policy: &WritePolicy,
-    ) -> Result<PathBuf> {
+    ) -> Result<Key> {
         if caller.user_id.is_none() {
             return Err(Error::Unauthorized);
         }
@@ -59,40 +60,41 @@ impl StateDir {
                 "only superusers may write to @public on this server".into(),
             ));
         }
-        self.root_dir(root, caller)
+        self.root_key(root, caller)
+    }
+
+    /// The key `path` is stored at, in a root `caller` may write to.
+    pub fn writable_key(
+        &self,
+        path: &DsPath,
+        caller: Caller<'_>,
+        policy: &WritePolicy,
+    ) -> Result<Key> {
+        let mut key = self.writable_root(path.root(), caller, policy)?;
+        for part in path.parts() {
+            key = key
+                .join(part)
+                .map_err(|e| Error::BadRequest(e.to_string()))?;
+        }
+        Ok(key)
     }
 
     /// Bytes held by the state directory, as the quota counts them.
     pub fn usage(&self) -> Result<u64> {
-        let mut total = 0;
-        let mut stack = vec![self.path().to_path_buf()];
-        let top = self.path().to_path_buf();
-        while let Some(d) = stack.pop() {
-            let rd = match fs::read_dir(&d) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("listing", &d, e)),
-            };
-            for entry in rd.flatten() {
-                let Ok(meta) = entry.metadata() else { continue };
-                let name = entry.file_name();
-                if d == top && (name == "db.json" || name == "db.sqlite") {
-                    continue;
-                }
-                if meta.is_dir() {
-                    stack.push(entry.path());
-                } else {
-                    total += meta.len();
-                }
+        let storage = self.storage();
+        let mut total = storage.usage(&Key::root())?;
+        for name in NOT_COUNTED {
+            if let Ok(Entry::Object(m)) = Key::parse(name).and_then(|k| storage.head(&k)) {
+                total = total.saturating_sub(m.size);
             }
         }
         Ok(total)
     }
 
     /// Refuses a write that would take the state directory over its quota:
-    /// `incoming` bytes not yet on disk are added and the `replaced` bytes of
-    /// a file the write replaces are taken off (bytes already received into a
-    /// temporary file are on disk, so they are counted by `usage` itself).
+    /// `incoming` bytes not yet stored are added and the `replaced` bytes of
+    /// an object the write replaces are taken off (bytes already staged are
+    /// stored, so they are counted by `usage` itself).
     pub fn check_quota(
         &self,
         policy: &WritePolicy,
@@ -113,223 +115,34 @@ impl StateDir {
         }
         Ok(())
     }
-}
 
-/// A fresh temporary path beside `target` (same filesystem, so a rename is atomic).
-pub fn temp_beside(target: &Path) -> PathBuf {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    dir.join(format!("{TEMP_PREFIX}{}", random_hex32()))
-}
-
-/// Makes the parents of `path` exist.
-pub fn make_parents(path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-    }
-    Ok(())
-}
-
-/// Syncs a file's data and renames it into place, then syncs the directory
-/// so the rename itself survives a crash.
-pub fn commit(temp: &Path, target: &Path) -> Result<()> {
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .open(temp)
-        .map_err(|e| Error::io("opening", temp, e))?;
-    f.sync_all().map_err(|e| Error::io("syncing", temp, e))?;
-    drop(f);
-    fs::rename(temp, target).map_err(|e| Error::io("renaming into", target, e))?;
-    if let Some(dir) = target.parent() {
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
+    /// The size of the object at `key`, 0 if there is none.
+    pub(crate) fn object_size(&self, key: &Key) -> u64 {
+        match self.storage().head(key) {
+            Ok(Entry::Object(m)) => m.size,
+            _ => 0,
         }
     }
-    Ok(())
-}
 
-/// [`commit`], holding the frame lock of `target` if it is an array chunk
-/// writers may change (see [`lock::lock_fillable`]).
-pub fn commit_replacing(temp: &Path, target: &Path) -> Result<()> {
-    let _locks = lock::lock_fillable(&[target])?;
-    commit(temp, target)
-}
-
-/// Writes bytes to a temporary file beside `target` and commits it.
-pub fn write_new(target: &Path, data: &[u8]) -> Result<()> {
-    make_parents(target)?;
-    let temp = temp_beside(target);
-    let result = (|| {
-        let mut f = fs::File::create(&temp).map_err(|e| Error::io("creating", &temp, e))?;
-        f.write_all(data)
-            .map_err(|e| Error::io("writing", &temp, e))?;
-        drop(f);
-        commit(&temp, target)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
-}
-
-/// Many small files written as one change (an unfold's proxies): each file is
-/// written beside its target unsynced, then one `syncfs` makes all their data
-/// durable, every file is renamed into place, and a second `syncfs` makes the
-/// renames durable. Two filesystem syncs in all instead of two `fsync`s per
-/// file; a crash still leaves each file old or new (an unsynced temporary is
-/// never renamed, and leftovers are swept at start-up). Dropping a batch that
-/// was not committed removes its temporaries.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pending: Vec<(PathBuf, PathBuf)>,
-}
-
-impl Batch {
-    pub fn new() -> Batch {
-        Batch::default()
-    }
-
-    /// Writes `data` to a temporary file beside `target` (made with its parents).
-    pub fn add(&mut self, target: &Path, data: &[u8]) -> Result<()> {
-        make_parents(target)?;
-        let temp = temp_beside(target);
-        let written = fs::write(&temp, data).map_err(|e| Error::io("writing", &temp, e));
-        self.pending.push((temp, target.to_path_buf()));
-        written
-    }
-
-    /// Syncs the data, renames every file into place and syncs the renames.
-    pub fn commit(mut self) -> Result<()> {
-        let pending = std::mem::take(&mut self.pending);
-        let Some((first, _)) = pending.first() else {
-            return Ok(());
-        };
-        let sync = |what: &Path| -> Result<()> {
-            let f = fs::File::open(what).map_err(|e| Error::io("opening", what, e))?;
-            rustix::fs::syncfs(&f)
-                .map_err(|e| Error::io("syncing the filesystem of", what, e.into()))
-        };
-        if let Err(e) = sync(first) {
-            self.pending = pending;
-            return Err(e);
-        }
-        for (i, (temp, target)) in pending.iter().enumerate() {
-            if let Err(e) = fs::rename(temp, target) {
-                self.pending = pending[i..].to_vec();
-                return Err(Error::io("renaming into", target, e));
-            }
-        }
-        let last = pending.last().map(|(_, target)| target.as_path());
-        last.map_or(Ok(()), sync)
-    }
-}
-
-impl Drop for Batch {
-    fn drop(&mut self) {
-        for (temp, _) in &self.pending {
-            let _ = fs::remove_file(temp);
+    /// What `key` names, `None` for nothing.
+    pub(crate) fn entry(&self, key: &Key) -> Result<Option<Entry>> {
+        match self.storage().head(key) {
+            Ok(e) => Ok(Some(e)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 }
 
-/// Removes leftovers of writes that never finished (a crash between writing
-/// a temporary file and renaming it), below `dir`.
-pub fn sweep_temporaries(dir: &Path) -> usize {
-    let mut removed = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for entry in rd.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            let Ok(meta) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if name.to_string_lossy().starts_with(TEMP_PREFIX) {
-                let ok = if meta.is_dir() {
-                    fs::remove_dir_all(&path).is_ok()
-                } else {
-                    fs::remove_file(&path).is_ok()
-                };
-                removed += usize::from(ok);
-            } else if meta.is_dir() {
-                stack.push(path);
-            }
-        }
+/// `std::io::Write` onto the end of a staged object.
+pub struct Appender(pub std::sync::Arc<dyn crate::storage::StagedIo>);
+
+impl std::io::Write for Appender {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.append(buf)?;
+        Ok(buf.len())
     }
-    removed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::mpsc;
-    use std::time::Duration;
-
-    #[test]
-    fn replacing_an_array_waits_for_its_chunk_writers() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("a.b2nd");
-        fs::write(&target, b"old").unwrap();
-        let temp = temp_beside(&target);
-        fs::write(&temp, b"new").unwrap();
-        let writer = lock::FrameLock::exclusive(&target).unwrap();
-        let (tx, rx) = mpsc::channel();
-        let (t, tgt) = (temp.clone(), target.clone());
-        let upload = std::thread::spawn(move || {
-            commit_replacing(&t, &tgt).unwrap();
-            tx.send(()).unwrap();
-        });
-        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
-        assert_eq!(fs::read(&target).unwrap(), b"old");
-        drop(writer);
-        rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        upload.join().unwrap();
-        assert_eq!(fs::read(&target).unwrap(), b"new");
-        // The replacement counts as a mutation of the frame.
-        assert_eq!(lock::generation(&target), Some(1));
-    }
-
-    #[test]
-    fn replacing_other_files_takes_no_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("notes.txt.b2");
-        let temp = temp_beside(&target);
-        fs::write(&temp, b"new").unwrap();
-        commit_replacing(&temp, &target).unwrap();
-        assert!(!lock::sidecar_path(&target).exists());
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn a_batch_shows_its_files_only_when_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let old = dir.path().join("a.b2nd");
-        fs::write(&old, b"old").unwrap();
-        let mut batch = Batch::new();
-        batch.add(&old, b"new").unwrap();
-        batch.add(&dir.path().join("g/b.b2nd"), b"b").unwrap();
-        // Before the commit: the old file, and temporaries nobody lists.
-        assert_eq!(fs::read(&old).unwrap(), b"old");
-        assert!(!dir.path().join("g/b.b2nd").exists());
-        batch.commit().unwrap();
-        assert_eq!(fs::read(&old).unwrap(), b"new");
-        assert_eq!(fs::read(dir.path().join("g/b.b2nd")).unwrap(), b"b");
-        assert_eq!(names(dir.path()), ["a.b2nd", "g"]);
-        assert_eq!(names(&dir.path().join("g")), ["b.b2nd"]);
-
-        // A batch given up (an error half-way) leaves no trace.
-        let mut batch = Batch::new();
-        batch.add(&old, b"newer").unwrap();
-        drop(batch);
-        assert_eq!(fs::read(&old).unwrap(), b"new");
-        assert_eq!(names(dir.path()), ["a.b2nd", "g"]);
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -5,14 +5,14 @@
 //! directory the item goes into under its own name; a regular file keeps its
 //! `.b2` storage name; removing a directory removes it entirely.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use super::{commit, make_parents, temp_beside, WritePolicy};
+use super::lock::lock_fillable;
+use super::WritePolicy;
 use crate::error::{Error, Result};
-use crate::listing::logical_name;
+use crate::node::logical_name;
 use crate::path::{suffix, DsPath};
-use crate::store::{Caller, Entry, StateDir};
+use crate::resolve::Resolver;
+use crate::storage::{walk, Entry, Key};
+use crate::store::{Caller, StateDir};
 
 /// Move or copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +61,12 @@ pub fn transfer(
     caller: Caller<'_>,
     policy: &WritePolicy,
 ) -> Result<DsPath> {
-    let from = sd.locate(src, caller)?;
-    if from.entry == Entry::Missing {
+    let node = Resolver::new(sd, caller).resolve(src)?;
+    let Some((from, from_is_dir)) = node.stored_key() else {
         return Err(Error::NotFound {
             path: src.to_string(),
         });
-    }
+    };
     if src.is_root() {
         return Err(Error::BadRequest(format!(
             "{src} is a root; {} it is not possible",
@@ -75,165 +75,103 @@ pub fn transfer(
     }
     if kind == Transfer::Move {
         // Moving takes the source away: its root must be writable too.
-        sd.writable_dir(src.root(), caller, policy)?;
+        sd.writable_root(src.root(), caller, policy)?;
     }
-    let mut to = sd.writable_dir(dst.root(), caller, policy)?;
-    for part in dst.parts() {
-        to.push(part);
-    }
-    let stored_name = from
-        .fs
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let into_dir = dst.is_root() || to.is_dir() || suffix(dst.name()).is_empty();
+    let to = sd.writable_key(dst, caller, policy)?;
+    let stored_name = from.name().to_string();
+    let into_dir = dst.is_root()
+        || matches!(sd.entry(&to)?, Some(Entry::Dir { .. }))
+        || suffix(dst.name()).is_empty();
     let (logical, mut target) = if into_dir {
         let name = logical_name(&stored_name).to_string();
-        (dst.join(&name), to.join(&stored_name))
+        (dst.join(&name), to.join(&stored_name)?)
     } else {
         (dst.clone(), to)
     };
-    if from.entry == Entry::Blob && !target.to_string_lossy().ends_with(".b2") {
-        target = crate::store::with_b2(&target);
+    // A regular file addressed by its logical name keeps its storage name.
+    let regular_file = stored_name.ends_with(".b2") && stored_name != src.name();
+    if regular_file && !target.name().ends_with(".b2") {
+        target = target.with_suffix(".b2")?;
     }
-    if target.starts_with(&from.fs) {
+    if target.starts_with(&from) {
         return Err(Error::BadRequest(format!(
             "{} {src} into itself is not possible",
             kind.verb()
         )));
     }
+    let storage = sd.storage();
     if kind == Transfer::Copy {
-        let size = if from.entry == Entry::Dir {
-            crate::listing::dir_usage(&from.fs)?.0
-        } else {
-            fs::metadata(&from.fs).map(|m| m.len()).unwrap_or(0)
-        };
-        let replaced = if target.is_dir() {
-            crate::listing::dir_usage(&target)?.0
-        } else {
-            fs::metadata(&target).map(|m| m.len()).unwrap_or(0)
+        let size = tree_size(sd, &from, from_is_dir)?;
+        let replaced = match sd.entry(&target)? {
+            Some(Entry::Dir { .. }) => tree_size(sd, &target, true)?,
+            Some(Entry::Object(m)) => m.size,
+            None => 0,
         };
         sd.check_quota(policy, size, replaced, "Copy")?;
     }
-    make_parents(&target)?;
+    if let Some(parent) = target.parent() {
+        storage.create_dir(&parent)?;
+    }
     // A moved array is taken from under its chunk writers, and a replaced
     // one must not be renamed back by one (directories are not covered).
     let _locks = match kind {
-        Transfer::Move => super::lock::lock_fillable(&[&from.fs, &target])?,
-        Transfer::Copy => super::lock::lock_fillable(&[&target])?,
+        Transfer::Move => lock_fillable(storage, &[&from, &target])?,
+        Transfer::Copy => lock_fillable(storage, &[&target])?,
     };
     match kind {
-        Transfer::Move => replace_with(&target, |dst| {
-            fs::rename(&from.fs, dst).map_err(|e| Error::io("moving", &from.fs, e))
-        })?,
-        Transfer::Copy => {
-            let staged = temp_beside(&target);
-            let r = copy_tree(&from.fs, &staged).and_then(|()| {
-                if staged.is_file() {
-                    commit(&staged, &staged)?;
-                }
-                replace_with(&target, |dst| {
-                    fs::rename(&staged, dst).map_err(|e| Error::io("renaming into", dst, e))
-                })
-            });
-            if r.is_err() {
-                let _ = remove_any(&staged);
-            }
-            r?
-        }
+        Transfer::Move => storage.rename(&from, &target)?,
+        Transfer::Copy => storage.copy(&from, &target)?,
     }
     Ok(logical)
 }
 
-/// Puts something at `target` with `place`, replacing what was there: a file
-/// is replaced atomically by rename; a directory is first moved aside.
-fn replace_with(target: &Path, place: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    if target.is_dir() {
-        let aside = temp_beside(target);
-        fs::rename(target, &aside).map_err(|e| Error::io("moving aside", target, e))?;
-        let r = place(target);
-        if r.is_err() {
-            let _ = fs::rename(&aside, target);
-        } else {
-            let _ = fs::remove_dir_all(&aside);
-        }
-        r
-    } else {
-        place(target)
+/// Bytes stored at `key`: an object's size, or every object below a directory.
+fn tree_size(sd: &StateDir, key: &Key, is_dir: bool) -> Result<u64> {
+    if !is_dir {
+        return Ok(sd.object_size(key));
     }
-}
-
-fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
-    let meta = fs::metadata(src).map_err(|e| Error::io("stat", src, e))?;
-    if meta.is_dir() {
-        fs::create_dir_all(dst).map_err(|e| Error::io("creating", dst, e))?;
-        for entry in fs::read_dir(src).map_err(|e| Error::io("listing", src, e))? {
-            let entry = entry.map_err(|e| Error::io("listing", src, e))?;
-            let name = entry.file_name();
-            if crate::listing::is_hidden(&name.to_string_lossy()) {
-                continue;
-            }
-            copy_tree(&entry.path(), &dst.join(name))?;
-        }
-        Ok(())
-    } else {
-        fs::copy(src, dst)
-            .map(drop)
-            .map_err(|e| Error::io("copying", src, e))
-    }
-}
-
-fn remove_any(path: &Path) -> std::io::Result<()> {
-    if path.is_dir() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    }
+    Ok(walk(sd.storage(), key)?.iter().map(|(_, m)| m.size).sum())
 }
 
 /// Removes a file (its exact name, else its `.b2` storage) or a whole
-/// directory; returns what was removed on disk.
+/// directory; returns the key removed.
 pub fn remove(
     sd: &StateDir,
     path: &DsPath,
     caller: Caller<'_>,
     policy: &WritePolicy,
-) -> Result<PathBuf> {
-    let mut fs_path = sd.writable_dir(path.root(), caller, policy)?;
+) -> Result<Key> {
+    let key = sd.writable_key(path, caller, policy)?;
     if path.is_root() {
         return Err(Error::BadRequest(format!(
             "{path} is a root and cannot be removed"
         )));
     }
-    for part in path.parts() {
-        fs_path.push(part);
-    }
+    let storage = sd.storage();
     let missing = || Error::Missing("The specified path does not exist".into());
-    if fs_path.is_dir() {
-        // Renamed aside first, so the directory vanishes at once for readers.
-        let aside = temp_beside(&fs_path);
-        fs::rename(&fs_path, &aside).map_err(|e| Error::io("removing", &fs_path, e))?;
-        fs::remove_dir_all(&aside).map_err(|e| Error::io("removing", &aside, e))?;
-        return Ok(fs_path);
-    }
-    let target = if fs_path.is_file() {
-        fs_path
-    } else {
-        let b2 = crate::store::with_b2(&fs_path);
-        if b2.is_file() {
-            b2
-        } else {
-            return Err(missing());
+    let target = match sd.entry(&key)? {
+        Some(Entry::Dir { .. }) => {
+            storage.delete_dir(&key)?;
+            return Ok(key);
+        }
+        Some(Entry::Object(_)) => key,
+        None => {
+            let b2 = key.with_suffix(".b2")?;
+            match sd.entry(&b2)? {
+                Some(Entry::Object(_)) => b2,
+                _ => return Err(missing()),
+            }
         }
     };
-    let _locks = super::lock::lock_fillable(&[&target])?;
-    fs::remove_file(&target).map_err(|e| Error::io("removing", &target, e))?;
+    let _locks = lock_fillable(storage, &[&target])?;
+    storage.delete(&target)?;
     Ok(target)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn user() -> Caller<'static> {
         Caller {

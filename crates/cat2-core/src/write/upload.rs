@@ -6,27 +6,41 @@
 //! containers and HDF5 files are kept verbatim (after a check that they are
 //! what they claim to be), any other file is compressed into `<name>.b2`.
 
-use std::fs;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use cat2_blosc2::{CParams, NdArray, SChunk};
+use cat2_blosc2::CParams;
 
-use super::{commit_replacing, make_parents, temp_beside, WritePolicy};
+use super::lock::lock_fillable;
+use super::WritePolicy;
 use crate::blob::BLOB_CHUNKSIZE;
 use crate::error::{Error, Result};
-use crate::path::{is_stored_verbatim, suffix, DsPath};
-use crate::store::{with_b2, Caller, StateDir};
+use crate::path::DsPath;
+use crate::storage::{Entry, Key, PutMode, ReadAt, Staged, StagedIo};
+use crate::store::{Caller, StateDir};
 
 /// Where an upload goes.
 #[derive(Debug, Clone)]
 pub struct UploadPlan {
     /// The logical path answered to the client.
     pub logical: DsPath,
-    /// The file it is stored as.
-    pub target: PathBuf,
+    /// The key it is stored as.
+    pub target: Key,
     /// Whether the bytes are compressed into a `.b2` super-chunk.
     pub compress: bool,
+}
+
+impl UploadPlan {
+    /// The key of the file under its own name (the target without the
+    /// `.b2` of a regular file).
+    fn raw_target(&self) -> Result<Key> {
+        if !self.compress {
+            return Ok(self.target.clone());
+        }
+        let name = self.target.name();
+        let raw = name.strip_suffix(".b2").unwrap_or(name);
+        let parent = self.target.parent().unwrap_or_default();
+        Ok(parent.join(raw)?)
+    }
 }
 
 /// A file name as sent in a multipart part, reduced to a safe base name.
@@ -48,14 +62,14 @@ pub fn plan_upload(
     caller: Caller<'_>,
     policy: &WritePolicy,
 ) -> Result<UploadPlan> {
-    let base = sd.writable_dir(path.root(), caller, policy)?;
-    let mut fs_path = base;
-    for part in path.parts() {
-        fs_path.push(part);
-    }
-    let logical = if fs_path.is_dir() {
+    let mut key = sd.writable_key(path, caller, policy)?;
+    let logical = if matches!(sd.entry(&key)?, Some(Entry::Dir { .. })) {
         let name = safe_file_name(file_name)?;
-        fs_path.push(&name);
+        key = key.join(&name).map_err(|_| {
+            Error::BadRequest(format!(
+                "the uploaded file name {file_name:?} cannot name a file"
+            ))
+        })?;
         path.join(&name)
     } else {
         if path.is_root() {
@@ -63,9 +77,13 @@ pub fn plan_upload(
         }
         path.clone()
     };
-    let compress = !is_stored_verbatim(logical.name());
-    let target = if compress { with_b2(&fs_path) } else { fs_path };
-    if target.is_dir() {
+    let compress = !crate::resolve::stored_under_own_name(logical.name());
+    let target = if compress {
+        key.with_suffix(".b2")?
+    } else {
+        key
+    };
+    if matches!(sd.entry(&target)?, Some(Entry::Dir { .. })) {
         return Err(Error::BadRequest(format!(
             "{logical} is a directory and cannot be replaced by a file"
         )));
@@ -77,97 +95,75 @@ pub fn plan_upload(
     })
 }
 
-/// A temporary file to stream an upload into, beside its target.
-pub fn upload_temp(plan: &UploadPlan) -> Result<PathBuf> {
-    make_parents(&plan.target)?;
-    Ok(temp_beside(&plan.target))
+/// A staged object to stream an upload into, near its target.
+pub fn upload_staging(sd: &StateDir, plan: &UploadPlan) -> Result<Box<dyn Staged>> {
+    Ok(sd.storage().stage(&plan.target)?)
 }
 
-/// Checks that a file is what its suffix says, before it becomes visible.
-pub fn verify_dataset(path: &Path, logical_name: &str) -> Result<()> {
-    let bad = |what: &str, e: &dyn std::fmt::Display| {
-        Error::BadRequest(format!("{logical_name} is not a valid {what}: {e}"))
-    };
-    match suffix(logical_name) {
-        ".b2nd" => NdArray::open(path)
-            .map(drop)
-            .map_err(|e| bad("Blosc2 array (.b2nd)", &e)),
-        ".b2frame" | ".b2" => SChunk::open(path)
-            .map(drop)
-            .map_err(|e| bad("Blosc2 frame", &e)),
-        _ if crate::path::is_hdf5_name(logical_name) => {
-            if crate::container::h5::is_hdf5_file(path) {
-                Ok(())
-            } else {
-                Err(bad("HDF5 file", &"no HDF5 signature"))
-            }
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Stores a received upload (`received`, a temporary file beside the target)
-/// under its plan: compresses or verifies it, syncs it and renames it into
-/// place. The temporary file is gone afterwards, whatever happens.
+/// Stores a received upload (staged, not yet visible) under its plan:
+/// compresses or verifies it and commits it in place; if the upload fails,
+/// the staged bytes are dropped.
 pub fn finish_upload(
     sd: &StateDir,
     plan: &UploadPlan,
-    received: &Path,
+    received: Box<dyn Staged>,
     policy: &WritePolicy,
 ) -> Result<()> {
-    let result = (|| {
-        // The received bytes are on disk already; the file they replace goes.
-        let replaced = fs::metadata(&plan.target).map(|m| m.len()).unwrap_or(0);
-        sd.check_quota(policy, 0, replaced, "Upload")?;
-        let raw_target = plan.target.with_extension("");
-        if plan.compress && crate::container::h5::is_hdf5_file(received) {
-            // An HDF5 file under any other name stays an HDF5 file: kept as
-            // it is under its own name, so it can be browsed and unfolded
-            // (the reference compresses it into an opaque `.b2`).
-            verify_dataset(received, plan.logical.name())?;
-            commit_replacing(received, &raw_target)?;
-            let _ = fs::remove_file(&plan.target);
-            Ok(())
-        } else if plan.compress {
-            let packed = temp_beside(&plan.target);
-            let r = compress_file(received, &packed)
-                .and_then(|()| commit_replacing(&packed, &plan.target));
-            if r.is_err() {
-                let _ = fs::remove_file(&packed);
-            } else if crate::container::h5::is_hdf5_file(&raw_target) {
-                // An HDF5 file this upload replaces.
-                let _ = fs::remove_file(&raw_target);
+    let storage = sd.storage();
+    // The received bytes are stored already; the file they replace goes.
+    let replaced = sd.object_size(&plan.target);
+    sd.check_quota(policy, 0, replaced, "Upload")?;
+    let raw_target = plan.raw_target()?;
+    let io = received.io();
+    if plan.compress && crate::resolve::holds_hdf5(io.as_ref()) {
+        // An HDF5 file under any other name stays an HDF5 file: kept as
+        // it is under its own name, so it can be browsed and unfolded
+        // (the reference compresses it into an opaque `.b2`).
+        crate::resolve::check_upload(&io, plan.logical.name())?;
+        commit_replacing(sd, received, &raw_target)?;
+        let _ = storage.delete(&plan.target);
+        Ok(())
+    } else if plan.compress {
+        let packed = storage.stage(&plan.target)?;
+        compress_bytes(io.as_ref(), packed.io(), plan.target.name())?;
+        drop(received);
+        commit_replacing(sd, packed, &plan.target)?;
+        // An HDF5 file this upload replaces.
+        if let Ok(blob) = storage.open(&raw_target) {
+            if crate::resolve::holds_hdf5(blob.as_ref()) {
+                let _ = storage.delete(&raw_target);
             }
-            r
-        } else {
-            verify_dataset(received, plan.logical.name())?;
-            commit_replacing(received, &plan.target)
         }
-    })();
-    let _ = fs::remove_file(received);
-    result
+        Ok(())
+    } else {
+        crate::resolve::check_upload(&io, plan.logical.name())?;
+        commit_replacing(sd, received, &plan.target)
+    }
 }
 
-/// Compresses a file into an on-disk super-chunk frame, a chunk at a time.
-pub fn compress_file(src: &Path, dst: &Path) -> Result<()> {
-    let mut input = fs::File::open(src).map_err(|e| Error::io("opening", src, e))?;
-    let mut sc = SChunk::create_file(dst, &CParams::zstd_shuffle(1))?;
+/// Commits a staged object at `target`, holding the frame lock of `target`
+/// if it is an array chunk writers may change.
+pub fn commit_replacing(sd: &StateDir, staged: Box<dyn Staged>, target: &Key) -> Result<()> {
+    let _locks = lock_fillable(sd.storage(), &[target])?;
+    staged.commit(target, PutMode::Overwrite)?;
+    Ok(())
+}
+
+/// Compresses bytes into a super-chunk frame written into `out`, a chunk
+/// at a time (memory stays at one chunk whatever the size).
+pub fn compress_bytes(src: &dyn ReadAt, out: Arc<dyn StagedIo>, name: &str) -> Result<()> {
+    let mut sc = crate::frames::create_staged_frame(out, name, &CParams::zstd_shuffle(1))?;
     let mut buf = vec![0u8; BLOB_CHUNKSIZE];
+    let mut offset = 0u64;
     loop {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = input
-                .read(&mut buf[filled..])
-                .map_err(|e| Error::io("reading", src, e))?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
+        let filled = src
+            .read_at(offset, &mut buf)
+            .map_err(|e| Error::io("reading", name, e))?;
         if filled == 0 {
             break;
         }
         sc.append_buffer(&buf[..filled])?;
+        offset += filled as u64;
         if filled < buf.len() {
             break;
         }
@@ -178,6 +174,24 @@ pub fn compress_file(src: &Path, dst: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+
+    /// A staged object holding `data`, as an upload would leave it.
+    fn received(sd: &StateDir, plan: &UploadPlan, data: &[u8]) -> Box<dyn Staged> {
+        let staged = upload_staging(sd, plan).unwrap();
+        staged.io().write_at(0, data).unwrap();
+        staged
+    }
+
+    /// Whether nothing but `names` lies in `dir` (no temporaries left).
+    fn only(dir: &std::path::Path, names: &[&str]) {
+        let mut got: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        got.sort();
+        assert_eq!(got, names);
+    }
 
     fn user() -> Caller<'static> {
         Caller {
@@ -195,12 +209,12 @@ mod tests {
         let plan = plan_upload(&sd, &p, "../notes.txt", user(), &WritePolicy::default()).unwrap();
         assert_eq!(plan.logical.to_string(), "@shared/dir1/notes.txt");
         assert!(plan.compress);
-        assert!(plan.target.ends_with("shared/dir1/notes.txt.b2"));
+        assert_eq!(plan.target.as_str(), "shared/dir1/notes.txt.b2");
         // A path that does not exist is the file itself, even with a trailing slash.
         let p = DsPath::parse("@personal/dir9/").unwrap();
         let plan = plan_upload(&sd, &p, "x.b2nd", user(), &WritePolicy::default()).unwrap();
         assert_eq!(plan.logical.to_string(), "@personal/dir9");
-        assert!(plan.target.ends_with("dir9.b2"));
+        assert!(plan.target.as_str().ends_with("dir9.b2"));
     }
 
     #[test]
@@ -231,24 +245,23 @@ mod tests {
         let pol = WritePolicy::default();
         let p = DsPath::parse("@shared/readme.md").unwrap();
         let plan = plan_upload(&sd, &p, "upload", user(), &pol).unwrap();
-        let tmpf = upload_temp(&plan).unwrap();
-        fs::write(&tmpf, b"# hello\n".repeat(1000)).unwrap();
-        finish_upload(&sd, &plan, &tmpf, &pol).unwrap();
-        assert!(!tmpf.exists());
+        let staged = received(&sd, &plan, &b"# hello\n".repeat(1000));
+        finish_upload(&sd, &plan, staged, &pol).unwrap();
+        only(&sd.path().join("shared"), &["readme.md.b2"]);
+        let blob = sd.storage().open(&plan.target).unwrap();
         assert_eq!(
-            crate::blob::read_blob(&plan.target).unwrap(),
+            crate::blob::read_blob(&blob).unwrap(),
             b"# hello\n".repeat(1000)
         );
 
         let p = DsPath::parse("@shared/bad.b2nd").unwrap();
         let plan = plan_upload(&sd, &p, "upload", user(), &pol).unwrap();
-        let tmpf = upload_temp(&plan).unwrap();
-        fs::write(&tmpf, b"not a frame").unwrap();
-        let err = finish_upload(&sd, &plan, &tmpf, &pol)
+        let staged = received(&sd, &plan, b"not a frame");
+        let err = finish_upload(&sd, &plan, staged, &pol)
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a valid Blosc2 array"), "{err}");
-        assert!(!plan.target.exists() && !tmpf.exists());
+        only(&sd.path().join("shared"), &["readme.md.b2"]);
 
         let tight = WritePolicy {
             quota: Some(10),
@@ -256,9 +269,8 @@ mod tests {
         };
         let p = DsPath::parse("@shared/big.txt").unwrap();
         let plan = plan_upload(&sd, &p, "upload", user(), &tight).unwrap();
-        let tmpf = upload_temp(&plan).unwrap();
-        fs::write(&tmpf, vec![b'x'; 100]).unwrap();
-        let err = finish_upload(&sd, &plan, &tmpf, &tight)
+        let staged = received(&sd, &plan, &[b'x'; 100]);
+        let err = finish_upload(&sd, &plan, staged, &tight)
             .unwrap_err()
             .to_string();
         assert_eq!(err, "Upload failed because quota limit has been exceeded.");

@@ -6,25 +6,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use cat2_core::dataset;
-use cat2_core::listing;
-
 use crate::blocking::blocking;
 use crate::error::ApiResult;
 use crate::extract::{CallerId, DatasetPath};
 use crate::AppState;
 
 /// `GET /api/roots`: `@public` for everyone, the private roots once logged in.
-pub async fn get_roots(caller: CallerId) -> Json<Value> {
-    let mut roots = Map::new();
-    let mut add = |name: &str| {
-        roots.insert(name.into(), json!({ "name": name }));
-    };
-    add("@public");
-    if caller.user_id.is_some() {
-        add("@personal");
-        add("@shared");
-    }
+pub async fn get_roots(State(app): State<AppState>, caller: CallerId) -> Json<Value> {
+    let roots: Map<String, Value> = app
+        .service
+        .roots(&caller)
+        .into_iter()
+        .map(|name| (name.to_string(), json!({ "name": name })))
+        .collect();
     Json(Value::Object(roots))
 }
 
@@ -34,12 +28,7 @@ pub async fn get_list(
     caller: CallerId,
     DatasetPath(path): DatasetPath,
 ) -> ApiResult<Json<Vec<String>>> {
-    let sd = app.state_dir.clone();
-    let names = blocking(move || {
-        let loc = sd.locate(&path, caller.as_caller())?;
-        listing::list(&loc)
-    })
-    .await?;
+    let names = blocking(move || app.service.list(&caller, &path)).await?;
     Ok(Json(names))
 }
 
@@ -49,26 +38,10 @@ pub async fn get_info(
     caller: CallerId,
     DatasetPath(path): DatasetPath,
 ) -> ApiResult<Response> {
-    let sd = app.state_dir.clone();
-    let (info, etag) = blocking(move || {
-        let loc = sd.locate(&path, caller.as_caller())?;
-        // The validator first: if a writer replaces the file in between, the
-        // answer is newer than its ETag (a later request sees the ETag move
-        // and asks again), never older than it.
-        let etag = match loc.entry {
-            // A path inside a container carries the container's validator:
-            // a leaf served in ranges is a window of that file.
-            cat2_core::Entry::Dataset | cat2_core::Entry::Blob | cat2_core::Entry::Member => {
-                std::fs::metadata(&loc.fs)
-                    .ok()
-                    .map(|m| cat2_core::meta::etag(&loc.fs, &m))
-            }
-            _ => None,
-        };
-        let info = dataset::info_with(&sd, &loc, caller.as_caller())?;
-        Ok::<_, cat2_core::Error>((info, etag))
-    })
-    .await?;
+    // The validator is of the version the answer was read from (for a path
+    // inside a container, the container's: a leaf served in ranges is a
+    // window of that file).
+    let (info, etag) = blocking(move || app.service.info(&caller, &path)).await?;
     let mut resp = Json(info).into_response();
     if let Some(v) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
         resp.headers_mut().insert(header::ETAG, v);
@@ -83,14 +56,8 @@ pub async fn get_heartbeat() -> &'static str {
 
 /// `GET /api/peer`: this server's identity, for peers that mount its roots.
 pub async fn get_peer(State(app): State<AppState>) -> ApiResult<Json<Value>> {
-    let sd = app.state_dir.clone();
-    let peer_id = blocking(move || {
-        let p = sd.path().join("peer_id");
-        std::fs::read_to_string(&p)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| cat2_core::Error::io("reading", p, e))
-    })
-    .await?;
+    let service = app.service.clone();
+    let peer_id = blocking(move || service.peer_id()).await?;
     Ok(Json(json!({
         "peer_id": peer_id,
         "name": app.config.urlbase,

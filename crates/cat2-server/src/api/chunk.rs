@@ -7,8 +7,6 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 
-use cat2_core::dataset;
-use cat2_core::write::fill;
 use cat2_proto::ChunkWritten;
 
 use crate::blocking::blocking;
@@ -29,14 +27,9 @@ pub async fn post_chunk(
     body: Bytes,
 ) -> ApiResult<Json<ChunkWritten>> {
     let nchunk = query.required_int("nchunk")?;
-    let policy = app.config.write_policy();
-    let publishes = app.config.publish_root().is_some();
-    let sd = app.state_dir.clone();
+    let service = app.service.clone();
     let (c, p) = (caller.clone(), path.clone());
-    let written = blocking(move || {
-        fill::write_chunk(&sd, &p, nchunk, &body, c.as_caller(), &policy, publishes)
-    })
-    .await?;
+    let written = blocking(move || service.write_chunk(&c, &p, nchunk, &body)).await?;
     if written.publish_now {
         super::publish::publish_in_background(app, caller, path);
     }
@@ -50,12 +43,7 @@ pub async fn get_chunk(
     query: QueryMap,
 ) -> ApiResult<Response> {
     let nchunk = query.required_int("nchunk")?;
-    let sd = app.state_dir.clone();
-    let chunk = blocking(move || {
-        let loc = sd.locate(&path, caller.as_caller())?;
-        dataset::chunk_with(&sd, &loc, nchunk, caller.as_caller())
-    })
-    .await?;
+    let chunk = blocking(move || app.service.chunk(&caller, &path, nchunk)).await?;
     // Like the reference, a bare body with no content type.
     Response::builder()
         .body(Body::from(chunk))

@@ -1,6 +1,6 @@
 //! `GET`/`POST /api/fetch/{path}`: data as a Blosc2 frame.
 //!
-//! Whole stored datasets are streamed from disk byte for byte (and honour
+//! Whole stored datasets are streamed from storage byte for byte (and honour
 //! `Range`); everything else is computed on the blocking pool.
 
 use axum::body::{Body, Bytes};
@@ -9,14 +9,14 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use cat2_core::fetch::{self, FetchOutput, FetchRequest};
+use cat2_core::fetch::{FetchOutput, FetchRequest};
 use cat2_proto::FetchParams;
 
-use super::download::{open_file_body, window_body};
-use super::ranges::{parse_range, ranged_response, ranged_window_response, RangeRequest};
+use super::ranges::{parse_range, ranged_response, RangeRequest};
 use crate::blocking::{blocking_timed, server_timing};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{CallerId, DatasetPath, QueryMap};
+use crate::stream::{blob_body, PIECE};
 use crate::AppState;
 
 /// Longest `POST` body read: 8 MiB of indices plus room for the rest.
@@ -103,96 +103,70 @@ async fn answer(
     req: FetchRequest,
     range: Option<String>,
 ) -> ApiResult<Response> {
-    let sd = app.state_dir.clone();
-    let ((loc, out, opened), took) = blocking_timed(move || {
-        let loc = sd.locate(&path, caller.as_caller())?;
-        let out = fetch::fetch_with(&sd, &loc, &req, caller.as_caller())?;
-        // A stored file is opened here, once: its metadata makes the ETag
-        // and the same handle serves the bytes, so a writer renaming a new
-        // version into place cannot pair one version's bytes with the
-        // other's validator.
-        let opened = match out {
-            FetchOutput::Verbatim => {
-                let file = std::fs::File::open(&loc.fs)
-                    .map_err(|e| cat2_core::Error::io("opening", &loc.fs, e))?;
-                let meta = file
-                    .metadata()
-                    .map_err(|e| cat2_core::Error::io("reading metadata of", &loc.fs, e))?;
-                let etag = cat2_core::meta::etag(&loc.fs, &meta);
-                Some((file, meta, etag))
-            }
-            FetchOutput::Frame(_) | FetchOutput::Window { .. } => None,
+    let shown = path.clone();
+    let ranged = range.is_some();
+    let ((out, small), took) = blocking_timed(move || {
+        let out = app.service.fetch(&caller, &path, &req)?;
+        // Small stored answers are read here, not by a reader of their own.
+        let small = match &out {
+            FetchOutput::Stored {
+                blob, offset, len, ..
+            } if !ranged && *len <= PIECE as u64 => Some(
+                blob.read_range(*offset, *len as usize)
+                    .map_err(|e| cat2_core::storage::Error::io("reading", &blob.meta().key, e))?,
+            ),
+            _ => None,
         };
-        Ok::<_, cat2_core::Error>((loc, out, opened))
+        Ok::<_, cat2_service::Error>((out, small))
     })
     .await?;
-    match (out, opened) {
-        (FetchOutput::Frame(bytes), _) => {
+    let (blob, offset, len, whole) = match out {
+        FetchOutput::Frame(bytes) => {
             if range.is_some() {
-                return Err(not_from_file(&loc.logical.to_string()));
+                return Err(not_from_file(&shown.to_string()));
             }
-            Response::builder()
+            return Response::builder()
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::ACCEPT_RANGES, "none")
                 .header("server-timing", server_timing("compute", took))
                 .body(Body::from(bytes))
-                .map_err(ApiError::internal)
+                .map_err(ApiError::internal);
         }
-        (FetchOutput::Window { offset, len }, _) => window_response(&loc, offset, len, range).await,
-        (FetchOutput::Verbatim, None) => Err(ApiError::internal("a stored file was not opened")),
-        (FetchOutput::Verbatim, Some((file, meta, etag))) => {
-            let file = tokio::fs::File::from_std(file);
-            let len = meta.len();
-            let mut builder = Response::builder()
-                .header(header::ACCEPT_RANGES, "bytes")
-                .header(header::ETAG, etag)
-                .header(
-                    header::CONTENT_DISPOSITION,
-                    format!(
-                        "attachment; filename=\"{}\"",
-                        loc.logical.name().replace('"', "_")
-                    ),
-                );
-            if let Ok(t) = meta.modified() {
-                builder = builder.header(header::LAST_MODIFIED, httpdate::fmt_http_date(t));
-            }
-            match range.as_deref().map(|r| parse_range(r, len)) {
-                None | Some(RangeRequest::Whole) => builder
-                    .header(header::CONTENT_TYPE, "application/octet-stream")
-                    .header(header::CONTENT_LENGTH, len)
-                    .body(open_file_body(file))
-                    .map_err(ApiError::internal),
-                Some(req) => ranged_response(file, &loc.fs, len, req, builder).await,
-            }
+        FetchOutput::Stored {
+            blob,
+            offset,
+            len,
+            whole,
+        } => (blob, offset, len, whole),
+    };
+    let body = || match small {
+        Some(data) => Body::from(data),
+        None => blob_body(blob.clone(), offset, len),
+    };
+    let mut builder = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, cat2_core::dataset::etag_of(&blob));
+    if whole {
+        // The stored file, by its name; the same version's bytes and validator.
+        builder = builder.header(
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"{}\"",
+                shown.name().replace('"', "_")
+            ),
+        );
+        if let Some(t) = blob.meta().modified {
+            builder = builder.header(header::LAST_MODIFIED, httpdate::fmt_http_date(t));
         }
     }
-}
-
-/// A leaf of a `.b2z` store, served as the window of the store file that
-/// holds its frame: ranges count from the window's start, and the validator
-/// is the store's (what tells a client the window still holds).
-async fn window_response(
-    loc: &cat2_core::Located,
-    offset: u64,
-    len: u64,
-    range: Option<String>,
-) -> ApiResult<Response> {
-    let meta = tokio::fs::metadata(&loc.fs)
-        .await
-        .map_err(|_| ApiError::not_found())?;
-    let builder = Response::builder()
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, cat2_core::meta::etag(&loc.fs, &meta));
     match range.as_deref().map(|r| (r, parse_range(r, len))) {
-        None | Some((_, RangeRequest::Whole)) => {
-            let body = window_body(&loc.fs, offset, len).await?;
-            builder
-                .header(header::CONTENT_TYPE, "application/octet-stream")
-                .header(header::CONTENT_LENGTH, len)
-                .body(body)
-                .map_err(ApiError::internal)
-        }
-        Some((raw, RangeRequest::Unsatisfiable)) => Err(ApiError::new(
+        None | Some((_, RangeRequest::Whole)) => builder
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_LENGTH, len)
+            .body(body())
+            .map_err(ApiError::internal),
+        // A leaf of a `.b2z` store: ranges count from the window's start.
+        Some((raw, RangeRequest::Unsatisfiable)) if !whole => Err(ApiError::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
             format!("none of '{raw}' lies within the {len} bytes there are"),
         )
@@ -205,12 +179,7 @@ async fn window_response(
             header::ACCEPT_RANGES,
             axum::http::HeaderValue::from_static("bytes"),
         )),
-        Some((_, spans)) => {
-            let file = tokio::fs::File::open(&loc.fs)
-                .await
-                .map_err(|_| ApiError::not_found())?;
-            ranged_window_response(file, &loc.fs, offset, len, spans, builder).await
-        }
+        Some((_, spans)) => ranged_response(&blob, offset, len, spans, builder).await,
     }
 }
 

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::Value;
 
-use cat2_core::lazy::create::{save, LazyRequest};
+use cat2_core::lazy::create::LazyRequest;
 use cat2_core::DsPath;
 
 use crate::blocking::{blocking_timed, server_timing};
@@ -98,10 +98,8 @@ async fn save_at(
     path: DsPath,
     req: LazyRequest,
 ) -> ApiResult<impl IntoResponse> {
-    let policy = app.config.write_policy();
-    let sd = app.state_dir.clone();
     let (answer, took) =
-        blocking_timed(move || save(&sd, &path, &req, user.as_caller(), &policy)).await?;
+        blocking_timed(move || app.service.save_expression(&user, &path, &req)).await?;
     Ok((
         [("server-timing", server_timing("save", took))],
         Json(answer),

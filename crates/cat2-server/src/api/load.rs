@@ -9,19 +9,16 @@
 //! streamed to disk and bounded in size and time.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
-
-use cat2_core::write::upload;
 
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{DatasetPath, LoggedIn};
+use crate::stream::Sink;
 use crate::AppState;
 
 const MAX_REDIRECTS: usize = 5;
@@ -69,12 +66,12 @@ fn file_name_of(url: &url::Url) -> String {
                 .decode_utf8_lossy()
                 .into_owned()
         })
-        .filter(|s| upload::safe_file_name(s).is_ok())
+        .filter(|s| cat2_core::write::upload::safe_file_name(s).is_ok())
         .unwrap_or_else(|| "download".to_string())
 }
 
-/// Fetches `url` into `dest`, following redirects with the address checks.
-async fn fetch_to(app: &AppState, mut url: url::Url, dest: &Path) -> ApiResult<()> {
+/// Fetches `url` into `sink`, following redirects with the address checks.
+async fn fetch_to(app: &AppState, mut url: url::Url, mut sink: Sink) -> ApiResult<()> {
     let cfg = &app.config;
     let deadline = Instant::now() + Duration::from_secs(cfg.load_from_url_timeout.max(1));
     for _ in 0..=MAX_REDIRECTS {
@@ -141,9 +138,6 @@ async fn fetch_to(app: &AppState, mut url: url::Url, dest: &Path) -> ApiResult<(
                 "{url} is larger than the {max} bytes this server loads"
             )));
         }
-        let mut out = tokio::fs::File::create(dest)
-            .await
-            .map_err(|e| ApiError::internal(format!("creating {}: {e}", dest.display())))?;
         let mut total: u64 = 0;
         while let Some(piece) = resp
             .chunk()
@@ -156,13 +150,11 @@ async fn fetch_to(app: &AppState, mut url: url::Url, dest: &Path) -> ApiResult<(
                     "{url} is larger than the {max} bytes this server loads"
                 )));
             }
-            out.write_all(&piece)
-                .await
-                .map_err(|e| ApiError::internal(format!("writing {}: {e}", dest.display())))?;
+            if !sink.write(piece).await {
+                break;
+            }
         }
-        out.flush()
-            .await
-            .map_err(|e| ApiError::internal(format!("writing {}: {e}", dest.display())))?;
+        sink.finish().await?;
         return Ok(());
     }
     Err(ApiError::bad_request(format!(
@@ -189,31 +181,26 @@ pub async fn post_load_from_url(
     let url = url::Url::parse(raw)
         .map_err(|e| ApiError::bad_request(format!("remote_url is not a URL: {e}")))?;
     let file_name = file_name_of(&url);
-    let policy = app.config.write_policy();
-    let sd = app.state_dir.clone();
+    let service = app.service.clone();
     let (c, p, f) = (caller.clone(), path.clone(), file_name.clone());
-    let plan = blocking(move || upload::plan_upload(&sd, &p, &f, c.as_caller(), &policy)).await?;
-    let plan2 = plan.clone();
-    let temp = blocking(move || upload::upload_temp(&plan2)).await?;
+    let upload = blocking(move || service.start_upload_named(&c, &p, &f)).await?;
     let timeout = Duration::from_secs(app.config.load_from_url_timeout.max(1));
-    let fetched = match tokio::time::timeout(timeout, fetch_to(&app, url.clone(), &temp)).await {
-        Ok(r) => r,
-        Err(_) => Err(ApiError::bad_request(format!(
-            "fetching {url} took longer than {} s",
-            timeout.as_secs()
-        ))),
-    };
-    if let Err(e) = fetched {
-        let _ = tokio::fs::remove_file(&temp).await;
-        return Err(e);
+    let sink = Sink::new(upload.io());
+    match tokio::time::timeout(timeout, fetch_to(&app, url.clone(), sink)).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(ApiError::bad_request(format!(
+                "fetching {url} took longer than {} s",
+                timeout.as_secs()
+            )))
+        }
     }
-    let sd = app.state_dir.clone();
     let logical = blocking(move || {
-        upload::finish_upload(&sd, &plan, &temp, &policy)?;
-        Ok::<_, cat2_core::Error>(plan.logical.to_string())
+        app.service
+            .finish_upload(&caller, &path, &file_name, upload)
     })
     .await?;
-    Ok(Json(logical))
+    Ok(Json(logical.to_string()))
 }
 
 #[cfg(test)]

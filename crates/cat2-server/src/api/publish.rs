@@ -7,7 +7,6 @@
 use axum::extract::State;
 use axum::Json;
 
-use cat2_core::write::fill;
 use cat2_core::DsPath;
 use cat2_proto::Published;
 
@@ -27,10 +26,7 @@ pub async fn post_publish(
 }
 
 async fn publish(app: AppState, caller: CallerId, path: DsPath) -> ApiResult<String> {
-    let policy = app.config.write_policy();
-    let root = app.config.publish_root();
-    let sd = app.state_dir.clone();
-    blocking(move || fill::publish(&sd, &path, caller.as_caller(), &policy, root.as_ref())).await
+    blocking(move || app.service.publish(&caller, &path)).await
 }
 
 /// Publishes `path` on a task of its own; the outcome is logged (a failure

@@ -1,19 +1,21 @@
-//! HTTP byte ranges (RFC 9110 §14) over a file served verbatim.
+//! HTTP byte ranges (RFC 9110 §14) over stored bytes served verbatim.
 //!
-//! Only whole stored files honour `Range`; blosc2's remote arrays read frame
-//! headers and chunk offsets this way. The spans are read from the one open
-//! file whose metadata made the ETag, so the bytes and the validator always
-//! belong to the same version of a file that writers replace by renaming.
+//! Only whole stored files (and leaves lying in a container) honour `Range`;
+//! blosc2's remote arrays read frame headers and chunk offsets this way. The
+//! spans are read from the one pinned version of the object whose version
+//! made the ETag, so the bytes and the validator always belong together,
+//! whatever writers do meanwhile.
 
-use std::io::SeekFrom;
-use std::path::Path;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use cat2_core::storage::Blob;
 
 use crate::error::{ApiError, ApiResult};
+use crate::stream::read_span;
 
 /// A parsed `Range` header against a file of known length.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,40 +82,10 @@ pub fn parse_range(value: &str, len: u64) -> RangeRequest {
     RangeRequest::Spans(merged)
 }
 
-/// Reads the inclusive span `start..=end` of the window that starts `base`
-/// bytes into `f` (opened from `path`, named in errors).
-async fn read_span(
-    f: &mut tokio::fs::File,
-    path: &Path,
-    base: u64,
-    (start, end): (u64, u64),
-) -> ApiResult<Vec<u8>> {
-    f.seek(SeekFrom::Start(base + start))
-        .await
-        .map_err(|e| ApiError::internal(format!("seeking {}: {e}", path.display())))?;
-    let mut buf = vec![0u8; (end - start + 1) as usize];
-    f.read_exact(&mut buf)
-        .await
-        .map_err(|e| ApiError::internal(format!("reading {}: {e}", path.display())))?;
-    Ok(buf)
-}
-
-/// The 206 (or 416) answer for `spans` of `file` (opened from `path`).
-pub async fn ranged_response(
-    file: tokio::fs::File,
-    path: &Path,
-    len: u64,
-    request: RangeRequest,
-    base: axum::http::response::Builder,
-) -> ApiResult<Response> {
-    ranged_window_response(file, path, 0, len, request, base).await
-}
-
 /// The 206 (or 416) answer for `spans` of the `len` bytes that start
 /// `offset` bytes into `file`; positions are the window's.
-pub async fn ranged_window_response(
-    mut file: tokio::fs::File,
-    path: &Path,
+pub async fn ranged_response(
+    blob: &Arc<dyn Blob>,
     offset: u64,
     len: u64,
     request: RangeRequest,
@@ -132,7 +104,7 @@ pub async fn ranged_window_response(
         )),
         RangeRequest::Spans(spans) if spans.len() == 1 => {
             let (s, e) = spans[0];
-            let data = read_span(&mut file, path, offset, (s, e)).await?;
+            let data = read_span(blob, offset, (s, e)).await?;
             base.status(StatusCode::PARTIAL_CONTENT)
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{len}"))
@@ -141,10 +113,10 @@ pub async fn ranged_window_response(
                 .map_err(ApiError::internal)
         }
         RangeRequest::Spans(spans) => {
-            let boundary = cat2_core::store::random_hex32();
+            let boundary = cat2_core::random::random_hex32();
             let mut body = Vec::new();
             for (s, e) in spans {
-                let data = read_span(&mut file, path, offset, (s, e)).await?;
+                let data = read_span(blob, offset, (s, e)).await?;
                 body.extend_from_slice(
                     format!(
                         "--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {s}-{e}/{len}\r\n\r\n"

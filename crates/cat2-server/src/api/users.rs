@@ -9,13 +9,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use cat2_auth::{AddOutcome, User};
+use cat2_service::UserView;
 
 use crate::blocking::blocking;
 use crate::body::{json_value, required_str, string_type};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::LoggedIn;
-use crate::session::{cleared_cookie, session_cookie, Auth};
+use crate::session::{cleared_cookie, session_cookie};
 use crate::AppState;
 
 pub fn routes(register: bool) -> Router<AppState> {
@@ -34,26 +34,8 @@ pub fn routes(register: bool) -> Router<AppState> {
     }
 }
 
-fn auth(app: &AppState) -> ApiResult<Auth> {
-    app.auth.clone().ok_or_else(ApiError::not_found)
-}
-
-impl From<cat2_auth::Error> for ApiError {
-    fn from(e: cat2_auth::Error) -> Self {
-        use cat2_auth::Error as E;
-        match e {
-            E::InvalidEmail { .. }
-            | E::InvalidPassword { .. }
-            | E::UserAlreadyExists { .. }
-            | E::UserNotExists { .. }
-            | E::BadResetToken { .. } => ApiError::bad_request(e.to_string()),
-            other => ApiError::internal(other),
-        }
-    }
-}
-
 /// The public view of a user (no password hash).
-fn user_json(u: &User) -> Value {
+fn user_json(u: &UserView) -> Value {
     json!({
         "id": u.id,
         "email": u.email,
@@ -69,7 +51,6 @@ fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
 
 /// `POST /auth/jwt/login`: an OAuth2 password form; 204 and a session cookie.
 async fn post_login(State(app): State<AppState>, body: axum::body::Bytes) -> ApiResult<Response> {
-    let auth = auth(&app)?;
     let fields = form_fields(&body);
     let field = |k: &str| {
         fields.get(k).cloned().ok_or_else(|| {
@@ -77,17 +58,7 @@ async fn post_login(State(app): State<AppState>, body: axum::body::Bytes) -> Api
         })
     };
     let (username, password) = (field("username")?, field("password")?);
-    let token = blocking(move || {
-        let user = auth.users.authenticate(&username, &password)?;
-        match user {
-            Some(u) => auth.tokens.session(&u.id).map(Some),
-            None => Ok(None),
-        }
-    })
-    .await?;
-    let Some(token) = token else {
-        return Err(ApiError::bad_request("LOGIN_BAD_CREDENTIALS"));
-    };
+    let token = blocking(move || app.service.login(&username, &password)).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, session_cookie(&token))],
@@ -109,7 +80,6 @@ async fn post_register(
     State(app): State<AppState>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let auth = auth(&app)?;
     let v = json_value(&body)?;
     let (email, password) = (required_str(&v, "email")?, required_str(&v, "password")?);
     if let Err(e) = cat2_auth::validate_email(&email) {
@@ -129,12 +99,7 @@ async fn post_register(
             headers: Vec::new(),
         });
     }
-    let created = blocking(move || match auth.users.create(&email, &password, false) {
-        Ok(u) => Ok(Some(u)),
-        Err(cat2_auth::Error::UserAlreadyExists { .. }) => Ok(None),
-        Err(e) => Err(e),
-    })
-    .await?;
+    let created = blocking(move || app.service.register(&email, &password)).await?;
     match created {
         Some(u) => Ok((StatusCode::CREATED, Json(user_json(&u))).into_response()),
         None => Err(ApiError::bad_request("REGISTER_USER_ALREADY_EXISTS")),
@@ -147,23 +112,9 @@ async fn post_forgot_password(
     State(app): State<AppState>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let auth = auth(&app)?;
     let v = json_value(&body)?;
     let email = required_str(&v, "email")?;
-    let urlbase = app.config.urlbase.trim_end_matches('/').to_string();
-    blocking(move || {
-        if let Some(user) = auth.users.get_by_email(&email)? {
-            if user.is_active {
-                let token = auth.tokens.reset(&user)?;
-                tracing::warn!(
-                    user = %user.email,
-                    "password reset requested: {urlbase}/reset-password/{token}"
-                );
-            }
-        }
-        Ok::<_, cat2_auth::Error>(())
-    })
-    .await?;
+    blocking(move || app.service.forgot_password(&email)).await?;
     Ok((StatusCode::ACCEPTED, Json(Value::Null)).into_response())
 }
 
@@ -172,15 +123,10 @@ async fn post_reset_password(
     State(app): State<AppState>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let auth = auth(&app)?;
     let v = json_value(&body)?;
     let (token, password) = (required_str(&v, "token")?, required_str(&v, "password")?);
-    blocking(move || {
-        let user = auth.tokens.verify_reset(&token, &auth.users)?;
-        cat2_auth::validate_password(&password)?;
-        auth.users.set_password(&user.id, &password)
-    })
-    .await
+    blocking(move || app.service.reset_password(&token, &password))
+        .await
     .map_err(|e| {
         if e.status == StatusCode::BAD_REQUEST && e.detail == json!("InvalidPasswordException") {
             ApiError {
@@ -203,7 +149,9 @@ pub(crate) async fn post_adduser(
     LoggedIn(caller): LoggedIn,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<String>> {
-    let auth = auth(&app)?;
+    if !app.has_users() {
+        return Err(ApiError::not_found());
+    }
     if !caller.is_superuser {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -244,32 +192,12 @@ pub(crate) async fn post_adduser(
             ))
         }
     };
-    let maxusers = app.config.maxusers;
-    let name = username.clone();
-    blocking(move || {
-        if let Some(max) = maxusers {
-            if auth.users.list()?.len() as u64 >= max {
-                return Err(ApiError::bad_request(format!(
-                    "Only a maximum of {max} users are allowed"
-                )));
-            }
-        }
-        match auth.users.add(&name, password.as_deref(), superuser) {
-            Ok(AddOutcome::Created(_) | AddOutcome::Exists(_)) => Ok(()),
-            Err(
-                e @ (cat2_auth::Error::InvalidEmail { .. }
-                | cat2_auth::Error::InvalidPassword { .. }),
-            ) => Err(ApiError::bad_request(format!(
-                "Error in adding {name}: {e}"
-            ))),
-            Err(e) => Err(e.into()),
-        }
+    let text = blocking(move || {
+        app.service
+            .add_user(&caller, &username, password.as_deref(), superuser)
     })
     .await?;
-    let su = if superuser { "True" } else { "False" };
-    Ok(Json(format!(
-        "User added: username='{username}' superuser={su}"
-    )))
+    Ok(Json(text))
 }
 
 /// `GET /api/deluser/{username}` (superusers); also removes the user's `@personal`.
@@ -278,44 +206,17 @@ pub(crate) async fn get_deluser(
     LoggedIn(caller): LoggedIn,
     Path(username): Path<String>,
 ) -> ApiResult<Json<String>> {
-    let auth = auth(&app)?;
-    if !caller.is_superuser {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Only superusers can delete users",
-        ));
-    }
-    let sd = app.state_dir.clone();
-    let name = username.clone();
-    blocking(move || match auth.users.delete(&name) {
-        Ok(user) => {
-            let personal = sd.path().join("personal").join(&user.id);
-            if personal.is_dir() && !user.id.contains(['/', '.']) {
-                let _ = std::fs::remove_dir_all(&personal);
-            }
-            Ok(())
-        }
-        Err(e @ cat2_auth::Error::UserNotExists { .. }) => Err(ApiError::bad_request(format!(
-            "Error in deleting {name}: {e}"
-        ))),
-        Err(e) => Err(e.into()),
-    })
-    .await?;
-    Ok(Json(format!("User deleted: {username}")))
+    let text = blocking(move || app.service.delete_user(&caller, &username)).await?;
+    Ok(Json(text))
 }
 
 /// `GET /api/listusers/[?username=EMAIL]` (any logged-in user).
 pub(crate) async fn get_listusers(
     State(app): State<AppState>,
-    LoggedIn(_): LoggedIn,
+    LoggedIn(caller): LoggedIn,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<Value>>> {
-    let auth = auth(&app)?;
     let filter = q.get("username").cloned();
-    let users = blocking(move || match filter {
-        Some(email) => auth.users.list_email(&email),
-        None => auth.users.list(),
-    })
-    .await?;
+    let users = blocking(move || app.service.list_users(&caller, filter.as_deref())).await?;
     Ok(Json(users.iter().map(user_json).collect()))
 }

@@ -1,19 +1,22 @@
-//! Writes: upload, remove, move, copy. Bodies stream to a temporary file
-//! beside their target; the library then verifies or compresses it and
-//! renames it into place on the blocking pool.
+//! Writes: upload, remove, move, copy. Bodies stream into a staged object
+//! near their target; the library then verifies or compresses it and
+//! commits it in place on the blocking pool.
+
+use std::sync::Arc;
 
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
-use cat2_core::write::{self, transfer::Transfer, upload};
+use cat2_core::storage::StagedIo;
+use cat2_core::write::transfer::Transfer;
 
 use crate::blocking::blocking;
 use crate::body::{json_value, required_str};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{DatasetPath, LoggedIn};
+use crate::stream::Sink;
 use crate::AppState;
 
 /// FastAPI's 422 for a multipart body without its `file` part.
@@ -21,11 +24,12 @@ fn missing_file() -> ApiError {
     ApiError::validation("missing", &["body", "file"], "Field required", Value::Null)
 }
 
-/// Streams the `file` part of a multipart body into `dest`; returns the part's
-/// file name (`upload` when it has none, as httpx names in-memory data).
+/// Streams the `file` part of a multipart body into a staged object;
+/// returns the part's file name (`upload` when it has none, as httpx names
+/// in-memory data).
 pub async fn receive_file_part(
     multipart: &mut Multipart,
-    dest: &std::path::Path,
+    io: Arc<dyn StagedIo>,
 ) -> ApiResult<String> {
     loop {
         let field = multipart
@@ -39,28 +43,17 @@ pub async fn receive_file_part(
             continue;
         }
         let name = field.file_name().unwrap_or("upload").to_string();
-        let mut out = tokio::fs::File::create(dest)
+        let mut sink = Sink::new(io);
+        while let Some(bytes) = field
+            .chunk()
             .await
-            .map_err(|e| ApiError::internal(format!("creating {}: {e}", dest.display())))?;
-        let result = async {
-            while let Some(bytes) = field
-                .chunk()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?
-            {
-                out.write_all(&bytes)
-                    .await
-                    .map_err(|e| ApiError::internal(format!("writing {}: {e}", dest.display())))?;
+            .map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?
+        {
+            if !sink.write(bytes).await {
+                break;
             }
-            out.flush()
-                .await
-                .map_err(|e| ApiError::internal(format!("writing {}: {e}", dest.display())))
         }
-        .await;
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(dest).await;
-            return Err(e);
-        }
+        sink.finish().await?;
         return Ok(name);
     }
 }
@@ -90,35 +83,18 @@ pub async fn post_upload(
     mut multipart: Multipart,
 ) -> ApiResult<Json<String>> {
     check_declared_size(&app, &headers)?;
-    let policy = app.config.write_policy();
-    // The file name is only known once its part arrives, but the directory
-    // the temporary file goes to is: plan with a placeholder, re-plan after.
-    let sd = app.state_dir.clone();
+    // The file name is only known once its part arrives, but where the
+    // upload goes is: it is staged there, and placed once named.
+    let service = app.service.clone();
     let (c, p) = (caller.clone(), path.clone());
-    let first =
-        blocking(move || upload::plan_upload(&sd, &p, "upload", c.as_caller(), &policy)).await?;
-    let temp = blocking(move || upload::upload_temp(&first)).await?;
-    let file_name = match receive_file_part(&mut multipart, &temp).await {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(e);
-        }
-    };
-    let sd = app.state_dir.clone();
+    let upload = blocking(move || service.start_upload(&c, &p)).await?;
+    let file_name = receive_file_part(&mut multipart, upload.io()).await?;
     let logical = blocking(move || {
-        let plan = match upload::plan_upload(&sd, &path, &file_name, caller.as_caller(), &policy) {
-            Ok(plan) => plan,
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e);
-            }
-        };
-        upload::finish_upload(&sd, &plan, &temp, &policy)?;
-        Ok::<_, cat2_core::Error>(plan.logical.to_string())
+        app.service
+            .finish_upload(&caller, &path, &file_name, upload)
     })
     .await?;
-    Ok(Json(logical))
+    Ok(Json(logical.to_string()))
 }
 
 /// `POST /api/remove/{path}`: answers the path as given.
@@ -127,10 +103,8 @@ pub async fn post_remove(
     LoggedIn(caller): LoggedIn,
     DatasetPath(path): DatasetPath,
 ) -> ApiResult<Json<String>> {
-    let policy = app.config.write_policy();
-    let sd = app.state_dir.clone();
     let answer = path.to_string();
-    blocking(move || write::transfer::remove(&sd, &path, caller.as_caller(), &policy)).await?;
+    blocking(move || app.service.remove(&caller, &path)).await?;
     Ok(Json(answer))
 }
 
@@ -141,14 +115,7 @@ pub async fn post_unfold(
     LoggedIn(caller): LoggedIn,
     DatasetPath(path): DatasetPath,
 ) -> ApiResult<Json<String>> {
-    let policy = app.config.write_policy();
-    let sd = app.state_dir.clone();
-    let stem = blocking(move || {
-        let who = caller.as_caller();
-        let loc = sd.locate(&path, who)?;
-        cat2_core::unfold::unfold(&sd, &loc, who, &policy)
-    })
-    .await?;
+    let stem = blocking(move || app.service.unfold(&caller, &path)).await?;
     Ok(Json(stem))
 }
 
@@ -174,13 +141,7 @@ async fn transfer(
     body: &[u8],
 ) -> ApiResult<Json<String>> {
     let body = parse_transfer_body(body)?;
-    let policy = app.config.write_policy();
-    let sd = app.state_dir.clone();
-    let dst = blocking(move || {
-        let (src, dst) = write::transfer::parse_ends(kind, &body.src, &body.dst)?;
-        write::transfer::transfer(&sd, kind, &src, &dst, caller.as_caller(), &policy)
-    })
-    .await?;
+    let dst = blocking(move || app.service.transfer(&caller, kind, &body.src, &body.dst)).await?;
     Ok(Json(dst.to_string()))
 }
 
@@ -209,28 +170,14 @@ pub async fn post_append(
     DatasetPath(path): DatasetPath,
     mut multipart: Multipart,
 ) -> ApiResult<Json<Vec<i64>>> {
-    let policy = app.config.write_policy();
-    let sd = app.state_dir.clone();
-    // The rows travel to a temporary file in the state dir's own temp area.
-    let temp = write::temp_beside(&sd.path().join("personal").join("append"));
-    receive_file_part(&mut multipart, &temp).await?;
-    let shape = blocking(move || {
-        let r = write::append::append(&sd, &path, &temp, caller.as_caller(), &policy);
-        let _ = std::fs::remove_file(&temp);
-        r
-    })
-    .await?;
+    // The rows are staged in the root they go to, never listed.
+    let service = app.service.clone();
+    let (c, p) = (caller.clone(), path.clone());
+    let rows = blocking(move || service.start_scratch(&c, &p)).await?;
+    receive_file_part(&mut multipart, rows.io()).await?;
+    let shape = blocking(move || app.service.append(&caller, &path, rows)).await?;
     Ok(Json(shape))
 }
-
-/// An empty Jupyter notebook (nbformat 4).
-const EMPTY_NOTEBOOK: &str = r#"{
- "cells": [],
- "metadata": {},
- "nbformat": 4,
- "nbformat_minor": 5
-}
-"#;
 
 /// `POST /api/addnotebook/{path}`: creates an empty notebook (web GUI).
 pub async fn post_addnotebook(
@@ -238,24 +185,6 @@ pub async fn post_addnotebook(
     LoggedIn(caller): LoggedIn,
     DatasetPath(path): DatasetPath,
 ) -> ApiResult<Json<String>> {
-    if !path.name().ends_with(".ipynb") {
-        return Err(ApiError::bad_request(
-            "Notebooks must end with the .ipynb extension",
-        ));
-    }
-    let policy = app.config.write_policy();
-    let sd = app.state_dir.clone();
-    let answer = path.to_string();
-    blocking(move || {
-        let plan = upload::plan_upload(&sd, &path, "upload", caller.as_caller(), &policy)?;
-        if plan.target.exists() {
-            return Err(cat2_core::Error::BadRequest(
-                "File exists at the given path".into(),
-            ));
-        }
-        let frame = cat2_core::blob::compress_blob(EMPTY_NOTEBOOK.as_bytes())?;
-        write::write_new(&plan.target, &frame)
-    })
-    .await?;
-    Ok(Json(answer))
+    let made = blocking(move || app.service.add_notebook(&caller, &path)).await?;
+    Ok(Json(made.to_string()))
 }

@@ -7,9 +7,8 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use cat2_core::dataset::{self, FileKind};
 use cat2_core::view;
-use cat2_core::{listing, DsPath, Entry};
+use cat2_core::DsPath;
 
 use super::pages::BrowseQuery;
 use super::{human_size, url_path, Html};
@@ -79,40 +78,27 @@ pub async fn list(
         .find(|(k, _)| k == "current")
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.is_empty());
-    let sd = app.state_dir.clone();
+    let service = app.service.clone();
     let who = caller.clone();
     let search = q.search.clone();
     let (rows, total) = blocking(move || {
         let needle = search.to_lowercase();
-        let mut paths = Vec::new();
-        for root in &q.roots {
-            let dir = DsPath::parse(root)?;
-            let loc = sd.locate(&dir, who.as_caller())?;
-            for name in listing::list(&loc)? {
-                paths.push(format!("{root}/{name}"));
-            }
-        }
-        if let Some(c) = current {
-            if !paths.contains(&c) {
-                paths.push(c);
-            }
-        }
-        paths.sort();
-        let matching: Vec<String> = paths
+        let paths = service.files(&who, &q.roots, current)?;
+        let matching: Vec<(String, Option<u64>)> = paths
             .into_iter()
-            .filter(|p| needle.is_empty() || p.to_lowercase().contains(&needle))
+            .filter(|(p, _)| needle.is_empty() || p.to_lowercase().contains(&needle))
             .collect();
         let total = matching.len();
         let rows = matching
             .into_iter()
             .take(MAX_ROWS)
             .enumerate()
-            .map(|(i, path)| {
-                let size = DsPath::parse(&path)
-                    .and_then(|p| sd.locate(&p, who.as_caller()))
-                    .ok()
-                    .and_then(|loc| std::fs::metadata(&loc.fs).ok())
-                    .map(|m| human_size(m.len()))
+            .map(|(i, (path, size))| {
+                // A path that is not a file of a root (inside a container)
+                // shows the size of the file it lies in.
+                let size = size
+                    .or_else(|| service.stored_size(&who, &DsPath::parse(&path).ok()?))
+                    .map(human_size)
                     .unwrap_or_default();
                 Row {
                     alias: alias(i),
@@ -181,20 +167,13 @@ pub async fn info(
     DatasetPath(path): DatasetPath,
 ) -> ApiResult<Response> {
     let raw = path.to_string();
-    let sd = app.state_dir.clone();
+    let service = app.service.clone();
     let who = caller.clone();
-    let (info, is_file) = blocking(move || {
-        let loc = sd.locate(&path, who.as_caller())?;
-        if loc.entry == Entry::Missing || loc.entry == Entry::Dir {
-            return Err(cat2_core::Error::NotFound {
-                path: loc.logical.to_string(),
-            });
-        }
-        let is_file = matches!(FileKind::of(&loc), Some(FileKind::Blob));
-        let info = dataset::info_with(&sd, &loc, who.as_caller())?;
-        Ok((serde_json::to_value(info).unwrap_or(Value::Null), is_file))
-    })
-    .await?;
+    let panel = blocking(move || service.panel(&who, &path)).await?;
+    let (info, is_file) = (
+        serde_json::to_value(panel.info).unwrap_or(Value::Null),
+        panel.is_regular_file,
+    );
     let mut meta = Vec::new();
     let mut vlmeta = Vec::new();
     if let Value::Object(map) = &info {

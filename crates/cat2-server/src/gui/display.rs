@@ -5,8 +5,6 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use cat2_core::dataset::FileKind;
-use cat2_core::Entry;
 use serde_json::Value;
 
 use super::browse::displayable;
@@ -47,22 +45,7 @@ pub async fn display(
         })
         .into_response());
     }
-    let sd = app.state_dir.clone();
-    let bytes = blocking(move || {
-        let loc = sd.locate(&path, caller.as_caller())?;
-        if loc.entry == Entry::Missing {
-            return Err(cat2_core::Error::NotFound {
-                path: loc.logical.to_string(),
-            });
-        }
-        match FileKind::of(&loc) {
-            Some(FileKind::Blob) => cat2_core::blob::read_blob(&loc.fs),
-            _ => Err(cat2_core::Error::BadRequest(format!(
-                "{raw} is not a regular file"
-            ))),
-        }
-    })
-    .await?;
+    let bytes = blocking(move || app.service.regular_file(&caller, &path)).await?;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(DISPLAY_MAX)]).into_owned();
     let (kind, text) = if mime == "application/json" {
         let pretty = serde_json::from_str::<Value>(&text)

@@ -46,7 +46,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/gui/frame/{*path}", get(viewer::frame))
         .route("/gui/command", post(prompt::command))
         .route("/gui/unpack/{*path}", post(unpack::post_unpack));
-    if state.auth.is_none() {
+    if !state.has_users() {
         return r;
     }
     let r = r

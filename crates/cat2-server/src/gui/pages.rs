@@ -26,16 +26,13 @@ pub struct Chrome {
 
 /// The chrome for `caller` (reads the user table and walks the state dir: blocking).
 pub async fn chrome(app: &AppState, caller: &CallerId) -> ApiResult<Chrome> {
-    let (auth, sd, quota) = (app.auth.clone(), app.state_dir.clone(), app.config.quota);
-    let id = caller.user_id.clone();
+    let (service, quota) = (app.service.clone(), app.config.quota);
+    let who = caller.clone();
     let (user, usage) = blocking(move || {
-        let user = match (auth, id) {
-            (Some(auth), Some(id)) => auth.users.get_by_id(&id)?.map(|u| u.email),
-            _ => None,
-        };
+        let user = service.email_of(&who)?;
         let usage = match user {
             Some(_) => {
-                let used = sd.usage()?;
+                let used = service.usage()?;
                 let text = match quota {
                     Some(q) => format!("{} of {}", super::human_size(used), super::human_size(q)),
                     None => super::human_size(used),
@@ -51,7 +48,7 @@ pub async fn chrome(app: &AppState, caller: &CallerId) -> ApiResult<Chrome> {
     })
     .await?;
     Ok(Chrome {
-        login: app.auth.is_some(),
+        login: app.has_users(),
         register: app.config.register,
         user,
         usage,

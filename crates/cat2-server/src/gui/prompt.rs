@@ -4,21 +4,22 @@
 //!
 //! Arguments and expression operands are aliases of the dataset list (the
 //! browser sends its alias table) or literal paths. Every command runs the
-//! REST API's own handler, so its rules (who may write where, quotas,
-//! superusers) are the API's; an error comes back as the handler's 4xx.
+//! same operation of `cat2-service` the REST API runs, so its rules (who may
+//! write where, quotas, superusers) are the API's; an error comes back as
+//! the API's 4xx.
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use cat2_core::lazy::create::LazyRequest;
+use cat2_core::write::transfer::Transfer;
 use cat2_core::DsPath;
 
-use crate::api;
+use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{DatasetPath, LoggedIn};
+use crate::extract::LoggedIn;
 use crate::AppState;
 
 /// What the browser sends: the command line and the list's aliases.
@@ -131,9 +132,7 @@ pub async fn command(
             .find(|(name, _)| name == arg)
             .map_or_else(|| arg.to_string(), |(_, path)| path.clone())
     };
-    let dataset =
-        |arg: &str| -> ApiResult<DatasetPath> { Ok(DatasetPath(DsPath::parse(&resolve(arg))?)) };
-    let logged = || LoggedIn(caller.clone());
+    let dataset = |arg: &str| -> ApiResult<DsPath> { Ok(DsPath::parse(&resolve(arg))?) };
     let expect = |args: &[&str], n: usize, usage: &str| -> ApiResult<()> {
         if args.len() == n {
             Ok(())
@@ -143,6 +142,7 @@ pub async fn command(
             )))
         }
     };
+    let service = app.service.clone();
     let outcome = match parse(&body.command).map_err(ApiError::bad_request)? {
         Command::Expression {
             name,
@@ -153,36 +153,26 @@ pub async fn command(
             let names = cat2_expr::Expr::parse(expr)
                 .map_err(|e| ApiError::bad_request(format!("Invalid name or expression: {e}")))?
                 .operand_names();
-            let mut operands = serde_json::Map::new();
-            for n in names {
-                let path = extra
-                    .iter()
-                    .find(|(k, _)| *k == n)
-                    .map(|(_, p)| p.clone())
-                    .or_else(|| {
-                        aliases
-                            .iter()
-                            .find(|(a, _)| *a == n)
-                            .map(|(_, p)| p.clone())
-                    });
-                if let Some(p) = path {
-                    operands.insert(n, Value::String(p));
-                }
-            }
+            let operands = names
+                .into_iter()
+                .filter_map(|n| {
+                    let path = extra
+                        .iter()
+                        .chain(&aliases)
+                        .find(|(k, _)| *k == n)
+                        .map(|(_, p)| p.clone())?;
+                    Some((n, path))
+                })
+                .collect();
             let target = format!("@personal/{name}.b2nd");
-            let request = json!({
-                "name": null, "expression": expr, "func": null, "operands": operands,
-                "dtype": null, "shape": null, "compute": compute,
-            });
-            let answer = api::lazy::post_upload_lazyarr(
-                State(app),
-                logged(),
-                DatasetPath(DsPath::parse(&target)?),
-                Bytes::from(request.to_string()),
-            )
-            .await?
-            .into_response();
-            ensure_ok(answer)?;
+            let path = DsPath::parse(&target)?;
+            let request = LazyRequest {
+                expression: Some(expr.to_string()),
+                operands,
+                compute,
+                ..LazyRequest::default()
+            };
+            blocking(move || service.save_expression(&caller, &path, &request)).await?;
             Outcome {
                 open: Some(target),
                 refresh: true,
@@ -197,8 +187,8 @@ pub async fn command(
         Command::Verb("unfold", args) => {
             expect(&args, 1, "unfold <file.h5>")?;
             let file = dataset(args[0])?;
-            let shown = file.0.to_string();
-            let Json(stem) = api::write::post_unfold(State(app), logged(), file).await?;
+            let shown = file.to_string();
+            let stem = blocking(move || service.unfold(&caller, &file)).await?;
             Outcome {
                 message: Some(format!("Unfolded {shown} into {stem}/")),
                 open: Some(shown),
@@ -207,25 +197,26 @@ pub async fn command(
         }
         Command::Verb(verb @ ("cp" | "copy" | "mv" | "move"), args) => {
             expect(&args, 2, &format!("{verb} <src> <dst>"))?;
-            let body = json!({"src": resolve(args[0]), "dst": resolve(args[1])});
-            let bytes = Bytes::from(body.to_string());
-            let Json(dst) = if verb.starts_with('c') {
-                api::write::post_copy(State(app), logged(), bytes).await?
+            let kind = if verb.starts_with('c') {
+                Transfer::Copy
             } else {
-                api::write::post_move(State(app), logged(), bytes).await?
+                Transfer::Move
             };
+            let (src, dst) = (resolve(args[0]), resolve(args[1]));
+            let dst = blocking(move || service.transfer(&caller, kind, &src, &dst)).await?;
             Outcome {
-                open: Some(dst),
+                open: Some(dst.to_string()),
                 refresh: true,
                 ..Outcome::default()
             }
         }
         Command::Verb("rm" | "remove", args) => {
             expect(&args, 1, "rm <path>")?;
-            let Json(gone) =
-                api::write::post_remove(State(app), logged(), dataset(args[0])?).await?;
+            let gone = dataset(args[0])?;
+            let shown = gone.to_string();
+            blocking(move || service.remove(&caller, &gone)).await?;
             Outcome {
-                message: Some(format!("Removed {gone}")),
+                message: Some(format!("Removed {shown}")),
                 refresh: true,
                 ..Outcome::default()
             }
@@ -234,10 +225,9 @@ pub async fn command(
             expect(&args, 1, "adduser <email>")?;
             // Generated here so the admin who asked sees it, once.
             let password = cat2_auth::password::generate().map_err(ApiError::from)?;
-            let body = json!({"username": args[0], "password": password, "superuser": false});
-            let Json(text) =
-                api::users::post_adduser(State(app), logged(), Bytes::from(body.to_string()))
-                    .await?;
+            let (email, secret) = (args[0].to_string(), password.clone());
+            let text =
+                blocking(move || service.add_user(&caller, &email, Some(&secret), false)).await?;
             Outcome {
                 message: Some(format!("{text}. Password (shown only now): {password}")),
                 ..Outcome::default()
@@ -245,8 +235,8 @@ pub async fn command(
         }
         Command::Verb("deluser", args) => {
             expect(&args, 1, "deluser <email>")?;
-            let Json(text) =
-                api::users::get_deluser(State(app), logged(), Path(args[0].to_string())).await?;
+            let email = args[0].to_string();
+            let text = blocking(move || service.delete_user(&caller, &email)).await?;
             Outcome {
                 message: Some(text),
                 refresh: true,
@@ -255,9 +245,8 @@ pub async fn command(
         }
         Command::Verb("lsu" | "listusers", args) => {
             expect(&args, 0, "lsu")?;
-            let Json(users) =
-                api::users::get_listusers(State(app), logged(), Query(Default::default())).await?;
-            let emails: Vec<&str> = users.iter().filter_map(|u| u["email"].as_str()).collect();
+            let users = blocking(move || service.list_users(&caller, None)).await?;
+            let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
             Outcome {
                 message: Some(format!("Users: {}", emails.join(", "))),
                 ..Outcome::default()
@@ -270,15 +259,6 @@ pub async fn command(
         }
     };
     Ok(Json(outcome))
-}
-
-/// A handler's answer as an error if it is not a success.
-fn ensure_ok(resp: Response) -> ApiResult<()> {
-    if resp.status().is_success() {
-        Ok(())
-    } else {
-        Err(ApiError::new(resp.status(), "the command failed"))
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 
 use cat2_core::view::{self, Values};
+use cat2_service::Table;
 
 use super::Html;
 use crate::blocking::blocking;
@@ -72,32 +73,28 @@ pub async fn view(
         numbers(query.as_deref(), "size"),
     );
     let q = record_query(query.as_deref());
-    let sd = app.state_dir.clone();
     let records = q.clone();
-    let page = blocking(move || {
-        let who = caller.as_caller();
-        let loc = sd.locate(&path, who)?;
-        let shape = view::array_shape(&sd, &loc, who)?;
-        if let [len] = shape[..] {
-            if len > 0 {
-                let probe = view::fetch_values(&sd, &loc, Some("0:1".into()), who)?;
-                if probe.dtype.fields().is_some() {
-                    let page = view::record_page(&sd, &loc, who, len as usize, &records)?;
-                    return Ok(Page::Records(page));
-                }
-            }
-        }
-        let dims = window(&shape, &starts, &sizes);
-        let slice = (!shape.is_empty()).then(|| {
-            dims.iter()
-                .map(|(s, n, _)| format!("{s}:{}", s + n))
-                .collect::<Vec<_>>()
-                .join(",")
-        });
-        let values = view::fetch_values(&sd, &loc, slice, who)?;
-        Ok::<_, cat2_core::Error>(Page::Window(shape, dims, values))
+    let (st, sz) = (starts.clone(), sizes.clone());
+    let shown = blocking(move || {
+        let slice_of = |shape: &[i64]| {
+            (!shape.is_empty()).then(|| {
+                window(shape, &st, &sz)
+                    .iter()
+                    .map(|(s, n, _)| format!("{s}:{}", s + n))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+        };
+        app.service.table(&caller, &path, slice_of, &records)
     })
     .await?;
+    let page = match shown {
+        Table::Records(p) => Page::Records(p),
+        Table::Window(shape, values) => {
+            let dims = window(&shape, &starts, &sizes);
+            Page::Window(shape, dims, values)
+        }
+    };
     let (shape, dims, values) = match page {
         Page::Records(p) => {
             return Ok(Html(RecordsFragment {

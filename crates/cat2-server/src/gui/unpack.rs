@@ -7,8 +7,6 @@ use axum::extract::{Multipart, State};
 use axum::http::HeaderMap;
 use axum::Json;
 
-use cat2_core::write::{archive, temp_beside};
-
 use crate::api::write::{check_declared_size, receive_file_part};
 use crate::blocking::blocking;
 use crate::error::ApiResult;
@@ -24,30 +22,11 @@ pub async fn post_unpack(
     mut multipart: Multipart,
 ) -> ApiResult<Json<Vec<String>>> {
     check_declared_size(&app, &headers)?;
-    let policy = app.config.write_policy();
-    let sd = app.state_dir.clone();
+    // The archive waits, staged, in the root it unpacks into (never listed).
+    let service = app.service.clone();
     let (c, d) = (caller.clone(), dir.clone());
-    // The archive waits in the root it unpacks into (same filesystem, never listed).
-    let temp = blocking(move || {
-        let root = sd.writable_dir(d.root(), c.as_caller(), &policy)?;
-        // A new user's @personal does not exist before their first write.
-        std::fs::create_dir_all(&root).map_err(|e| cat2_core::Error::io("creating", &root, e))?;
-        Ok::<_, cat2_core::Error>(temp_beside(&root.join("archive")))
-    })
-    .await?;
-    let name = match receive_file_part(&mut multipart, &temp).await {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(e);
-        }
-    };
-    let sd = app.state_dir.clone();
-    let stored = blocking(move || {
-        let result = archive::unpack(&sd, &temp, &name, &dir, caller.as_caller(), &policy);
-        let _ = std::fs::remove_file(&temp);
-        result
-    })
-    .await?;
+    let archive = blocking(move || service.start_scratch(&c, &d)).await?;
+    let name = receive_file_part(&mut multipart, archive.io()).await?;
+    let stored = blocking(move || app.service.unpack(&caller, &dir, &name, archive)).await?;
     Ok(Json(stored.iter().map(ToString::to_string).collect()))
 }

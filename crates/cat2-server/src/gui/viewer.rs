@@ -7,8 +7,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use cat2_core::view;
-
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{CallerId, DatasetPath};
@@ -46,14 +44,7 @@ pub async fn frame(
             _ => {}
         }
     }
-    let sd = app.state_dir.clone();
-    let image = blocking(move || {
-        let who = caller.as_caller();
-        let loc = sd.locate(&path, who)?;
-        let shape = view::array_shape(&sd, &loc, who)?;
-        view::frame(&sd, &loc, who, &shape, axis, index, max_side)
-    })
-    .await?;
+    let image = blocking(move || app.service.frame(&caller, &path, axis, index, max_side)).await?;
     let mut body = Vec::with_capacity(image.pixels.len() * 4);
     for p in &image.pixels {
         body.extend_from_slice(&p.to_le_bytes());

@@ -11,8 +11,7 @@
 //! once with a fixed upper bound, and nothing here allocates more than the
 //! directory it read. Malformed input is a [`ZipError`], never a panic.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use crate::storage::ReadAt;
 
 /// End of central directory record (classic).
 const EOCD_SIG: u32 = 0x0605_4b50;
@@ -100,13 +99,9 @@ fn u64_at(b: &[u8], at: usize) -> Result<u64, ZipError> {
 }
 
 /// Reads `len` bytes at `offset`, which the caller has checked lie in the file.
-fn read_at(f: &mut File, offset: u64, len: usize) -> Result<Vec<u8>, ZipError> {
-    f.seek(SeekFrom::Start(offset))
-        .map_err(|e| bad(format!("cannot seek to byte {offset}: {e}")))?;
-    let mut buf = vec![0u8; len];
-    f.read_exact(&mut buf)
-        .map_err(|e| bad(format!("cannot read {len} bytes at {offset}: {e}")))?;
-    Ok(buf)
+fn read_at(f: &dyn ReadAt, offset: u64, len: usize) -> Result<Vec<u8>, ZipError> {
+    f.read_range(offset, len)
+        .map_err(|e| bad(format!("cannot read {len} bytes at {offset}: {e}")))
 }
 
 /// Where the central directory is and how many entries it claims.
@@ -117,7 +112,7 @@ struct Directory {
 }
 
 /// Finds the end of central directory record (and its zip64 twin).
-fn find_directory(f: &mut File, file_len: u64) -> Result<Directory, ZipError> {
+fn find_directory(f: &dyn ReadAt, file_len: u64) -> Result<Directory, ZipError> {
     if file_len < EOCD_LEN {
         return Err(bad(format!(
             "{file_len} bytes are too few for a zip archive"
@@ -175,7 +170,7 @@ fn find_directory(f: &mut File, file_len: u64) -> Result<Directory, ZipError> {
     Ok(dir)
 }
 
-fn zip64_directory(f: &mut File, eocd_offset: u64) -> Result<Directory, ZipError> {
+fn zip64_directory(f: &dyn ReadAt, eocd_offset: u64) -> Result<Directory, ZipError> {
     let loc_offset = eocd_offset
         .checked_sub(EOCD64_LOCATOR_LEN)
         .ok_or_else(|| bad("zip64 fields without a zip64 locator"))?;
@@ -204,7 +199,7 @@ fn zip64_directory(f: &mut File, eocd_offset: u64) -> Result<Directory, ZipError
 }
 
 /// Reads the central directory of the archive `f`, which is `file_len` bytes.
-pub fn read_index(f: &mut File, file_len: u64) -> Result<ZipIndex, ZipError> {
+pub fn read_index(f: &dyn ReadAt, file_len: u64) -> Result<ZipIndex, ZipError> {
     let dir = find_directory(f, file_len)?;
     let raw = read_at(f, dir.offset, dir.size as usize)?;
     let mut members = Vec::with_capacity(dir.entries as usize);
@@ -297,7 +292,7 @@ fn apply_zip64_extra(
 
 /// Where a member's bytes start, from its local header, checked to lie with
 /// all of its bytes inside the archive.
-pub fn data_offset(f: &mut File, file_len: u64, m: &ZipMember) -> Result<u64, ZipError> {
+pub fn data_offset(f: &dyn ReadAt, file_len: u64, m: &ZipMember) -> Result<u64, ZipError> {
     if m.header_offset
         .checked_add(LFH_LEN)
         .is_none_or(|end| end > file_len)
@@ -332,7 +327,6 @@ pub fn data_offset(f: &mut File, file_len: u64, m: &ZipMember) -> Result<u64, Zi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     /// A minimal archive of stored members, written by hand.
     pub(crate) fn build_zip(members: &[(&str, &[u8])], zip64: bool) -> Vec<u8> {
@@ -402,12 +396,10 @@ mod tests {
         out
     }
 
-    fn index_of(bytes: &[u8]) -> (tempfile::NamedTempFile, Result<ZipIndex, ZipError>) {
-        let mut tmp = tempfile::NamedTempFile::new().unwrap();
-        tmp.write_all(bytes).unwrap();
-        let mut f = File::open(tmp.path()).unwrap();
-        let r = read_index(&mut f, bytes.len() as u64);
-        (tmp, r)
+    fn index_of(bytes: &[u8]) -> (Vec<u8>, Result<ZipIndex, ZipError>) {
+        let f = bytes.to_vec();
+        let r = read_index(&f, bytes.len() as u64);
+        (f, r)
     }
 
     #[test]
@@ -417,10 +409,10 @@ mod tests {
             let (tmp, idx) = index_of(&bytes);
             let idx = idx.unwrap();
             assert_eq!(idx.members.len(), 2);
-            let mut f = File::open(tmp.path()).unwrap();
+            let f = &tmp;
             for (m, want) in idx.members.iter().zip([&b"hello"[..], b"world!"]) {
                 assert!(m.is_stored());
-                let at = data_offset(&mut f, idx.file_len, m).unwrap() as usize;
+                let at = data_offset(f, idx.file_len, m).unwrap() as usize;
                 assert_eq!(&bytes[at..at + m.compressed_size as usize], want);
             }
             assert_eq!(idx.members[1].name, "g/b.b2f");
@@ -455,9 +447,9 @@ mod tests {
                 b[i] ^= bit;
                 let (tmp, r) = index_of(&b);
                 if let Ok(idx) = r {
-                    let mut f = File::open(tmp.path()).unwrap();
+                    let f = &tmp;
                     for m in &idx.members {
-                        if let Ok(at) = data_offset(&mut f, idx.file_len, m) {
+                        if let Ok(at) = data_offset(f, idx.file_len, m) {
                             assert!(at + m.compressed_size <= idx.file_len);
                         }
                     }
@@ -474,8 +466,8 @@ mod tests {
         bytes[cd + 20..cd + 24].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
         let (tmp, idx) = index_of(&bytes);
         let idx = idx.unwrap();
-        let mut f = File::open(tmp.path()).unwrap();
-        let err = data_offset(&mut f, idx.file_len, &idx.members[0]).unwrap_err();
+        let f = &tmp;
+        let err = data_offset(f, idx.file_len, &idx.members[0]).unwrap_err();
         assert!(err.0.contains("past the end"), "{err}");
     }
 }

@@ -2,44 +2,8 @@
 //! module docs of [`super`]): what a key names, the leaves below a prefix,
 //! listings, and the bytes a group occupies.
 
-use std::collections::BTreeSet;
-
-use super::{Container, Node, StoreKind, VLMETA_SUFFIX};
-
-/// The keys that lie strictly below one of `roots` (`/t/a` below `/t`), in
-/// one sorted sweep. The part of the key space below a root, `root/...`,
-/// is the range `[root + "/", root + "0")` (`0` follows `/`), and such ranges
-/// are nested or disjoint, so a stack of the open ranges' ends suffices.
-pub(super) fn inside_any<'a>(
-    keys: &'a BTreeSet<String>,
-    roots: impl Iterator<Item = &'a String>,
-) -> BTreeSet<&'a String> {
-    let mut ranges: Vec<(String, String)> =
-        roots.map(|r| (format!("{r}/"), format!("{r}0"))).collect();
-    ranges.sort_unstable();
-    let mut open: Vec<&str> = Vec::new();
-    let mut next = 0;
-    let mut inside = BTreeSet::new();
-    for key in keys {
-        while let Some((start, end)) = ranges.get(next) {
-            if start.as_str() > key.as_str() {
-                break;
-            }
-            while open.last().is_some_and(|e| *e <= start.as_str()) {
-                open.pop();
-            }
-            open.push(end);
-            next += 1;
-        }
-        while open.last().is_some_and(|e| *e <= key.as_str()) {
-            open.pop();
-        }
-        if !open.is_empty() {
-            inside.insert(key);
-        }
-    }
-    inside
-}
+use super::{Container, StoreKind, VLMETA_SUFFIX};
+use crate::hierarchy::Member;
 
 impl Container {
     /// Whether some key continues `key` (`/g` → `/g/a`).
@@ -56,34 +20,34 @@ impl Container {
     }
 
     /// What `key` (`/g/a`) names, if anything.
-    pub fn lookup(&self, key: &str) -> Option<Node<'_>> {
+    pub fn lookup(&self, key: &str) -> Option<Member<'_>> {
         match self.kind {
             StoreKind::Table => None,
             StoreKind::Dict => {
                 if self.leaves.contains_key(key) {
-                    Some(Node::Leaf)
+                    Some(Member::Leaf)
                 } else if key == "/" || self.has_children(key) {
-                    Some(Node::Group)
+                    Some(Member::Group)
                 } else {
                     None
                 }
             }
             StoreKind::Tree => {
                 if key == "/" {
-                    return Some(Node::Group);
+                    return Some(Member::Group);
                 }
                 if key.ends_with(VLMETA_SUFFIX) {
                     return None;
                 }
                 if let Some(kind) = self.objects.get(key) {
                     if kind == "ctable" || kind == "remote_store" {
-                        return Some(Node::Object(kind));
+                        return Some(Member::Object(kind));
                     }
                 }
                 if self.has_children(key) || self.marked.contains(key) {
-                    Some(Node::Group)
+                    Some(Member::Group)
                 } else if self.leaves.contains_key(key) {
-                    Some(Node::Leaf)
+                    Some(Member::Leaf)
                 } else {
                     None
                 }
@@ -123,7 +87,7 @@ impl Container {
         names.sort_unstable();
         if names.is_empty() {
             if let Some(key) = inner {
-                if matches!(self.lookup(key), Some(Node::Leaf | Node::Object(_))) {
+                if matches!(self.lookup(key), Some(Member::Leaf | Member::Object(_))) {
                     names.push(key.rsplit('/').next().unwrap_or(key).to_string());
                 }
             }

@@ -25,31 +25,27 @@
 //! (and cat2-blosc2 checks what else C-Blosc2 parses on opening), and an
 //! embedded leaf may claim no more bytes than the whole file has.
 //!
-//! Files: `zip` (the archive), this one (reading a store's index), `hierarchy`
-//! (what keys name), `leaf` (opening leaves), `browse` (list/info answers).
+//! Files: `archive` (the zip format), this one (reading a store's index),
+//! `keys` (what keys name), `frame` (frames lying in the archive), `leaf`
+//! (opening leaves).
 
-pub mod browse;
-pub mod h5;
-mod hierarchy;
+pub mod archive;
+mod frame;
+mod keys;
 mod leaf;
-pub mod zip;
 
-use hierarchy::inside_any;
-use leaf::frame_fits;
+use frame::frame_fits;
+pub use frame::{Leaf, LeafData, Placement};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::filecache::FileCache;
+use crate::storage::{Blob, Key, ReadAt, Storage};
 
 use cat2_blosc2::SChunk;
 
-use crate::dataset::Dataset;
-
-use zip::{ZipError, ZipIndex, ZipMember};
+use archive::{ZipError, ZipIndex, ZipMember};
 
 /// The member holding the store's index and embedded leaves.
 const EMBED_MEMBER: &str = "embed.b2e";
@@ -101,35 +97,10 @@ enum Source {
     Remote(String),
 }
 
-/// What a key names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Node<'a> {
-    Group,
-    Leaf,
-    /// The root of an object kept as a subtree; the kind as registered
-    /// (`"ctable"`, `"remote_store"`).
-    Object(&'a str),
-}
-
-/// The frame of an opened leaf.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Placement {
-    /// Bytes `offset..offset + len` of the container file.
-    Window { offset: u64, len: u64 },
-    /// The frame, copied out of the embedded store.
-    Embedded(Vec<u8>),
-}
-
-/// An opened leaf: the dataset and where its frame lies.
-pub struct Leaf {
-    pub dataset: Dataset,
-    pub placement: Placement,
-}
-
 /// The index of a `.b2z` store, read from its zip directory and `embed.b2e`.
-#[derive(Debug)]
 pub struct Container {
-    path: PathBuf,
+    /// The archive, pinned to the version indexed.
+    blob: Arc<dyn Blob>,
     file_len: u64,
     kind: StoreKind,
     /// Zip members, one per name (the last of duplicates, as Python's zipfile).
@@ -146,6 +117,16 @@ pub struct Container {
     marked: BTreeSet<String>,
     /// Object roots and their kinds.
     objects: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("file", &self.blob.meta().key)
+            .field("kind", &self.kind)
+            .field("leaves", &self.leaves.len())
+            .finish()
+    }
 }
 
 /// Python's `os.path.splitext(name)[0]`: the name without the suffix of its
@@ -170,11 +151,6 @@ fn key_of(name: &str) -> String {
     }
 }
 
-fn read_exact_at(f: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-    f.seek(SeekFrom::Start(offset))?;
-    f.read_exact(buf)
-}
-
 /// A msgpack map's entry by string key.
 fn map_get<'a>(v: &'a rmpv::Value, key: &str) -> Option<&'a rmpv::Value> {
     v.as_map()?
@@ -197,27 +173,63 @@ fn vlmeta_text(sc: &SChunk, name: &str) -> Option<String> {
     as_text(&cat2_blosc2::decode_msgpack(&raw))
 }
 
+/// The keys that lie strictly below one of `roots` (`/t/a` below `/t`), in
+/// one sorted sweep. The part of the key space below a root, `root/...`,
+/// is the range `[root + "/", root + "0")` (`0` follows `/`), and such ranges
+/// are nested or disjoint, so a stack of the open ranges' ends suffices.
+pub(super) fn inside_any<'a>(
+    keys: &'a BTreeSet<String>,
+    roots: impl Iterator<Item = &'a String>,
+) -> BTreeSet<&'a String> {
+    let mut ranges: Vec<(String, String)> =
+        roots.map(|r| (format!("{r}/"), format!("{r}0"))).collect();
+    ranges.sort_unstable();
+    let mut open: Vec<&str> = Vec::new();
+    let mut next = 0;
+    let mut inside = BTreeSet::new();
+    for key in keys {
+        while let Some((start, end)) = ranges.get(next) {
+            if start.as_str() > key.as_str() {
+                break;
+            }
+            while open.last().is_some_and(|e| *e <= start.as_str()) {
+                open.pop();
+            }
+            open.push(end);
+            next += 1;
+        }
+        while open.last().is_some_and(|e| *e <= key.as_str()) {
+            open.pop();
+        }
+        if !open.is_empty() {
+            inside.insert(key);
+        }
+    }
+    inside
+}
+
 static CACHE: FileCache<Container> = FileCache::new(CACHE_SLOTS);
 
 impl Container {
-    /// [`Container::open`], keeping the last few indexes read. A file that
-    /// changes size, modification time or inode is read again.
-    pub fn open_cached(path: &Path) -> std::result::Result<Arc<Container>, NotAStore> {
+    /// [`Container::open`], keeping the last few indexes read: an entry
+    /// serves while the object keeps its version.
+    pub fn open_cached(
+        storage: &dyn Storage,
+        key: &Key,
+    ) -> std::result::Result<Arc<Container>, NotAStore> {
         CACHE.get_or_open(
-            path,
-            |e| NotAStore(format!("cannot stat it: {e}")),
+            storage,
+            key,
+            |e| NotAStore(format!("cannot open it: {e}")),
             Container::open,
         )
     }
 
-    /// Reads the index of the store at `path`.
-    pub fn open(path: &Path) -> std::result::Result<Container, NotAStore> {
-        let mut f = File::open(path).map_err(|e| NotAStore(format!("cannot open it: {e}")))?;
-        let file_len = f
-            .metadata()
-            .map_err(|e| NotAStore(format!("cannot stat it: {e}")))?
-            .len();
-        let ZipIndex { members: all, .. } = zip::read_index(&mut f, file_len)?;
+    /// Reads the index of the store in `blob`.
+    pub fn open(blob: Arc<dyn Blob>) -> std::result::Result<Container, NotAStore> {
+        let file_len = blob.len();
+        let f: &dyn ReadAt = blob.as_ref();
+        let ZipIndex { members: all, .. } = archive::read_index(f, file_len)?;
         // One member per name, the last one winning, in first-seen order.
         let mut by_name: HashMap<String, usize> = HashMap::new();
         let mut members: Vec<ZipMember> = Vec::new();
@@ -239,12 +251,12 @@ impl Container {
                 "its {EMBED_MEMBER} is compressed; a .b2z is read in place, so its members must be stored"
             )));
         }
-        let embed_offset = zip::data_offset(&mut f, file_len, embed)?;
+        let embed_offset = archive::data_offset(f, file_len, embed)?;
         let unreadable =
             |why: String| NotAStore(format!("its {EMBED_MEMBER} is unreadable: {why}"));
-        frame_fits(&mut f, embed_offset, embed.compressed_size).map_err(unreadable)?;
-        let estore =
-            SChunk::open_offset(path, embed_offset).map_err(|e| unreadable(e.to_string()))?;
+        frame_fits(f, embed_offset, embed.compressed_size).map_err(unreadable)?;
+        let estore = crate::frames::open_frame_at(&blob, embed_offset)
+            .map_err(|e| unreadable(e.to_string()))?;
         let metas: Vec<String> = estore.metalayers().into_iter().map(|(n, _)| n).collect();
         let mut kind = if metas.iter().any(|n| n == "b2tree") {
             StoreKind::Tree
@@ -260,7 +272,7 @@ impl Container {
         };
 
         let mut c = Container {
-            path: path.to_path_buf(),
+            blob: blob.clone(),
             file_len,
             kind,
             members,
@@ -271,7 +283,7 @@ impl Container {
             marked: BTreeSet::new(),
             objects: BTreeMap::new(),
         };
-        c.index_members(&mut f);
+        c.index_members(f);
         c.index_embedded(&estore);
         if kind == StoreKind::Tree {
             if c.is_table_root("/_meta") {
@@ -291,12 +303,12 @@ impl Container {
     /// Stored members that hold frames become leaves (python-blosc2 trusts
     /// its own suffixes and probes anything else; a probe here is a look at
     /// the frame header). Deflated members hold no frame where they lie.
-    fn index_members(&mut self, f: &mut File) {
+    fn index_members(&mut self, f: &dyn ReadAt) {
         for (i, m) in self.members.iter().enumerate() {
             if m.name == EMBED_MEMBER || !m.is_stored() || m.name.len() > MAX_NAME_LEN {
                 continue;
             }
-            let Ok(offset) = zip::data_offset(f, self.file_len, m) else {
+            let Ok(offset) = archive::data_offset(f, self.file_len, m) else {
                 continue;
             };
             let trusted = LEAF_SUFFIXES.iter().any(|s| m.name.ends_with(s));
@@ -343,7 +355,7 @@ impl Container {
         }
         match self.open_leaf(key) {
             Ok(Leaf {
-                dataset: Dataset::Frame(sc),
+                data: LeafData::Frame(sc),
                 ..
             }) => vlmeta_text(&sc, "kind").as_deref() == Some("ctable"),
             _ => false,
@@ -421,6 +433,11 @@ impl Container {
     /// The archive's size in bytes.
     pub fn file_len(&self) -> u64 {
         self.file_len
+    }
+
+    /// The archive, as it was when indexed.
+    pub fn blob(&self) -> &Arc<dyn Blob> {
+        &self.blob
     }
 }
 

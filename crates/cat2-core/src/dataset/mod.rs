@@ -1,0 +1,357 @@
+//! Array-like datasets: one trait, [`Dataset`], that every kind implements,
+//! so `info`, `fetch`, `chunk`, `download`, `list`, the web GUI and
+//! expression operands never match on kinds.
+//!
+//! The kinds, one file each: [`array`] (b2nd arrays, stored or inside a
+//! `.b2z`), [`schunk`] (super-chunks and regular files), [`h5`] (datasets of
+//! an HDF5 file, read in place), [`proxy`] (unfolded HDF5 proxies),
+//! [`lazy`] (stored lazy expressions) and [`unreadable`] (files whose
+//! suffix promises a frame they do not hold). [`crate::resolve`] decides which
+//! one a path is; adding a kind is a type implementing [`Dataset`] and a line
+//! there.
+
+pub mod array;
+pub mod h5;
+pub mod lazy;
+pub mod lazy_format;
+pub mod proxy;
+pub mod schunk;
+pub mod unreadable;
+
+use std::sync::Arc;
+
+use cat2_proto::{ArrayInfo, Info, SChunkInfo};
+use serde_json::Map;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::fetch::{FetchOutput, FetchRequest};
+use crate::meta::{cparams_json, msgpack_to_json};
+use crate::path::DsPath;
+use crate::storage::Blob;
+
+/// What every array-like dataset answers.
+pub trait Dataset: Send {
+    /// The logical path it was found at.
+    fn path(&self) -> &DsPath;
+
+    /// `/api/info`.
+    fn info(&self) -> Result<Info>;
+
+    /// `/api/fetch`: a selection of the data, or the stored bytes when they
+    /// are the answer.
+    fn fetch(&self, req: &FetchRequest) -> Result<FetchOutput>;
+
+    /// `/api/chunk`: chunk `nchunk` of the dataset's chunk grid, compressed.
+    fn chunk(&self, nchunk: i64) -> Result<Vec<u8>>;
+
+    /// `/api/download`: the dataset as a file. Datasets that are not files
+    /// of their own (members of a container) are not downloaded.
+    fn download(&self) -> Result<Download> {
+        Err(not_found(self.path()))
+    }
+
+    /// `/api/preview`: the stored bytes (decompressed for regular files).
+    fn preview(&self) -> Result<Download> {
+        self.download()
+    }
+
+    /// `/api/list` of the dataset itself: its own name.
+    fn list(&self) -> Vec<String> {
+        vec![self.path().name().to_string()]
+    }
+
+    /// The stored object the dataset was read from: its own file, or the
+    /// container it lies in.
+    fn object(&self) -> &Arc<dyn Blob>;
+
+    /// The validator of what the dataset was read from.
+    fn etag(&self) -> Option<String> {
+        Some(etag_of(self.object()))
+    }
+
+    /// Whether it is a regular file (any file that is not a dataset, stored
+    /// compressed): what the web GUI displays by its type.
+    fn is_regular_file(&self) -> bool {
+        false
+    }
+
+    /// The dataset as an operand of an expression.
+    fn into_operand(self: Box<Self>) -> Result<Box<dyn Operand>> {
+        Err(not_an_operand(self.path()))
+    }
+}
+
+/// What `/api/download` sends.
+pub enum Download {
+    /// The object's bytes as stored.
+    Stored(Arc<dyn Blob>),
+    /// A regular file: its frame, decompressed chunk by chunk as it is sent
+    /// (or sent as it is to clients that take Blosc2).
+    RegularFile(Arc<dyn Blob>),
+    /// A frame computed for the answer.
+    Computed(Vec<u8>),
+}
+
+/// An array an expression reads: native-endian items of any box.
+pub trait Operand: Send {
+    /// The items' type, as the expression engine knows types.
+    fn dtype(&self) -> Result<cat2_expr::DType>;
+
+    fn shape(&self) -> Vec<usize>;
+
+    /// The chunk and block shapes a result of the same shape may take.
+    fn geometry(&self) -> Option<(Vec<i64>, Vec<i64>)>;
+
+    /// The items of the box `start..stop`, native-endian, in C order.
+    fn read(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>>;
+
+    /// The stored array, when the operand is one whose decompressed chunks
+    /// are its items in native byte order (results can then be computed chunk
+    /// by chunk in Blosc2's own layout).
+    fn native_array(&self) -> Option<&cat2_blosc2::NdArray> {
+        None
+    }
+}
+
+/// Opens other paths for the one who asks, for datasets that read other
+/// datasets (a lazy expression's operands), without this layer depending on
+/// the resolver that makes them.
+pub trait Opener: Send + Sync {
+    /// The array at `path` as an operand, `depth` expressions deep.
+    fn operand(&self, path: &DsPath, depth: usize) -> Result<Box<dyn Operand>>;
+
+    /// The logical path of the file an expression saved in the directory
+    /// `dir` names as `url` (relative to `dir`, or absolute), as the one who
+    /// asks addresses it; `None` when it lies outside the roots they may read.
+    fn logical_path(&self, dir: &crate::storage::Key, url: &str) -> Option<DsPath>;
+
+    /// The HDF5 file a proxy found at `path` (stored at `key`) reads the
+    /// dataset `dsetname` from.
+    fn proxy_file(
+        &self,
+        path: &DsPath,
+        key: &crate::storage::Key,
+        dsetname: &str,
+    ) -> Result<crate::storage::Key>;
+}
+
+pub(crate) fn not_found(path: &DsPath) -> Error {
+    Error::NotFound {
+        path: path.to_string(),
+    }
+}
+
+fn not_an_operand(path: &DsPath) -> Error {
+    Error::BadRequest(format!(
+        "Invalid name or expression: {path} is not an array (.b2nd)"
+    ))
+}
+
+/// The dtype as `/api/info` shows it: Python's `str(numpy.dtype)`.
+pub fn display_dtype(stored: &str) -> String {
+    DType::parse(stored).map_or_else(|_| stored.to_string(), |d| d.numpy_str())
+}
+
+/// Metadata of an array whose super-chunk is already described.
+pub fn array_meta(
+    arr: &cat2_blosc2::NdArray,
+    schunk: SChunkInfo,
+    mtime: Option<String>,
+    accept_ranges: Option<String>,
+) -> ArrayInfo {
+    ArrayInfo {
+        shape: arr.shape(),
+        chunks: arr.chunks().into_iter().map(i64::from).collect(),
+        blocks: arr.blocks().into_iter().map(i64::from).collect(),
+        dtype: display_dtype(&arr.dtype()),
+        schunk,
+        mtime,
+        accept_ranges,
+    }
+}
+
+/// Metadata of a super-chunk stored at `urlpath`; `mtime` is set only when
+/// it is the top level.
+pub fn schunk_info(
+    sc: &cat2_blosc2::SChunk,
+    urlpath: Option<String>,
+    mtime: Option<String>,
+) -> Result<SChunkInfo> {
+    let mut vlmeta = Map::new();
+    for (k, v) in sc.vlmeta()? {
+        vlmeta.insert(k, msgpack_to_json(&v));
+    }
+    let nbytes = sc.nbytes();
+    let cbytes = sc.cbytes();
+    let typesize = sc.typesize() as i64;
+    Ok(SChunkInfo {
+        cbytes,
+        chunkshape: sc.chunksize() / typesize.max(1),
+        chunksize: sc.chunksize(),
+        contiguous: sc.contiguous(),
+        cparams: cparams_json(&sc.cparams()),
+        cratio: if cbytes > 0 {
+            nbytes as f64 / cbytes as f64
+        } else {
+            0.0
+        },
+        nbytes,
+        urlpath,
+        vlmeta,
+        nchunks: sc.nchunks(),
+        mtime,
+    })
+}
+
+/// Chunk `nchunk` of a super-chunk exactly as stored, range checked.
+pub(crate) fn stored_chunk(
+    sc: &cat2_blosc2::SChunk,
+    path: &DsPath,
+    nchunk: i64,
+) -> Result<Vec<u8>> {
+    if nchunk < 0 || nchunk >= sc.nchunks() {
+        return Err(Error::BadRequest(format!(
+            "nchunk {nchunk} is out of range: {path} has {} chunks",
+            sc.nchunks()
+        )));
+    }
+    Ok(sc.chunk(nchunk)?)
+}
+
+/// What derives from other data: a proxy or a lazy expression carrier, by
+/// its metadata. Every kind that opens a b2nd frame asks this once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// An unfolded HDF5 dataset (`vlmeta._ftype == "hdf5"`).
+    Hdf5Proxy,
+    /// A stored lazy expression or UDF.
+    LazyExpr,
+}
+
+impl Derived {
+    /// Detects proxies and lazy expressions.
+    pub fn of(arr: &cat2_blosc2::NdArray) -> Option<Derived> {
+        let sc = arr.schunk();
+        let metas = sc.metalayers();
+        if metas.iter().any(|(n, _)| n == "b2o" || n == "LazyArray") {
+            return Some(Derived::LazyExpr);
+        }
+        if let Ok(Some(raw)) = sc.vlmeta_raw("_ftype") {
+            if let rmpv::Value::String(s) = cat2_blosc2::decode_msgpack(&raw) {
+                if s.as_str() == Some("hdf5") {
+                    return Some(Derived::Hdf5Proxy);
+                }
+            }
+        }
+        None
+    }
+
+    /// The refusal where such an array is not served (inside a `.b2z`).
+    pub fn unsupported(self, path: &DsPath) -> Error {
+        let what = match self {
+            Derived::Hdf5Proxy => "an unfolded HDF5 proxy",
+            Derived::LazyExpr => "a stored lazy expression",
+        };
+        Error::BadRequest(format!(
+            "{path} is {what}, which this server cannot serve yet"
+        ))
+    }
+}
+
+/// The validator clients see for a stored object.
+pub fn etag_of(blob: &Arc<dyn Blob>) -> String {
+    format!("\"{}\"", blob.meta().version)
+}
+
+/// The modification time of a stored object, as `/api/info` shows it.
+pub(crate) fn mtime_of(blob: &Arc<dyn Blob>) -> Option<String> {
+    blob.meta().modified.map(crate::meta::iso_time)
+}
+
+/// Where the frame of an array or super-chunk is stored.
+pub enum Stored {
+    /// An object of its own.
+    Object(Arc<dyn Blob>),
+    /// A leaf of a `.b2z` store: the store's object, where its frame is,
+    /// and what the store lists for it (a DictStore key can also be a
+    /// prefix of others: it lists what lies below it, not itself).
+    Member {
+        store: Arc<dyn Blob>,
+        placement: crate::hierarchy::zip::Placement,
+        listing: Vec<String>,
+    },
+}
+
+impl Stored {
+    /// The stored frame itself, as a fetch answers it: the object, the
+    /// window of the store holding it, or the frame copied out of it.
+    pub fn verbatim(&self) -> FetchOutput {
+        use crate::hierarchy::zip::Placement;
+        match self {
+            Stored::Object(blob) => FetchOutput::object(blob),
+            Stored::Member {
+                store,
+                placement: Placement::Window { offset, len },
+                ..
+            } => FetchOutput::Stored {
+                blob: store.clone(),
+                offset: *offset,
+                len: *len,
+                whole: false,
+            },
+            Stored::Member {
+                placement: Placement::Embedded(frame),
+                ..
+            } => FetchOutput::Frame(frame.clone()),
+        }
+    }
+
+    /// The object the frame is read from (the store, for a member).
+    pub fn blob(&self) -> &Arc<dyn Blob> {
+        match self {
+            Stored::Object(blob) | Stored::Member { store: blob, .. } => blob,
+        }
+    }
+
+    pub fn is_member(&self) -> bool {
+        matches!(self, Stored::Member { .. })
+    }
+
+    /// The super-chunk's metadata as `/api/info` shows it for this place:
+    /// an embedded leaf is a frame copied out of its store, with no file of
+    /// its own, as the reference reports it.
+    pub fn schunk_info(
+        &self,
+        sc: &cat2_blosc2::SChunk,
+        mtime: Option<String>,
+    ) -> Result<SChunkInfo> {
+        let mut info = schunk_info(sc, self.blob().location(), mtime)?;
+        if let Stored::Member {
+            placement: crate::hierarchy::zip::Placement::Embedded(_),
+            ..
+        } = self
+        {
+            info.urlpath = None;
+            info.contiguous = false;
+            info.cparams.nthreads = 1;
+        }
+        Ok(info)
+    }
+
+    /// `/api/list` of the dataset found at `path`.
+    pub fn list(&self, path: &DsPath) -> Vec<String> {
+        match self {
+            Stored::Object(_) => vec![path.name().to_string()],
+            Stored::Member { listing, .. } => listing.clone(),
+        }
+    }
+
+    /// `/api/download`: an object is sent as it is; a member is no file.
+    pub fn download(&self, path: &DsPath) -> Result<Download> {
+        match self {
+            Stored::Object(blob) => Ok(Download::Stored(blob.clone())),
+            Stored::Member { .. } => Err(not_found(path)),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `.b2z` stores as a [`Hierarchy`]: the store file is a group of its
+//! leaves, fetched whole as the file it is; an inner group is a group whose
+//! size is the bytes its members occupy (see [`crate::hierarchy::zip`]).
+
+use std::sync::Arc;
+
+use super::{Hierarchy, Inside};
+use crate::error::{Error, Result};
+use crate::fetch::{FetchOutput, FetchRequest};
+use crate::hierarchy::zip::Container;
+use crate::hierarchy::Member;
+use crate::path::DsPath;
+use crate::storage::Blob;
+
+/// A browsable `.b2z` store.
+pub struct ZipStore(pub Arc<Container>);
+
+/// The refusal of an object kept as a subtree (a CTable), not served yet.
+pub fn object_unsupported(path: &DsPath, kind: &str) -> Error {
+    let what = match kind {
+        "ctable" => {
+            return Error::BadRequest(format!(
+                "{path} is a CTable, a set of columns rather than one chunked array; Caterva2 \
+                 serves its rows through /api/fetch with the slice_ parameter, which this \
+                 server does not do yet"
+            ))
+        }
+        "remote_store" => "a reference to a remote store".to_string(),
+        other => format!("an object of kind {other:?}"),
+    };
+    Error::BadRequest(format!(
+        "{path} is {what}, which this server cannot serve yet"
+    ))
+}
+
+impl Hierarchy for ZipStore {
+    fn file(&self) -> &Arc<dyn Blob> {
+        self.0.blob()
+    }
+
+    fn lookup(&self, key: &str) -> Option<Member<'_>> {
+        self.0.lookup(key)
+    }
+
+    fn list(&self, key: Option<&str>) -> Vec<String> {
+        self.0.list(key)
+    }
+
+    fn count_leaves(&self, key: &str) -> u64 {
+        self.0.leaves(key).len() as u64
+    }
+
+    fn size(&self, key: &str) -> u64 {
+        self.0.size(key)
+    }
+
+    /// The store file is served as the file it is: there is nothing to slice.
+    fn fetch_group(
+        &self,
+        path: &DsPath,
+        key: Option<&str>,
+        req: &FetchRequest,
+    ) -> Result<FetchOutput> {
+        match key {
+            Some(_) => Err(super::not_found(path)),
+            None if req.selects() => Err(Error::BadRequest(format!(
+                "{path} is a container, so there is nothing to slice; ask for a dataset inside it"
+            ))),
+            None => Ok(FetchOutput::object(self.0.blob())),
+        }
+    }
+
+    fn chunk_refusal(&self, path: &DsPath, key: Option<&str>) -> Error {
+        match key {
+            Some(_) => super::not_found(path),
+            None => Error::BadRequest(format!(
+                "{path} is a container, which holds datasets rather than being one; ask for a dataset inside it"
+            )),
+        }
+    }
+
+    fn operand_refusal(&self, path: &DsPath, _key: Option<&str>) -> Error {
+        Error::BadRequest(format!(
+            "Invalid name or expression: {path} is not an array (.b2nd)"
+        ))
+    }
+
+    fn inside(&self) -> Inside {
+        Inside::Nothing
+    }
+}
