@@ -132,13 +132,7 @@ impl Dataset for LazyDataset {
 
     /// Downloaded as the array it computes.
     fn download(&self) -> Result<Download> {
-        match self.fetch(&FetchRequest::default())? {
-            FetchOutput::Frame(frame) => Ok(Download::Computed(frame)),
-            FetchOutput::Stored { .. } => Err(Error::BadRequest(format!(
-                "{} could not be computed",
-                self.path
-            ))),
-        }
+        super::computed(self)
     }
 
     /// The carrier file itself.

@@ -93,6 +93,18 @@ pub enum Download {
     Computed(Vec<u8>),
 }
 
+/// The download of an array whose data lives elsewhere: the whole of it,
+/// computed.
+pub(crate) fn computed(ds: &dyn Dataset) -> Result<Download> {
+    match ds.fetch(&FetchRequest::default())? {
+        FetchOutput::Frame(frame) => Ok(Download::Computed(frame)),
+        FetchOutput::Stored { .. } => Err(Error::BadRequest(format!(
+            "{} could not be computed",
+            ds.path()
+        ))),
+    }
+}
+
 /// An array an expression reads: native-endian items of any box.
 pub trait Operand: Send {
     /// The items' type, as the expression engine knows types.

@@ -372,13 +372,7 @@ impl Dataset for ProxyDataset {
 
     /// Downloaded as the array of its data, computed.
     fn download(&self) -> Result<Download> {
-        match self.fetch(&FetchRequest::default())? {
-            FetchOutput::Frame(frame) => Ok(Download::Computed(frame)),
-            FetchOutput::Stored { .. } => Err(Error::BadRequest(format!(
-                "{} could not be computed",
-                self.path
-            ))),
-        }
+        super::computed(self)
     }
 
     /// The carrier file itself.
