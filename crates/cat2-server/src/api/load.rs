@@ -150,7 +150,7 @@ async fn fetch_to(app: &AppState, mut url: url::Url, mut sink: Sink) -> ApiResul
                     "{url} is larger than the {max} bytes this server loads"
                 )));
             }
-            if !sink.write(piece).await {
+            if !sink.write(&piece).await {
                 break;
             }
         }

@@ -49,7 +49,7 @@ pub async fn receive_file_part(
             .await
             .map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?
         {
-            if !sink.write(bytes).await {
+            if !sink.write(&bytes).await {
                 break;
             }
         }
