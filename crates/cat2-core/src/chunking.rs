@@ -8,9 +8,9 @@
 //! every machine.
 
 /// Bytes a block aims at (python-blosc2: L2 / 4).
-pub const BLOCK_BYTES: i64 = 256 << 10;
+pub(crate) const BLOCK_BYTES: i64 = 256 << 10;
 /// Bytes a chunk aims at, when the HDF5 dataset has no chunks (L3 / 4).
-pub const CHUNK_BYTES: i64 = 8 << 20;
+pub(crate) const CHUNK_BYTES: i64 = 8 << 20;
 
 /// The divisor of `a` nearest to `b` (below `b` first when `strict` or for
 /// large `a`), as python-blosc2's `nearest_divisor`.
@@ -78,7 +78,7 @@ fn compute_partition(nitems: i64, maxshape: &[i64], minpart: Option<&[i64]>) -> 
 
 /// Chunks and blocks for an array of `shape` whose chunks are `chunks` when
 /// given (an HDF5 dataset's own chunks) or chosen here.
-pub fn chunks_blocks(
+pub(crate) fn chunks_blocks(
     shape: &[i64],
     chunks: Option<&[i64]>,
     itemsize: usize,

@@ -16,13 +16,13 @@ use crate::storage::{Blob, Entry, Key, Storage, Version};
 type Slot<T> = ((Key, Version), Arc<T>);
 
 /// The last `slots` values read, most recently used last.
-pub struct FileCache<T> {
+pub(crate) struct FileCache<T> {
     slots: usize,
     entries: Mutex<Vec<Slot<T>>>,
 }
 
 impl<T> FileCache<T> {
-    pub const fn new(slots: usize) -> Self {
+    pub(crate) const fn new(slots: usize) -> Self {
         FileCache {
             slots,
             entries: Mutex::new(Vec::new()),
@@ -32,7 +32,7 @@ impl<T> FileCache<T> {
     /// The value for the current version of the object at `key`, made by
     /// `open` from that version when it is not cached. Failures are not
     /// cached.
-    pub fn get_or_open<E>(
+    pub(crate) fn get_or_open<E>(
         &self,
         storage: &dyn Storage,
         key: &Key,

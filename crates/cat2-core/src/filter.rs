@@ -27,14 +27,14 @@ const MAX_DEPTH: usize = 200;
 
 /// A compiled row predicate.
 #[derive(Debug, Clone)]
-pub struct RowFilter {
+pub(crate) struct RowFilter {
     root: BoolNode,
     itemsize: usize,
 }
 
 impl RowFilter {
     /// Parses `expr` and checks it against the fields of `dtype`.
-    pub fn parse(expr: &str, dtype: &DType) -> Result<RowFilter> {
+    pub(crate) fn parse(expr: &str, dtype: &DType) -> Result<RowFilter> {
         let Some(fields) = dtype.fields().filter(|f| !f.is_empty()) else {
             return Err(Error::BadFilter(
                 "Filtering/sorting is not supported for this dataset type".into(),
@@ -73,18 +73,14 @@ impl RowFilter {
         })
     }
 
-    /// Bytes per record this filter reads.
-    pub fn itemsize(&self) -> usize {
-        self.itemsize
-    }
-
     /// Whether one record (`itemsize` bytes) passes. A short record never does.
-    pub fn matches(&self, record: &[u8]) -> bool {
+    #[cfg(test)]
+    fn matches(&self, record: &[u8]) -> bool {
         record.len() >= self.itemsize && self.root.eval(record)
     }
 
     /// One verdict per record of a packed run of records.
-    pub fn select(&self, records: &[u8]) -> Vec<bool> {
+    pub(crate) fn select(&self, records: &[u8]) -> Vec<bool> {
         if self.itemsize == 0 {
             return Vec::new();
         }

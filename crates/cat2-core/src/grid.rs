@@ -3,7 +3,7 @@
 //! the grid, as Blosc2 stores them.
 
 /// Chunks in the grid of `chunks` over `shape` (1 for a 0-d array).
-pub fn chunk_count(shape: &[i64], chunks: &[i64]) -> i64 {
+pub(crate) fn chunk_count(shape: &[i64], chunks: &[i64]) -> i64 {
     shape
         .iter()
         .zip(chunks)
@@ -12,7 +12,7 @@ pub fn chunk_count(shape: &[i64], chunks: &[i64]) -> i64 {
 }
 
 /// The box of items of chunk `index` (C order of the chunk grid).
-pub fn chunk_box(shape: &[i64], chunks: &[i64], index: i64) -> (Vec<i64>, Vec<i64>) {
+pub(crate) fn chunk_box(shape: &[i64], chunks: &[i64], index: i64) -> (Vec<i64>, Vec<i64>) {
     let mut start = vec![0i64; shape.len()];
     let mut rest = index;
     for d in (0..shape.len()).rev() {
@@ -28,7 +28,7 @@ pub fn chunk_box(shape: &[i64], chunks: &[i64], index: i64) -> (Vec<i64>, Vec<i6
 }
 
 /// The index (C order of the chunk grid) of the chunk holding item `at`.
-pub fn chunk_index(shape: &[i64], chunks: &[i64], at: &[i64]) -> i64 {
+pub(crate) fn chunk_index(shape: &[i64], chunks: &[i64], at: &[i64]) -> i64 {
     let mut index = 0i64;
     for ((&s, &c), &a) in shape.iter().zip(chunks).zip(at) {
         let c = c.max(1);

@@ -27,13 +27,13 @@ use crate::selection::{
 use crate::{Error, Result};
 
 /// Longest `indices` string read, in characters.
-pub const MAX_INDICES_CHARS: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_INDICES_CHARS: usize = 8 * 1024 * 1024;
 /// Most coordinates (summed over the list entries) one request may name.
-pub const MAX_FETCH_COORDS: usize = 1_000_000;
+pub(crate) const MAX_FETCH_COORDS: usize = 1_000_000;
 
 /// A parsed and resolved `indices` key.
 #[derive(Debug)]
-pub struct Indices {
+pub(crate) struct Indices {
     plan: Plan,
 }
 
@@ -58,7 +58,7 @@ enum Entry {
 }
 
 /// Parses `indices` for an array of `shape`, with NumPy's semantics.
-pub fn parse_indices(s: &str, shape: &[i64]) -> Result<Indices> {
+pub(crate) fn parse_indices(s: &str, shape: &[i64]) -> Result<Indices> {
     if s.len() > MAX_INDICES_CHARS {
         let n = s.chars().count();
         if n > MAX_INDICES_CHARS {
@@ -296,7 +296,7 @@ fn resolve(entries: Vec<Entry>, shape: &[i64]) -> Result<Indices> {
 
 impl Indices {
     /// Shape of the gathered result.
-    pub fn out_shape(&self) -> Vec<i64> {
+    pub(crate) fn out_shape(&self) -> Vec<i64> {
         match &self.plan {
             Plan::Basic(sel) => sel.out_shape(),
             Plan::Fancy { out_shape, .. } => out_shape.clone(),
@@ -308,7 +308,7 @@ impl Indices {
 /// are grouped by the reader's chunk grid: each touched cell is read once,
 /// as the box of the points inside it (split further only when that box is
 /// large and mostly empty).
-pub fn read_indices(reader: &mut dyn BoxReader, idx: &Indices) -> Result<Vec<u8>> {
+pub(crate) fn read_indices(reader: &mut dyn BoxReader, idx: &Indices) -> Result<Vec<u8>> {
     match &idx.plan {
         Plan::Basic(sel) => read_selection(reader, sel),
         Plan::Fancy {

@@ -13,25 +13,25 @@
 #![forbid(unsafe_code)]
 
 pub mod blob;
-pub mod chunking;
+mod chunking;
 pub mod dataset;
 pub mod dtype;
-pub mod error;
+mod error;
 pub mod examples;
 pub mod fetch;
-pub mod filecache;
-pub mod filter;
+mod filecache;
+mod filter;
 pub mod frames;
-pub mod grid;
+mod grid;
 pub mod hierarchy;
-pub mod indices;
+mod indices;
 pub mod lazy;
-pub mod meta;
+mod meta;
 pub mod node;
-pub mod path;
+mod path;
 pub mod random;
 pub mod resolve;
-pub mod selection;
+mod selection;
 pub mod storage;
 pub mod store;
 pub mod unfold;

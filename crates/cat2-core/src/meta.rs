@@ -8,7 +8,7 @@ use serde_json::{Map, Number, Value};
 
 /// An ISO-8601 UTC time as Caterva2 writes it: microseconds when non-zero,
 /// and a `Z` suffix (`2026-11-25T14:30:48.330007Z`).
-pub fn iso_time(t: SystemTime) -> String {
+pub(crate) fn iso_time(t: SystemTime) -> String {
     let dt: DateTime<Utc> = t.into();
     if dt.timestamp_subsec_micros() == 0 {
         dt.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -19,7 +19,7 @@ pub fn iso_time(t: SystemTime) -> String {
 
 /// A msgpack value as JSON, the way Caterva2's metadata shows vlmeta:
 /// bytes become (lossy) UTF-8 strings, map keys become strings.
-pub fn msgpack_to_json(v: &rmpv::Value) -> Value {
+pub(crate) fn msgpack_to_json(v: &rmpv::Value) -> Value {
     use rmpv::Value as M;
     match v {
         M::Nil => Value::Null,
@@ -55,7 +55,7 @@ pub fn msgpack_to_json(v: &rmpv::Value) -> Value {
 }
 
 /// Compression parameters in Caterva2's JSON form.
-pub fn cparams_json(cp: &cat2_blosc2::CParams) -> cat2_proto::CParams {
+pub(crate) fn cparams_json(cp: &cat2_blosc2::CParams) -> cat2_proto::CParams {
     let filters_and_meta = cp
         .filters
         .iter()

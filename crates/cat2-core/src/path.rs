@@ -9,7 +9,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 
-pub use crate::storage::key::{is_reserved_name, TEMP_PREFIX};
+pub(crate) use crate::storage::key::is_reserved_name;
 
 /// The built-in roots of a Caterva2 server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,7 +138,7 @@ impl fmt::Display for DsPath {
 }
 
 /// The suffix of a file name, with the dot (`".b2nd"`), or `""`.
-pub fn suffix(name: &str) -> &str {
+pub(crate) fn suffix(name: &str) -> &str {
     match name.rfind('.') {
         Some(i) if i > 0 => &name[i..],
         _ => "",
@@ -147,24 +147,24 @@ pub fn suffix(name: &str) -> &str {
 
 /// Suffixes HDF5 files go by: HDF5's own, NeXus (`.nxs`, `.nx5`), CXI and
 /// HDF-EOS 5. Compared without regard to case.
-pub const HDF5_SUFFIXES: [&str; 7] = [".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5", ".cxi"];
+pub(crate) const HDF5_SUFFIXES: [&str; 7] = [".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5", ".cxi"];
 
 /// Suffixes stored verbatim: Blosc2 containers and HDF5 files. Any other
 /// file is stored compressed as `<name>.b2` and addressed without the `.b2`
 /// (unless its content is HDF5: see `crate::container::h5::is_hdf5_file`).
-pub fn is_stored_verbatim(name: &str) -> bool {
+pub(crate) fn is_stored_verbatim(name: &str) -> bool {
     matches!(suffix(name), ".b2nd" | ".b2frame" | ".b2z" | ".b2") || is_hdf5_name(name)
 }
 
 /// Files a path can descend into (`x.b2z/g/a`, `x.h5/g/a`) by their name:
 /// zip stores of Blosc2 datasets and HDF5 files.
-pub fn is_container_name(name: &str) -> bool {
+pub(crate) fn is_container_name(name: &str) -> bool {
     suffix(name) == ".b2z" || is_hdf5_name(name)
 }
 
 /// Whether a file name is an HDF5 file's, browsed as a container of its
 /// datasets.
-pub fn is_hdf5_name(name: &str) -> bool {
+pub(crate) fn is_hdf5_name(name: &str) -> bool {
     let s = suffix(name);
     HDF5_SUFFIXES.iter().any(|h| s.eq_ignore_ascii_case(h))
 }

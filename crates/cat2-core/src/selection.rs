@@ -24,7 +24,7 @@ use crate::{Error, Result};
 
 /// One comma-separated item of a `slice_` string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SliceItem {
+pub(crate) enum SliceItem {
     /// An integer: selects one position and drops the dimension.
     Index(i64),
     /// `start:stop[:step]`, each part optional.
@@ -39,7 +39,7 @@ pub enum SliceItem {
 
 /// A parsed `slice_` string.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SliceSpec {
+pub(crate) struct SliceSpec {
     pub items: Vec<SliceItem>,
     /// Whether the string had several items (a tuple key in Python); the
     /// server uses it to tell a "whole" tuple from a single `:`.
@@ -47,7 +47,7 @@ pub struct SliceSpec {
 }
 
 /// Parses a `slice_` string; an empty string is `None` (the whole dataset).
-pub fn parse_slice(s: &str) -> Result<Option<SliceSpec>> {
+pub(crate) fn parse_slice(s: &str) -> Result<Option<SliceSpec>> {
     if s.is_empty() {
         return Ok(None);
     }
@@ -286,7 +286,7 @@ pub struct Selection {
 
 impl SliceSpec {
     /// Applies the key to an array of `shape` with NumPy's rules.
-    pub fn resolve(&self, shape: &[i64]) -> Result<Selection> {
+    pub(crate) fn resolve(&self, shape: &[i64]) -> Result<Selection> {
         let ellipses = self
             .items
             .iter()
@@ -417,7 +417,7 @@ pub trait BoxReader {
 
 /// Copies a box read into a new buffer into `out`, for readers whose
 /// [`BoxReader::read_box`] is their `read_box_vec`; `what` names the source.
-pub fn fill_box(data: Vec<u8>, out: &mut [u8], what: &str) -> Result<()> {
+pub(crate) fn fill_box(data: Vec<u8>, out: &mut [u8], what: &str) -> Result<()> {
     if data.len() != out.len() {
         return Err(Error::BadRequest(format!(
             "{what} gave {} bytes for a box of {}",
@@ -430,7 +430,7 @@ pub fn fill_box(data: Vec<u8>, out: &mut [u8], what: &str) -> Result<()> {
 }
 
 /// The selected items in C order of the result (shape `sel.out_shape()`).
-pub fn read_selection(reader: &mut dyn BoxReader, sel: &Selection) -> Result<Vec<u8>> {
+pub(crate) fn read_selection(reader: &mut dyn BoxReader, sel: &Selection) -> Result<Vec<u8>> {
     let shape = reader.shape().to_vec();
     if sel.dims.len() != shape.len() {
         return Err(Error::BadRequest(format!(

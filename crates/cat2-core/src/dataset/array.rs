@@ -19,14 +19,14 @@ use crate::path::DsPath;
 use crate::selection::{parse_slice, read_selection, BoxReader, Selection};
 
 /// A b2nd array with its data.
-pub struct ArrayDataset {
+pub(crate) struct ArrayDataset {
     path: DsPath,
     arr: NdArray,
     stored: Stored,
 }
 
 impl ArrayDataset {
-    pub fn new(path: DsPath, arr: NdArray, stored: Stored) -> ArrayDataset {
+    pub(crate) fn new(path: DsPath, arr: NdArray, stored: Stored) -> ArrayDataset {
         ArrayDataset { path, arr, stored }
     }
 }

@@ -20,7 +20,7 @@ use crate::path::DsPath;
 use crate::selection::{read_selection, BoxReader};
 
 /// A dataset inside an HDF5 file.
-pub struct H5Dataset {
+pub(crate) struct H5Dataset {
     path: DsPath,
     tree: Arc<H5Tree>,
     key: String,
@@ -28,7 +28,7 @@ pub struct H5Dataset {
 
 impl H5Dataset {
     /// The dataset at `key` of `tree`, if it is one that can be served.
-    pub fn open(path: DsPath, tree: Arc<H5Tree>, key: &str) -> Option<H5Dataset> {
+    pub(crate) fn open(path: DsPath, tree: Arc<H5Tree>, key: &str) -> Option<H5Dataset> {
         tree.dataset(key)?;
         Some(H5Dataset {
             path,
@@ -45,7 +45,7 @@ impl H5Dataset {
 }
 
 /// The refusal of Blosc2 access (chunks) to an HDF5 file or a dataset in it.
-pub fn not_blosc2(path: &DsPath) -> Error {
+pub(crate) fn not_blosc2(path: &DsPath) -> Error {
     Error::BadRequest(format!(
         "{path} is HDF5, whose chunks are HDF5-compressed rather than Blosc2 chunks; \
          fetch it with the slice_ parameter instead"
@@ -162,7 +162,7 @@ fn to_i64(n: u64) -> i64 {
 /// `/api/info` of a leaf: array metadata with Blosc2 default parameters
 /// (the data is recompressed with them when fetched), no file of its own
 /// and no byte ranges.
-pub fn leaf_meta(d: &DatasetInfo, stored: u64, mtime: Option<String>) -> ArrayInfo {
+pub(crate) fn leaf_meta(d: &DatasetInfo, stored: u64, mtime: Option<String>) -> ArrayInfo {
     let chunks = chunk_shape(d);
     let items: u64 = chunks.iter().product();
     let nbytes = nbytes(d);
@@ -204,7 +204,7 @@ pub fn leaf_meta(d: &DatasetInfo, stored: u64, mtime: Option<String>) -> ArrayIn
 }
 
 /// Reads boxes of an HDF5 dataset.
-pub struct H5Reader<'a> {
+pub(crate) struct H5Reader<'a> {
     file: &'a cat2_hdf5::File,
     path: String,
     pub shape: Vec<i64>,
@@ -213,7 +213,7 @@ pub struct H5Reader<'a> {
 }
 
 impl<'a> H5Reader<'a> {
-    pub fn new(file: &'a cat2_hdf5::File, d: &cat2_hdf5::DatasetInfo) -> Self {
+    pub(crate) fn new(file: &'a cat2_hdf5::File, d: &cat2_hdf5::DatasetInfo) -> Self {
         let to_i64 = |v: Vec<u64>| -> Vec<i64> {
             v.into_iter()
                 .map(|n| i64::try_from(n).unwrap_or(i64::MAX))

@@ -28,11 +28,11 @@ use crate::storage::{Blob, Key};
 
 /// Deepest chain of lazy expressions over lazy expressions (a cycle of
 /// files ends here too).
-pub const MAX_DEPTH: usize = 16;
+pub(crate) const MAX_DEPTH: usize = 16;
 
 /// A NumPy dtype string as the expression engine's type, and whether its
 /// bytes are big-endian (they are swapped to native order when read).
-pub fn expr_dtype(numpy: &str) -> Result<(XType, bool)> {
+pub(crate) fn expr_dtype(numpy: &str) -> Result<(XType, bool)> {
     let t = XType::from_numpy(numpy).ok_or_else(|| {
         Error::BadRequest(format!(
             "Invalid name or expression: operands of dtype {numpy} cannot be computed with"
@@ -42,7 +42,7 @@ pub fn expr_dtype(numpy: &str) -> Result<(XType, bool)> {
 }
 
 /// Items read as stored (`numpy` dtype), in native byte order.
-pub fn to_native(mut data: Vec<u8>, numpy: &str) -> Result<Vec<u8>> {
+pub(crate) fn to_native(mut data: Vec<u8>, numpy: &str) -> Result<Vec<u8>> {
     let (t, big_endian) = expr_dtype(numpy)?;
     let itemsize = t.itemsize();
     if big_endian && itemsize > 1 {
@@ -55,7 +55,7 @@ pub fn to_native(mut data: Vec<u8>, numpy: &str) -> Result<Vec<u8>> {
 
 /// A lazy expression carrier found at `path`; its expression is opened
 /// (operands and all) when it is used.
-pub struct LazyDataset {
+pub(crate) struct LazyDataset {
     path: DsPath,
     blob: Arc<dyn Blob>,
     arr: NdArray,
@@ -64,7 +64,7 @@ pub struct LazyDataset {
 }
 
 impl LazyDataset {
-    pub fn new(
+    pub(crate) fn new(
         path: DsPath,
         blob: Arc<dyn Blob>,
         arr: NdArray,
@@ -81,7 +81,7 @@ impl LazyDataset {
     }
 
     /// The expression, with its operands opened for whoever asks.
-    pub fn open(&self) -> Result<Lazy> {
+    pub(crate) fn open(&self) -> Result<Lazy> {
         Lazy::open(
             self.opener.as_ref(),
             &self.path,
@@ -168,10 +168,10 @@ impl Operand for Lazy {
 }
 
 /// Opened operands by name, with their logical paths.
-pub type Operands = Vec<(String, DsPath, Box<dyn Operand>)>;
+pub(crate) type Operands = Vec<(String, DsPath, Box<dyn Operand>)>;
 
 /// A lazy expression with its operands opened.
-pub struct Lazy {
+pub(crate) struct Lazy {
     /// The expression, typed against its operands once, for every box.
     plan: Plan,
     /// The expression as stored.
@@ -191,7 +191,7 @@ pub struct Lazy {
 impl Lazy {
     /// Opens the lazy expression stored in the carrier `arr` (found at
     /// `path`, stored at `key`), its operands opened through `opener`.
-    pub fn open(
+    pub(crate) fn open(
         opener: &dyn Opener,
         path: &DsPath,
         key: &Key,
@@ -235,7 +235,7 @@ impl Lazy {
     /// An expression over opened operands, with its result type, and a
     /// geometry for the result (an operand's of the same shape, else
     /// python-blosc2's choice).
-    pub fn new(text: &str, operands: Operands) -> Result<Lazy> {
+    pub(crate) fn new(text: &str, operands: Operands) -> Result<Lazy> {
         let expr = Expr::parse(text)
             .map_err(|e| Error::BadRequest(format!("Invalid name or expression: {e}")))?;
         let known: std::collections::HashMap<String, (XType, Vec<usize>)> = operands
@@ -274,17 +274,17 @@ impl Lazy {
     /// Whether result chunks are best computed by one opened expression, one after the
     /// other: its reductions and products keep their whole results for every chunk, which
     /// workers opening the expression for themselves would each compute again.
-    pub fn computes_serially(&self) -> bool {
+    pub(crate) fn computes_serially(&self) -> bool {
         self.plan.keeps_whole_results()
     }
 
     /// Whether the expression uses linear algebra, whose results are stored computed.
-    pub fn forces_compute(&self) -> bool {
+    pub(crate) fn forces_compute(&self) -> bool {
         self.plan.forces_compute()
     }
 
     /// The result's items in the box `start..stop`, native-endian, C order.
-    pub fn eval(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>> {
+    pub(crate) fn eval(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>> {
         let mut read = |name: &str,
                         a: &[usize],
                         b: &[usize]|
@@ -309,7 +309,7 @@ impl Lazy {
     /// stored arrays (native byte order) with the result's shape, chunks and blocks. Item
     /// `i` of every decompressed chunk then lines up with item `i` of the result chunk, so
     /// nothing is re-laid out between the decompressor, the evaluator and the compressor.
-    pub fn has_native_chunks(&self) -> bool {
+    pub(crate) fn has_native_chunks(&self) -> bool {
         let Some(names) = self.plan.flat_operands() else {
             return false;
         };
@@ -342,7 +342,7 @@ impl Lazy {
     /// Result chunk `nchunk` in Blosc2's block layout (see [`Lazy::has_native_chunks`],
     /// which must hold), into `out`; `inputs` are buffers kept between calls for the
     /// operands' decompressed chunks.
-    pub fn native_chunk(
+    pub(crate) fn native_chunk(
         &self,
         nchunk: i64,
         inputs: &mut Vec<Vec<u8>>,
@@ -375,24 +375,24 @@ impl Lazy {
     }
 
     /// The result's dtype as the rest of cat2-core knows dtypes.
-    pub fn core_dtype(&self) -> Result<crate::dtype::DType> {
+    pub(crate) fn core_dtype(&self) -> Result<crate::dtype::DType> {
         crate::dtype::DType::parse(self.dtype.descr())
     }
 
     /// A box reader that owns the expression (for workers that open their own).
-    pub fn into_reader(self) -> OwnedLazyReader {
+    pub(crate) fn into_reader(self) -> OwnedLazyReader {
         ReaderOf::new(self)
     }
 
     /// A box reader over the result, for the fetch machinery.
-    pub fn reader(&self) -> LazyReader<'_> {
+    pub(crate) fn reader(&self) -> LazyReader<'_> {
         ReaderOf::new(self)
     }
 }
 
 /// Reads boxes of a lazy expression's result, borrowing it ([`LazyReader`]) or
 /// owning it ([`OwnedLazyReader`]).
-pub struct ReaderOf<L> {
+pub(crate) struct ReaderOf<L> {
     lazy: L,
     shape: Vec<i64>,
     /// The operands' decompressed chunks, kept between native chunks.
@@ -400,9 +400,9 @@ pub struct ReaderOf<L> {
 }
 
 /// A reader of an expression opened elsewhere.
-pub type LazyReader<'a> = ReaderOf<&'a Lazy>;
+pub(crate) type LazyReader<'a> = ReaderOf<&'a Lazy>;
 /// A reader owning its expression.
-pub type OwnedLazyReader = ReaderOf<Lazy>;
+pub(crate) type OwnedLazyReader = ReaderOf<Lazy>;
 
 impl<L: std::borrow::Borrow<Lazy>> ReaderOf<L> {
     fn new(lazy: L) -> Self {

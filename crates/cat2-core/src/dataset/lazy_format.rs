@@ -21,7 +21,7 @@ use crate::storage::Key;
 
 /// A stored lazy expression: its text and where its operands are.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LazyDef {
+pub(crate) struct LazyDef {
     pub expression: String,
     /// Operand name → the operand's file as stored: a path relative to the
     /// carrier's directory, or an absolute path (not checked here).
@@ -44,7 +44,7 @@ fn bad(carrier: &str, why: &str) -> Error {
 /// Reads the expression a carrier array holds, or `None` when it is a plain
 /// array.
 /// `carrier` names the carrier's file in messages.
-pub fn read(arr: &NdArray, carrier: &str) -> Result<Option<LazyDef>> {
+pub(crate) fn read(arr: &NdArray, carrier: &str) -> Result<Option<LazyDef>> {
     let sc = arr.schunk();
     let metas = sc.metalayers();
     if metas.iter().any(|(n, _)| n == "b2o") {
@@ -112,7 +112,7 @@ pub fn read(arr: &NdArray, carrier: &str) -> Result<Option<LazyDef>> {
 /// The frame of a carrier for `expression` with a result of geometry
 /// `spec`, whose operands are at `urlpaths` (relative to the carrier's
 /// directory).
-pub fn carrier_frame(
+pub(crate) fn carrier_frame(
     spec: &ArraySpec,
     expression: &str,
     urlpaths: &[(String, String)],
@@ -156,7 +156,7 @@ pub fn carrier_frame(
 
 /// `target` relative to the directory `from`, as python-blosc2 stores
 /// operand paths (`../../shared/x.b2nd`).
-pub fn relative_path(from: &Key, target: &str) -> String {
+pub(crate) fn relative_path(from: &Key, target: &str) -> String {
     let a: Vec<&str> = from.segments().collect();
     let b: Vec<&str> = target.split('/').filter(|s| !s.is_empty()).collect();
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
@@ -167,7 +167,7 @@ pub fn relative_path(from: &Key, target: &str) -> String {
 
 /// Where a relative operand path leads from the directory `dir`, climbing
 /// with `..` lexically, as python-blosc2 resolves it; `None` above the root.
-pub fn resolve_relative(dir: &Key, url: &str) -> Option<Vec<String>> {
+pub(crate) fn resolve_relative(dir: &Key, url: &str) -> Option<Vec<String>> {
     let mut parts: Vec<String> = dir.segments().map(str::to_string).collect();
     for c in Path::new(url).components() {
         match c {

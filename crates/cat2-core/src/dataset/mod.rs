@@ -10,13 +10,13 @@
 //! one a path is; adding a kind is a type implementing [`Dataset`] and a line
 //! there.
 
-pub mod array;
-pub mod h5;
-pub mod lazy;
-pub mod lazy_format;
-pub mod proxy;
-pub mod schunk;
-pub mod unreadable;
+pub(crate) mod array;
+pub(crate) mod h5;
+pub(crate) mod lazy;
+pub(crate) mod lazy_format;
+pub(crate) mod proxy;
+pub(crate) mod schunk;
+pub(crate) mod unreadable;
 
 use std::sync::Arc;
 

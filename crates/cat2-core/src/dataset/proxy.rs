@@ -36,7 +36,7 @@ pub const DSETNAME_KEY: &str = "_dsetname";
 
 /// A proxy array, found at `path`: its data is opened from the HDF5 file on
 /// every use (the file's tree is cached while it is unchanged).
-pub struct ProxyDataset {
+pub(crate) struct ProxyDataset {
     path: DsPath,
     blob: Arc<dyn Blob>,
     arr: NdArray,
@@ -45,7 +45,7 @@ pub struct ProxyDataset {
 }
 
 /// The HDF5 side of a proxy: the dataset behind the array.
-pub struct Proxy<'a> {
+pub(crate) struct Proxy<'a> {
     pub arr: &'a NdArray,
     pub tree: Arc<H5Tree>,
     /// The dataset's path in the file (`/entry/data/data`).
@@ -53,14 +53,14 @@ pub struct Proxy<'a> {
 }
 
 /// A proxy's refusal: `path is an HDF5 proxy, but ...`.
-pub fn proxy_refusal(path: &DsPath, why: impl std::fmt::Display) -> Error {
+pub(crate) fn proxy_refusal(path: &DsPath, why: impl std::fmt::Display) -> Error {
     Error::BadRequest(format!("{path} is an HDF5 proxy, but {why}"))
 }
 
 impl<'a> Proxy<'a> {
     /// Opens the HDF5 side of the proxy array `arr` found at `path` (stored
     /// at `key`).
-    pub fn open(
+    pub(crate) fn open(
         storage: &Arc<dyn Storage>,
         opener: &dyn Opener,
         path: &DsPath,
@@ -109,7 +109,7 @@ impl<'a> Proxy<'a> {
     }
 
     /// The HDF5 dataset.
-    pub fn dataset(&self) -> &DatasetInfo {
+    pub(crate) fn dataset(&self) -> &DatasetInfo {
         // `open` checked that the key names a dataset of the tree.
         self.tree
             .dataset(&self.key)
@@ -117,13 +117,13 @@ impl<'a> Proxy<'a> {
     }
 
     /// A box reader over the HDF5 dataset.
-    pub fn reader(&self) -> H5Reader<'_> {
+    pub(crate) fn reader(&self) -> H5Reader<'_> {
         H5Reader::new(self.tree.file(), self.dataset())
     }
 
     /// `/api/info`: the proxy's metadata, with the HDF5 storage size as its
     /// compressed size and no byte ranges.
-    pub fn info(&self, blob: &Arc<dyn Blob>) -> Result<Info> {
+    pub(crate) fn info(&self, blob: &Arc<dyn Blob>) -> Result<Info> {
         let mut schunk = super::schunk_info(self.arr.schunk(), blob.location(), None)?;
         let stored = self.tree.storage_size(&self.key)?;
         schunk.cbytes = i64::try_from(stored).unwrap_or(i64::MAX);
@@ -137,7 +137,7 @@ impl<'a> Proxy<'a> {
     }
 
     /// Chunk `nchunk` of the proxy's chunk grid, compressed.
-    pub fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
+    pub(crate) fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
         let shape = self.arr.shape();
         let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
         let blocks: Vec<i64> = self.arr.blocks().into_iter().map(i64::from).collect();
@@ -261,7 +261,7 @@ impl<'a> Proxy<'a> {
 
     /// A fetch answered by copying stored chunks into the result, when the
     /// selection is made of whole chunks and they can be passed through.
-    pub fn passthrough(&self, sel: &crate::selection::Selection) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn passthrough(&self, sel: &crate::selection::Selection) -> Result<Option<Vec<u8>>> {
         // The geometry of what passes through: the first selected chunk's.
         let first: Vec<i64> = sel
             .dims
@@ -312,7 +312,7 @@ impl<'a> Proxy<'a> {
 }
 
 impl ProxyDataset {
-    pub fn new(
+    pub(crate) fn new(
         path: DsPath,
         blob: Arc<dyn Blob>,
         arr: NdArray,

@@ -16,14 +16,14 @@ use crate::selection::{parse_slice, SliceItem};
 use crate::storage::Blob;
 
 /// A super-chunk of data.
-pub struct FrameDataset {
+pub(crate) struct FrameDataset {
     path: DsPath,
     sc: SChunk,
     stored: Stored,
 }
 
 impl FrameDataset {
-    pub fn new(path: DsPath, sc: SChunk, stored: Stored) -> FrameDataset {
+    pub(crate) fn new(path: DsPath, sc: SChunk, stored: Stored) -> FrameDataset {
         FrameDataset { path, sc, stored }
     }
 }
@@ -61,7 +61,7 @@ impl Dataset for FrameDataset {
 
 /// A regular file: any file that is not a dataset, stored (as Caterva2
 /// stores it) as a super-chunk of its bytes.
-pub struct RegularFile {
+pub(crate) struct RegularFile {
     path: DsPath,
     sc: SChunk,
     blob: Arc<dyn Blob>,
@@ -71,7 +71,7 @@ pub struct RegularFile {
 }
 
 impl RegularFile {
-    pub fn new(path: DsPath, sc: SChunk, blob: Arc<dyn Blob>, by_stored_name: bool) -> RegularFile {
+    pub(crate) fn new(path: DsPath, sc: SChunk, blob: Arc<dyn Blob>, by_stored_name: bool) -> RegularFile {
         RegularFile {
             path,
             sc,

@@ -14,7 +14,7 @@ use crate::path::DsPath;
 use crate::storage::Blob;
 
 /// A stored object that does not open as what its name says.
-pub struct Unreadable {
+pub(crate) struct Unreadable {
     path: DsPath,
     blob: Arc<dyn Blob>,
     /// Why it could not be opened, as a client is told.
@@ -32,7 +32,7 @@ enum Kind {
 
 impl Unreadable {
     /// A `.b2nd` that is not a readable array.
-    pub fn array(path: DsPath, blob: Arc<dyn Blob>, e: impl std::fmt::Display) -> Unreadable {
+    pub(crate) fn array(path: DsPath, blob: Arc<dyn Blob>, e: impl std::fmt::Display) -> Unreadable {
         let why = format!(
             "{} is not a readable Blosc2 array: {e}",
             blob.meta().key.name()
@@ -46,12 +46,12 @@ impl Unreadable {
     }
 
     /// A `.b2frame` that is not a readable frame.
-    pub fn frame(path: DsPath, blob: Arc<dyn Blob>, e: impl std::fmt::Display) -> Unreadable {
+    pub(crate) fn frame(path: DsPath, blob: Arc<dyn Blob>, e: impl std::fmt::Display) -> Unreadable {
         Self::frame_like(path, blob, e, Kind::Frame)
     }
 
     /// A regular file's `.b2` that is not a readable frame.
-    pub fn regular_file(
+    pub(crate) fn regular_file(
         path: DsPath,
         blob: Arc<dyn Blob>,
         e: impl std::fmt::Display,

@@ -7,10 +7,10 @@
 //! Which of these a dataset uses is its own business
 //! ([`crate::dataset::Dataset::fetch`]); this module knows no kinds.
 
-pub mod geometry;
-pub mod passthrough;
-pub mod readers;
-pub mod results;
+pub(crate) mod geometry;
+pub(crate) mod passthrough;
+pub(crate) mod readers;
+pub(crate) mod results;
 
 use std::sync::Arc;
 

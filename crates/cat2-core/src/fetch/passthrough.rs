@@ -7,7 +7,7 @@ use crate::selection::Selection;
 
 /// A source whose compressed chunks can be copied into a result: its
 /// geometry, dtype and the parameters its chunks were compressed with.
-pub struct StoredChunks {
+pub(crate) struct StoredChunks {
     pub shape: Vec<i64>,
     pub chunks: Vec<i64>,
     pub blocks: Vec<i64>,
@@ -19,7 +19,7 @@ pub struct StoredChunks {
 /// [`passthrough`] for any source: `chunk(i)` gives the compressed chunk
 /// at index `i` of the source's chunk grid (C order), or `None` when it
 /// cannot be copied (the whole selection is then computed instead).
-pub fn passthrough_with(
+pub(crate) fn passthrough_with(
     source: &StoredChunks,
     sel: &Selection,
     chunk: &mut dyn FnMut(i64) -> Result<Option<Vec<u8>>>,

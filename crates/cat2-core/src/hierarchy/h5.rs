@@ -16,7 +16,7 @@ use crate::filecache::FileCache;
 use crate::storage::{Blob, Key, ReadAt, Storage};
 
 /// Most dimensions an NDArray has.
-pub const MAX_DIMS: usize = 16;
+pub(crate) const MAX_DIMS: usize = 16;
 
 /// The groups and compatible datasets of an HDF5 file.
 pub struct H5Tree {
@@ -28,7 +28,7 @@ pub struct H5Tree {
 }
 
 /// The stored chunks of a dataset by the coordinates of their first element.
-pub use cat2_hdf5::ChunkMap as RawChunkMap;
+pub(crate) use cat2_hdf5::ChunkMap as RawChunkMap;
 
 /// HDF5's superblock signature, found at offset 0, 512, 1024, 2048, ...
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
@@ -70,7 +70,7 @@ impl cat2_hdf5::Storage for BlobBytes {
 
 /// The HDF5 reader's own error and result types.
 mod hdf5_reader_result {
-    pub type Result<T> = std::result::Result<T, cat2_hdf5::ReaderError>;
+    pub(super) type Result<T> = std::result::Result<T, cat2_hdf5::ReaderError>;
 }
 
 /// External links of a file in a store: the files beside it (or below),
@@ -94,7 +94,7 @@ impl cat2_hdf5::LinkOpener for StoreLinks {
 
 /// Opens the HDF5 file in `blob`, an object of `storage` whose neighbours
 /// its external links may name.
-pub fn open_file(blob: &Arc<dyn Blob>, storage: Arc<dyn Storage>) -> cat2_hdf5::Result<File> {
+pub(crate) fn open_file(blob: &Arc<dyn Blob>, storage: Arc<dyn Storage>) -> cat2_hdf5::Result<File> {
     let key = blob.meta().key.clone();
     let links = StoreLinks {
         storage,
@@ -108,7 +108,7 @@ pub fn open_file(blob: &Arc<dyn Blob>, storage: Arc<dyn Storage>) -> cat2_hdf5::
 }
 
 /// Whether a dataset can be served as an NDArray.
-pub fn compatible(d: &DatasetInfo) -> bool {
+pub(crate) fn compatible(d: &DatasetInfo) -> bool {
     d.shape.len() <= MAX_DIMS && d.itemsize > 0 && !d.dtype.contains("|O")
 }
 
@@ -247,7 +247,7 @@ impl H5Tree {
 }
 
 /// Uncompressed bytes of a dataset.
-pub fn nbytes(d: &DatasetInfo) -> u64 {
+pub(crate) fn nbytes(d: &DatasetInfo) -> u64 {
     d.shape
         .iter()
         .try_fold(d.itemsize as u64, |acc, &n| acc.checked_mul(n))
@@ -256,7 +256,7 @@ pub fn nbytes(d: &DatasetInfo) -> u64 {
 
 /// The chunk shape a leaf is served with: the HDF5 chunk shape, or the
 /// whole shape for contiguous (and scalar) datasets.
-pub fn chunk_shape(d: &DatasetInfo) -> Vec<u64> {
+pub(crate) fn chunk_shape(d: &DatasetInfo) -> Vec<u64> {
     match &d.chunks {
         Some(c) if c.len() == d.shape.len() => c.clone(),
         _ => d.shape.clone(),

@@ -3,7 +3,7 @@
 //! What their members are as datasets, and how they answer the API, is
 //! [`crate::node`]'s business; this layer only knows the files.
 
-pub mod h5;
+pub(crate) mod h5;
 pub mod zip;
 
 /// What a key inside a container names.

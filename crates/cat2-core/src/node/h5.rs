@@ -13,7 +13,7 @@ use crate::path::DsPath;
 use crate::storage::Blob;
 
 /// A readable HDF5 file.
-pub struct H5Store(pub Arc<H5Tree>);
+pub(crate) struct H5Store(pub Arc<H5Tree>);
 
 impl Hierarchy for H5Store {
     fn file(&self) -> &Arc<dyn Blob> {

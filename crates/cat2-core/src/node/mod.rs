@@ -8,8 +8,8 @@
 //! [`Hierarchy`]: a group node asks its hierarchy what is below it and how
 //! the file answers for itself; what a member is, the resolver decides.
 
-pub mod h5;
-pub mod zip;
+pub(crate) mod h5;
+pub(crate) mod zip;
 
 use std::sync::Arc;
 

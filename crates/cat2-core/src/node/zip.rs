@@ -13,10 +13,10 @@ use crate::path::DsPath;
 use crate::storage::Blob;
 
 /// A browsable `.b2z` store.
-pub struct ZipStore(pub Arc<Container>);
+pub(crate) struct ZipStore(pub Arc<Container>);
 
 /// The refusal of an object kept as a subtree (a CTable), not served yet.
-pub fn object_unsupported(path: &DsPath, kind: &str) -> Error {
+pub(crate) fn object_unsupported(path: &DsPath, kind: &str) -> Error {
     let what = match kind {
         "ctable" => {
             return Error::BadRequest(format!(

@@ -14,11 +14,11 @@ use super::error::{Error, Result};
 
 /// Prefix of the temporary files a backend writes beside their targets;
 /// such names are the backends' own: never listed, served or writable.
-pub const TEMP_PREFIX: &str = ".cat2rs-tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".cat2rs-tmp-";
 
 /// Whether a name is one backends keep for themselves (write temporaries,
 /// chunk-write lock sidecars).
-pub fn is_reserved_name(name: &str) -> bool {
+pub(crate) fn is_reserved_name(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX) || name.ends_with(".b2lock")
 }
 

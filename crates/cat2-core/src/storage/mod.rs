@@ -46,7 +46,7 @@
 
 pub mod conformance;
 mod error;
-pub mod key;
+pub(crate) mod key;
 pub mod local;
 
 use std::fmt;

@@ -21,7 +21,7 @@
 use cat2_hdf5::AttrValue;
 
 /// Python's `repr(float)` (as `json.dumps` writes floats).
-pub fn py_float(f: f64) -> String {
+pub(crate) fn py_float(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
     }
@@ -156,7 +156,7 @@ fn json_value(v: &AttrValue, level: usize, out: &mut String) {
 }
 
 /// The text of an `!_attrs_.json` file for these attributes.
-pub fn attrs_json(attrs: &[(String, AttrValue)]) -> String {
+pub(crate) fn attrs_json(attrs: &[(String, AttrValue)]) -> String {
     let mut sorted: Vec<&(String, AttrValue)> = attrs.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     if sorted.is_empty() {
@@ -178,7 +178,7 @@ pub fn attrs_json(attrs: &[(String, AttrValue)]) -> String {
 
 /// The msgpack value a proxy's vlmeta holds for an attribute, or `None`
 /// when it has none (see the module docs).
-pub fn attr_msgpack(v: &AttrValue) -> Option<rmpv::Value> {
+pub(crate) fn attr_msgpack(v: &AttrValue) -> Option<rmpv::Value> {
     Some(match v {
         AttrValue::Empty => rmpv::Value::Nil,
         AttrValue::Bool(b) => rmpv::Value::Boolean(*b),

@@ -25,7 +25,7 @@
 //! [`crate::storage::Storage::put_many`]: on a local disk, two filesystem
 //! syncs for the whole tree, not two per file).
 
-pub mod attrs;
+pub(crate) mod attrs;
 
 use cat2_blosc2::{ArraySpec, CParams, NdArray, SChunk};
 use cat2_hdf5::{DatasetInfo, File, Node};

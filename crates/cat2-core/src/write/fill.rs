@@ -68,15 +68,15 @@ pub const FILL_STATE: &str = "fill_state";
 pub const PUBLISHED_URL: &str = "published_url";
 
 /// The values of [`FILL_STATE`].
-pub mod state {
+pub(crate) mod state {
     /// Some slot is still unwritten.
-    pub const FILLING: &str = "filling";
+    pub(crate) const FILLING: &str = "filling";
     /// Every slot is written and there is nowhere to publish to.
-    pub const COMPLETE: &str = "complete";
+    pub(crate) const COMPLETE: &str = "complete";
     /// Every slot is written and a publish is (or was) under way.
-    pub const PUBLISHING: &str = "publishing";
+    pub(crate) const PUBLISHING: &str = "publishing";
     /// Copied to the publish root.
-    pub const PUBLISHED: &str = "published";
+    pub(crate) const PUBLISHED: &str = "published";
 }
 
 /// Bytes of an extended (Blosc2) chunk header.

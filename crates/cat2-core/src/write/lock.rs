@@ -13,7 +13,7 @@ use crate::storage::{Key, Lock, LockMode, Storage};
 
 /// Whether the object at `key` is one chunk writers may change (a `.b2nd`
 /// array), and so one whose frame lock other writes must take too.
-pub fn is_fillable(key: &Key) -> bool {
+pub(crate) fn is_fillable(key: &Key) -> bool {
     key.name().ends_with(".b2nd")
 }
 
@@ -21,7 +21,7 @@ pub fn is_fillable(key: &Key) -> bool {
 /// replaces, moves or removes them. Taken in key order, so two writes
 /// locking the same objects cannot deadlock, and each counted as a change
 /// (readers holding C-Blosc2 handles look again).
-pub fn lock_fillable(storage: &dyn Storage, keys: &[&Key]) -> Result<Vec<Box<dyn Lock>>> {
+pub(crate) fn lock_fillable(storage: &dyn Storage, keys: &[&Key]) -> Result<Vec<Box<dyn Lock>>> {
     let mut fillable: Vec<&Key> = keys.iter().copied().filter(|k| is_fillable(k)).collect();
     fillable.sort();
     fillable.dedup();

@@ -11,7 +11,7 @@
 pub mod append;
 pub mod archive;
 pub mod fill;
-pub mod lock;
+pub(crate) mod lock;
 pub mod transfer;
 pub mod upload;
 

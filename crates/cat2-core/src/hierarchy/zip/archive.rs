@@ -33,7 +33,7 @@ const ZIP64_EXTRA_ID: u16 = 0x0001;
 const MAX_COMMENT: u64 = 0xffff;
 /// Largest central directory read (about a million members); a bigger one
 /// is refused rather than read into memory.
-pub const MAX_DIRECTORY: u64 = 64 << 20;
+pub(crate) const MAX_DIRECTORY: u64 = 64 << 20;
 
 /// Why a file is not a zip archive this module can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +46,7 @@ fn bad(msg: impl Into<String>) -> ZipError {
 
 /// One member as the central directory describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZipMember {
+pub(crate) struct ZipMember {
     /// The member's name (`g/a.b2nd`), UTF-8 (invalid bytes replaced).
     pub name: String,
     /// Compression method: 0 is stored.
@@ -64,17 +64,15 @@ pub struct ZipMember {
 impl ZipMember {
     /// Whether the member's bytes in the archive are its contents: stored
     /// uncompressed, not encrypted, and the same size both ways.
-    pub fn is_stored(&self) -> bool {
+    pub(crate) fn is_stored(&self) -> bool {
         self.method == 0 && self.flags & 1 == 0 && self.compressed_size == self.size
     }
 }
 
 /// The central directory of an archive.
 #[derive(Debug, Clone)]
-pub struct ZipIndex {
+pub(crate) struct ZipIndex {
     pub members: Vec<ZipMember>,
-    /// The archive's size when it was read.
-    pub file_len: u64,
 }
 
 fn u16_at(b: &[u8], at: usize) -> Result<u16, ZipError> {
@@ -199,7 +197,7 @@ fn zip64_directory(f: &dyn ReadAt, eocd_offset: u64) -> Result<Directory, ZipErr
 }
 
 /// Reads the central directory of the archive `f`, which is `file_len` bytes.
-pub fn read_index(f: &dyn ReadAt, file_len: u64) -> Result<ZipIndex, ZipError> {
+pub(crate) fn read_index(f: &dyn ReadAt, file_len: u64) -> Result<ZipIndex, ZipError> {
     let dir = find_directory(f, file_len)?;
     let raw = read_at(f, dir.offset, dir.size as usize)?;
     let mut members = Vec::with_capacity(dir.entries as usize);
@@ -242,7 +240,7 @@ pub fn read_index(f: &dyn ReadAt, file_len: u64) -> Result<ZipIndex, ZipError> {
         members.push(m);
         at = next;
     }
-    Ok(ZipIndex { members, file_len })
+    Ok(ZipIndex { members })
 }
 
 /// Replaces the overflowed classic fields with their zip64 values, which come
@@ -292,7 +290,7 @@ fn apply_zip64_extra(
 
 /// Where a member's bytes start, from its local header, checked to lie with
 /// all of its bytes inside the archive.
-pub fn data_offset(f: &dyn ReadAt, file_len: u64, m: &ZipMember) -> Result<u64, ZipError> {
+pub(crate) fn data_offset(f: &dyn ReadAt, file_len: u64, m: &ZipMember) -> Result<u64, ZipError> {
     if m.header_offset
         .checked_add(LFH_LEN)
         .is_none_or(|end| end > file_len)
@@ -412,7 +410,7 @@ mod tests {
             let f = &tmp;
             for (m, want) in idx.members.iter().zip([&b"hello"[..], b"world!"]) {
                 assert!(m.is_stored());
-                let at = data_offset(f, idx.file_len, m).unwrap() as usize;
+                let at = data_offset(f, bytes.len() as u64, m).unwrap() as usize;
                 assert_eq!(&bytes[at..at + m.compressed_size as usize], want);
             }
             assert_eq!(idx.members[1].name, "g/b.b2f");
@@ -449,8 +447,8 @@ mod tests {
                 if let Ok(idx) = r {
                     let f = &tmp;
                     for m in &idx.members {
-                        if let Ok(at) = data_offset(f, idx.file_len, m) {
-                            assert!(at + m.compressed_size <= idx.file_len);
+                        if let Ok(at) = data_offset(f, b.len() as u64, m) {
+                            assert!(at + m.compressed_size <= b.len() as u64);
                         }
                     }
                 }
@@ -467,7 +465,7 @@ mod tests {
         let (tmp, idx) = index_of(&bytes);
         let idx = idx.unwrap();
         let f = &tmp;
-        let err = data_offset(f, idx.file_len, &idx.members[0]).unwrap_err();
+        let err = data_offset(f, bytes.len() as u64, &idx.members[0]).unwrap_err();
         assert!(err.0.contains("past the end"), "{err}");
     }
 }

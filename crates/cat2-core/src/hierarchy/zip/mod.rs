@@ -29,7 +29,7 @@
 //! `keys` (what keys name), `frame` (frames lying in the archive), `leaf`
 //! (opening leaves).
 
-pub mod archive;
+pub(crate) mod archive;
 mod frame;
 mod keys;
 mod leaf;
