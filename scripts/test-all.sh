@@ -24,6 +24,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "layers: no import cycles between the files of cat2-core"
 python3 scripts/check-layers.py
 
+step "cargo doc: cat2-core's links resolve (the map contributors read)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p cat2-core --no-deps --document-private-items
+
 step "python venv (official client, python-blosc2, reference test suite)"
 python=$(conformance/setup-venv.sh | tail -n 1)
 export CAT2RS_BIN="$repo/target/debug/cat2rs"

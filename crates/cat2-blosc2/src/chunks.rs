@@ -58,17 +58,17 @@ pub struct Decompressor(RawCtx);
 
 /// Byte offsets in a Blosc2 extended chunk header (`README_CHUNK_FORMAT`).
 mod header {
-    pub const VERSION: usize = 0;
-    pub const FLAGS: usize = 2;
-    pub const TYPESIZE: usize = 3;
-    pub const BLOCKSIZE: usize = 8;
-    pub const FILTERS: usize = 16;
-    pub const FILTERS_META: usize = 24;
-    pub const BLOSC2_FLAGS: usize = 31;
-    pub const LEN: usize = 32;
+    pub(super) const VERSION: usize = 0;
+    pub(super) const FLAGS: usize = 2;
+    pub(super) const TYPESIZE: usize = 3;
+    pub(super) const BLOCKSIZE: usize = 8;
+    pub(super) const FILTERS: usize = 16;
+    pub(super) const FILTERS_META: usize = 24;
+    pub(super) const BLOSC2_FLAGS: usize = 31;
+    pub(super) const LEN: usize = 32;
     /// Flags with both shuffle bits set mark the extended (Blosc2) header.
-    pub const EXTENDED: u8 = 0x05;
-    pub const MEMCPYED: u8 = 0x02;
+    pub(super) const EXTENDED: u8 = 0x05;
+    pub(super) const MEMCPYED: u8 = 0x02;
 }
 
 const SHUFFLE: u8 = crate::cparams::filter::SHUFFLE;

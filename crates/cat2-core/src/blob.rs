@@ -12,7 +12,7 @@ use crate::storage::Blob;
 /// Bytes per chunk when compressing a regular file (python-blosc2's default
 /// for an SChunk built from bytes is a single chunk; bounded chunks keep
 /// streaming reads cheap).
-pub const BLOB_CHUNKSIZE: usize = 4 * 1024 * 1024;
+pub(crate) const BLOB_CHUNKSIZE: usize = 4 * 1024 * 1024;
 
 /// Compresses bytes into an SChunk cframe (typesize 1).
 pub fn compress_blob(data: &[u8]) -> Result<Vec<u8>> {

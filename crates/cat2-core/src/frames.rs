@@ -52,7 +52,7 @@ impl FrameIo for StagedFrameIo {
 }
 
 /// The b2nd array whose frame is the object `blob`.
-pub fn open_array(blob: &Arc<dyn Blob>) -> cat2_blosc2::Result<NdArray> {
+pub(crate) fn open_array(blob: &Arc<dyn Blob>) -> cat2_blosc2::Result<NdArray> {
     NdArray::open_io(Arc::new(BlobIo(blob.clone())))
 }
 
@@ -62,17 +62,17 @@ pub fn open_frame(blob: &Arc<dyn Blob>) -> cat2_blosc2::Result<SChunk> {
 }
 
 /// The b2nd array whose frame starts `offset` bytes into `blob`.
-pub fn open_array_at(blob: &Arc<dyn Blob>, offset: u64) -> cat2_blosc2::Result<NdArray> {
+pub(crate) fn open_array_at(blob: &Arc<dyn Blob>, offset: u64) -> cat2_blosc2::Result<NdArray> {
     NdArray::open_io_offset(Arc::new(BlobIo(blob.clone())), offset)
 }
 
 /// The super-chunk whose frame starts `offset` bytes into `blob`.
-pub fn open_frame_at(blob: &Arc<dyn Blob>, offset: u64) -> cat2_blosc2::Result<SChunk> {
+pub(crate) fn open_frame_at(blob: &Arc<dyn Blob>, offset: u64) -> cat2_blosc2::Result<SChunk> {
     SChunk::open_io_offset(Arc::new(BlobIo(blob.clone())), offset)
 }
 
 /// The super-chunk of a staged frame, opened to be changed in place.
-pub fn open_staged_frame(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<SChunk> {
+pub(crate) fn open_staged_frame(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<SChunk> {
     SChunk::open_io(Arc::new(StagedFrameIo {
         io,
         name: name.to_string(),
@@ -81,7 +81,7 @@ pub fn open_staged_frame(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Resu
 
 /// A new, empty super-chunk written into a staged object as chunks are
 /// appended.
-pub fn create_staged_frame(
+pub(crate) fn create_staged_frame(
     io: Arc<dyn StagedIo>,
     name: &str,
     cparams: &cat2_blosc2::CParams,
@@ -96,19 +96,19 @@ pub fn create_staged_frame(
 }
 
 /// The offsets index of the frame `blob` holds: which chunks are written.
-pub fn frame_index(blob: &dyn ReadAt) -> cat2_blosc2::Result<Vec<cat2_blosc2::ChunkSlot>> {
+pub(crate) fn frame_index(blob: &dyn ReadAt) -> cat2_blosc2::Result<Vec<cat2_blosc2::ChunkSlot>> {
     let mut reader = Cursor { blob, at: 0 };
     cat2_blosc2::read_frame_index(&mut reader)
 }
 
 /// `Read + Seek` over random access, for readers written against streams.
-pub struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     blob: &'a dyn ReadAt,
     at: u64,
 }
 
 impl<'a> Cursor<'a> {
-    pub fn new(blob: &'a dyn ReadAt) -> Self {
+    pub(crate) fn new(blob: &'a dyn ReadAt) -> Self {
         Cursor { blob, at: 0 }
     }
 }
@@ -138,7 +138,7 @@ impl std::io::Seek for Cursor<'_> {
 
 /// Opens staged bytes as an array and closes them again: the check that an
 /// upload is the array it claims to be.
-pub fn check_staged_array(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<()> {
+pub(crate) fn check_staged_array(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<()> {
     NdArray::open_io(Arc::new(StagedFrameIo {
         io,
         name: name.to_string(),
@@ -147,12 +147,12 @@ pub fn check_staged_array(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Res
 }
 
 /// Opens staged bytes as a super-chunk and closes them again.
-pub fn check_staged_frame(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<()> {
+pub(crate) fn check_staged_frame(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<()> {
     open_staged_frame(io, name).map(drop)
 }
 
 /// The array whose frame is staged (rows received to be appended, say).
-pub fn open_staged_array(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<NdArray> {
+pub(crate) fn open_staged_array(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<NdArray> {
     NdArray::open_io(Arc::new(StagedFrameIo {
         io,
         name: name.to_string(),

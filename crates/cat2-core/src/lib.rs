@@ -9,8 +9,16 @@
 //! Design choice: everything here is synchronous and free of HTTP types, so
 //! it can be unit tested directly and driven from a blocking pool or rayon;
 //! the server decides which thread runs it.
+//!
+//! `pub` is only what other crates use: modules the rest of the workspace
+//! does not name are private, and `unreachable_pub` keeps what is inside
+//! them `pub(crate)`, so a widened surface is a decision, not a default.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+// Module docs point contributors at the private files that do the work
+// (`cargo doc --document-private-items` renders those links).
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod blob;
 mod chunking;

@@ -147,7 +147,8 @@ pub(crate) fn suffix(name: &str) -> &str {
 
 /// Suffixes HDF5 files go by: HDF5's own, NeXus (`.nxs`, `.nx5`), CXI and
 /// HDF-EOS 5. Compared without regard to case.
-pub(crate) const HDF5_SUFFIXES: [&str; 7] = [".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5", ".cxi"];
+pub(crate) const HDF5_SUFFIXES: [&str; 7] =
+    [".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5", ".cxi"];
 
 /// Suffixes stored verbatim: Blosc2 containers and HDF5 files. Any other
 /// file is stored compressed as `<name>.b2` and addressed without the `.b2`

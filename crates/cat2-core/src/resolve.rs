@@ -300,19 +300,19 @@ impl Opener for Resolver {
 /// Whether a file named `name` is stored under its own name (Blosc2
 /// containers and HDF5 files) rather than compressed as `<name>.b2`: how
 /// writes store what [`Resolver::resolve`] then finds.
-pub fn stored_under_own_name(name: &str) -> bool {
+pub(crate) fn stored_under_own_name(name: &str) -> bool {
     is_stored_verbatim(name)
 }
 
 /// Whether bytes are an HDF5 file, whatever the name they came with (such a
 /// file is kept as it is, under its own name).
-pub fn holds_hdf5(bytes: &dyn ReadAt) -> bool {
+pub(crate) fn holds_hdf5(bytes: &dyn ReadAt) -> bool {
     has_hdf5_signature(bytes)
 }
 
 /// Checks that received bytes are what their name's suffix says, before
 /// they become visible under it.
-pub fn check_upload(bytes: &Arc<dyn StagedIo>, logical_name: &str) -> Result<()> {
+pub(crate) fn check_upload(bytes: &Arc<dyn StagedIo>, logical_name: &str) -> Result<()> {
     let bad = |what: &str, e: &dyn std::fmt::Display| {
         Error::BadRequest(format!("{logical_name} is not a valid {what}: {e}"))
     };
@@ -351,7 +351,9 @@ pub fn media_type_of(name: &str) -> Option<Option<&'static str>> {
 /// The array a stored `.b2nd` holds, when it holds its own data; `None`
 /// for one whose data lives elsewhere (a proxy, a lazy expression), which
 /// writes that change an array's data refuse.
-pub fn data_array(blob: &Arc<dyn Blob>) -> cat2_blosc2::Result<Option<cat2_blosc2::NdArray>> {
+pub(crate) fn data_array(
+    blob: &Arc<dyn Blob>,
+) -> cat2_blosc2::Result<Option<cat2_blosc2::NdArray>> {
     let arr = crate::frames::open_array(blob)?;
     Ok(Derived::of(&arr).is_none().then_some(arr))
 }

@@ -370,7 +370,7 @@ impl Selection {
 }
 
 /// Something that can read a C-ordered hyper-rectangle of fixed-size items.
-pub trait BoxReader {
+pub(crate) trait BoxReader {
     fn shape(&self) -> &[i64];
     /// The grid reads are grouped by (may equal the shape).
     fn chunk_shape(&self) -> &[i64];

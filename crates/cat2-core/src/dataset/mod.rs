@@ -2,7 +2,7 @@
 //! so `info`, `fetch`, `chunk`, `download`, `list`, the web GUI and
 //! expression operands never match on kinds.
 //!
-//! The kinds, one file each: [`array`] (b2nd arrays, stored or inside a
+//! The kinds, one file each: [`array`](mod@array) (b2nd arrays, stored or inside a
 //! `.b2z`), [`schunk`] (super-chunks and regular files), [`h5`] (datasets of
 //! an HDF5 file, read in place), [`proxy`] (unfolded HDF5 proxies),
 //! [`lazy`] (stored lazy expressions) and [`unreadable`] (files whose
@@ -129,7 +129,7 @@ pub trait Operand: Send {
 /// Opens other paths for the one who asks, for datasets that read other
 /// datasets (a lazy expression's operands), without this layer depending on
 /// the resolver that makes them.
-pub trait Opener: Send + Sync {
+pub(crate) trait Opener: Send + Sync {
     /// The array at `path` as an operand, `depth` expressions deep.
     fn operand(&self, path: &DsPath, depth: usize) -> Result<Box<dyn Operand>>;
 
@@ -161,12 +161,12 @@ fn not_an_operand(path: &DsPath) -> Error {
 }
 
 /// The dtype as `/api/info` shows it: Python's `str(numpy.dtype)`.
-pub fn display_dtype(stored: &str) -> String {
+pub(crate) fn display_dtype(stored: &str) -> String {
     DType::parse(stored).map_or_else(|_| stored.to_string(), |d| d.numpy_str())
 }
 
 /// Metadata of an array whose super-chunk is already described.
-pub fn array_meta(
+pub(crate) fn array_meta(
     arr: &cat2_blosc2::NdArray,
     schunk: SChunkInfo,
     mtime: Option<String>,
@@ -185,7 +185,7 @@ pub fn array_meta(
 
 /// Metadata of a super-chunk stored at `urlpath`; `mtime` is set only when
 /// it is the top level.
-pub fn schunk_info(
+pub(crate) fn schunk_info(
     sc: &cat2_blosc2::SChunk,
     urlpath: Option<String>,
     mtime: Option<String>,
@@ -234,7 +234,7 @@ pub(crate) fn stored_chunk(
 /// What derives from other data: a proxy or a lazy expression carrier, by
 /// its metadata. Every kind that opens a b2nd frame asks this once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Derived {
+pub(crate) enum Derived {
     /// An unfolded HDF5 dataset (`vlmeta._ftype == "hdf5"`).
     Hdf5Proxy,
     /// A stored lazy expression or UDF.
@@ -243,7 +243,7 @@ pub enum Derived {
 
 impl Derived {
     /// Detects proxies and lazy expressions.
-    pub fn of(arr: &cat2_blosc2::NdArray) -> Option<Derived> {
+    pub(crate) fn of(arr: &cat2_blosc2::NdArray) -> Option<Derived> {
         let sc = arr.schunk();
         let metas = sc.metalayers();
         if metas.iter().any(|(n, _)| n == "b2o" || n == "LazyArray") {
@@ -260,7 +260,7 @@ impl Derived {
     }
 
     /// The refusal where such an array is not served (inside a `.b2z`).
-    pub fn unsupported(self, path: &DsPath) -> Error {
+    pub(crate) fn unsupported(self, path: &DsPath) -> Error {
         let what = match self {
             Derived::Hdf5Proxy => "an unfolded HDF5 proxy",
             Derived::LazyExpr => "a stored lazy expression",
@@ -282,7 +282,7 @@ pub(crate) fn mtime_of(blob: &Arc<dyn Blob>) -> Option<String> {
 }
 
 /// Where the frame of an array or super-chunk is stored.
-pub enum Stored {
+pub(crate) enum Stored {
     /// An object of its own.
     Object(Arc<dyn Blob>),
     /// A leaf of a `.b2z` store: the store's object, where its frame is,
@@ -298,7 +298,7 @@ pub enum Stored {
 impl Stored {
     /// The stored frame itself, as a fetch answers it: the object, the
     /// window of the store holding it, or the frame copied out of it.
-    pub fn verbatim(&self) -> FetchOutput {
+    pub(crate) fn verbatim(&self) -> FetchOutput {
         use crate::hierarchy::zip::Placement;
         match self {
             Stored::Object(blob) => FetchOutput::object(blob),
@@ -320,20 +320,20 @@ impl Stored {
     }
 
     /// The object the frame is read from (the store, for a member).
-    pub fn blob(&self) -> &Arc<dyn Blob> {
+    pub(crate) fn blob(&self) -> &Arc<dyn Blob> {
         match self {
             Stored::Object(blob) | Stored::Member { store: blob, .. } => blob,
         }
     }
 
-    pub fn is_member(&self) -> bool {
+    pub(crate) fn is_member(&self) -> bool {
         matches!(self, Stored::Member { .. })
     }
 
     /// The super-chunk's metadata as `/api/info` shows it for this place:
     /// an embedded leaf is a frame copied out of its store, with no file of
     /// its own, as the reference reports it.
-    pub fn schunk_info(
+    pub(crate) fn schunk_info(
         &self,
         sc: &cat2_blosc2::SChunk,
         mtime: Option<String>,
@@ -352,7 +352,7 @@ impl Stored {
     }
 
     /// `/api/list` of the dataset found at `path`.
-    pub fn list(&self, path: &DsPath) -> Vec<String> {
+    pub(crate) fn list(&self, path: &DsPath) -> Vec<String> {
         match self {
             Stored::Object(_) => vec![path.name().to_string()],
             Stored::Member { listing, .. } => listing.clone(),
@@ -360,7 +360,7 @@ impl Stored {
     }
 
     /// `/api/download`: an object is sent as it is; a member is no file.
-    pub fn download(&self, path: &DsPath) -> Result<Download> {
+    pub(crate) fn download(&self, path: &DsPath) -> Result<Download> {
         match self {
             Stored::Object(blob) => Ok(Download::Stored(blob.clone())),
             Stored::Member { .. } => Err(not_found(path)),

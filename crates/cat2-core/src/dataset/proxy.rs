@@ -32,7 +32,7 @@ use crate::selection::BoxReader;
 use crate::storage::{Blob, Key, Storage};
 
 /// The vlmeta key naming the dataset inside the HDF5 file.
-pub const DSETNAME_KEY: &str = "_dsetname";
+pub(crate) const DSETNAME_KEY: &str = "_dsetname";
 
 /// A proxy array, found at `path`: its data is opened from the HDF5 file on
 /// every use (the file's tree is cached while it is unchanged).

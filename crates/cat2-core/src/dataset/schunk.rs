@@ -71,7 +71,12 @@ pub(crate) struct RegularFile {
 }
 
 impl RegularFile {
-    pub(crate) fn new(path: DsPath, sc: SChunk, blob: Arc<dyn Blob>, by_stored_name: bool) -> RegularFile {
+    pub(crate) fn new(
+        path: DsPath,
+        sc: SChunk,
+        blob: Arc<dyn Blob>,
+        by_stored_name: bool,
+    ) -> RegularFile {
         RegularFile {
             path,
             sc,

@@ -32,7 +32,11 @@ enum Kind {
 
 impl Unreadable {
     /// A `.b2nd` that is not a readable array.
-    pub(crate) fn array(path: DsPath, blob: Arc<dyn Blob>, e: impl std::fmt::Display) -> Unreadable {
+    pub(crate) fn array(
+        path: DsPath,
+        blob: Arc<dyn Blob>,
+        e: impl std::fmt::Display,
+    ) -> Unreadable {
         let why = format!(
             "{} is not a readable Blosc2 array: {e}",
             blob.meta().key.name()
@@ -46,7 +50,11 @@ impl Unreadable {
     }
 
     /// A `.b2frame` that is not a readable frame.
-    pub(crate) fn frame(path: DsPath, blob: Arc<dyn Blob>, e: impl std::fmt::Display) -> Unreadable {
+    pub(crate) fn frame(
+        path: DsPath,
+        blob: Arc<dyn Blob>,
+        e: impl std::fmt::Display,
+    ) -> Unreadable {
         Self::frame_like(path, blob, e, Kind::Frame)
     }
 

@@ -41,7 +41,11 @@ pub fn auto_geometry(shape: &[i64], itemsize: usize) -> Geometry {
 
 /// Makes a geometry valid for `shape`: chunks no bigger than the shape,
 /// blocks no bigger than the chunks, nothing below 1 (0 for empty dims).
-pub(crate) fn fit_geometry(shape: &[i64], itemsize: usize, g: Option<Geometry>) -> (Vec<i32>, Vec<i32>) {
+pub(crate) fn fit_geometry(
+    shape: &[i64],
+    itemsize: usize,
+    g: Option<Geometry>,
+) -> (Vec<i32>, Vec<i32>) {
     let g = match g {
         Some(g) if g.chunks.len() == shape.len() && g.blocks.len() == shape.len() => g,
         _ => auto_geometry(shape, itemsize),

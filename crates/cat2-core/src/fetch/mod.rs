@@ -15,8 +15,8 @@ pub(crate) mod results;
 use std::sync::Arc;
 
 pub use geometry::{auto_geometry, result_geometry, Geometry};
-pub use readers::{ArrayReader, MemReader};
-pub use results::{
+pub(crate) use readers::{ArrayReader, MemReader};
+pub(crate) use results::{
     build_array_frame, compress_chunk, frame_from_chunks, frame_from_selection, result_cparams,
     ChunkSource, OpenReader,
 };
@@ -105,10 +105,10 @@ impl FetchOutput {
 }
 
 /// The refusal of a fetch of something that is not a dataset.
-pub const NOT_A_DATASET: &str = "The fetch API only supports datasets (.b2nd, .b2frame, .b2z); use the download API if you only want to download the file";
+pub(crate) const NOT_A_DATASET: &str = "The fetch API only supports datasets (.b2nd, .b2frame, .b2z); use the download API if you only want to download the file";
 
 /// The frame of an `indices=` gather from any dataset.
-pub fn indices_frame(
+pub(crate) fn indices_frame(
     reader: &mut dyn BoxReader,
     indices: &str,
     shape: &[i64],
@@ -120,7 +120,7 @@ pub fn indices_frame(
 }
 
 /// The frame of a resolved selection from any dataset, or of one field of it.
-pub fn selection_frame(
+pub(crate) fn selection_frame(
     reader: &mut dyn BoxReader,
     sel: &Selection,
     dtype: &DType,

@@ -16,7 +16,7 @@ pub(crate) struct StoredChunks {
     pub cparams: CParams,
 }
 
-/// [`passthrough`] for any source: `chunk(i)` gives the compressed chunk
+/// The pass-through of stored chunks (see the module doc), for any source: `chunk(i)` gives the compressed chunk
 /// at index `i` of the source's chunk grid (C order), or `None` when it
 /// cannot be copied (the whole selection is then computed instead).
 pub(crate) fn passthrough_with(

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::selection::BoxReader;
 
 /// Reads boxes of a stored array.
-pub struct ArrayReader<'a> {
+pub(crate) struct ArrayReader<'a> {
     arr: &'a NdArray,
     shape: Vec<i64>,
     chunks: Vec<i64>,
@@ -14,7 +14,7 @@ pub struct ArrayReader<'a> {
 }
 
 impl<'a> ArrayReader<'a> {
-    pub fn new(arr: &'a NdArray) -> Self {
+    pub(crate) fn new(arr: &'a NdArray) -> Self {
         ArrayReader {
             shape: arr.shape(),
             chunks: arr.chunks().into_iter().map(i64::from).collect(),
@@ -43,14 +43,14 @@ impl BoxReader for ArrayReader<'_> {
 }
 
 /// A `BoxReader` over C-ordered items in memory.
-pub struct MemReader<'a> {
+pub(crate) struct MemReader<'a> {
     data: &'a [u8],
     shape: Vec<i64>,
     itemsize: usize,
 }
 
 impl<'a> MemReader<'a> {
-    pub fn new(data: &'a [u8], shape: Vec<i64>, itemsize: usize) -> Self {
+    pub(crate) fn new(data: &'a [u8], shape: Vec<i64>, itemsize: usize) -> Self {
         MemReader {
             data,
             shape,

@@ -12,7 +12,7 @@ use crate::selection::{read_selection, BoxReader, Selection};
 
 /// The items of the box `start..stop` (C order), laid out and compressed as
 /// one chunk of geometry `chunks`/`blocks` with `cparams`.
-pub fn compress_chunk(
+pub(crate) fn compress_chunk(
     data: Vec<u8>,
     start: &[i64],
     stop: &[i64],
@@ -44,7 +44,7 @@ pub(crate) fn compress_packed(
 /// client throws the compression away at once, so speed counts more than
 /// ratio; on detector data bitshuffle + LZ4 compresses within ~15% of
 /// ZSTD 1 + shuffle at several times its speed (bench/hdf5_proxy.py).
-pub fn result_cparams(itemsize: usize) -> CParams {
+pub(crate) fn result_cparams(itemsize: usize) -> CParams {
     let mut cp = CParams::lz4_fast(itemsize);
     cp.clevel = 5;
     cp.filters = [0, 0, 0, 0, 0, cat2_blosc2::cparams::filter::BITSHUFFLE];
@@ -56,10 +56,10 @@ pub fn result_cparams(itemsize: usize) -> CParams {
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Opens a reader of the same data for one worker (see [`ChunkSource`]).
-pub type OpenReader<'a> = dyn Fn() -> Result<Box<dyn BoxReader>> + Sync + 'a;
+pub(crate) type OpenReader<'a> = dyn Fn() -> Result<Box<dyn BoxReader>> + Sync + 'a;
 
 /// Where the result chunks of a frame are read from.
-pub enum ChunkSource<'a> {
+pub(crate) enum ChunkSource<'a> {
     /// One reader, read a result chunk after the other (its reads may be
     /// parallel inside); the chunks are compressed in parallel.
     Serial(&'a mut dyn BoxReader),
@@ -76,7 +76,7 @@ pub enum ChunkSource<'a> {
 /// each chunk's items are read, laid out in blocks and compressed (in
 /// parallel, a batch at a time), so memory stays at a few chunks whatever
 /// the size of the selection.
-pub fn frame_from_selection(
+pub(crate) fn frame_from_selection(
     reader: &mut dyn BoxReader,
     sel: &Selection,
     dtype: &DType,
@@ -162,7 +162,7 @@ impl ResultGrid<'_> {
 }
 
 /// [`frame_from_selection`] from any [`ChunkSource`].
-pub fn frame_from_chunks(
+pub(crate) fn frame_from_chunks(
     mut source: ChunkSource<'_>,
     sel: &Selection,
     dtype: &DType,
@@ -304,7 +304,7 @@ fn worker_chunks(rg: &ResultGrid<'_>, open: &OpenReader<'_>) -> Result<Vec<Vec<u
 }
 
 /// Compresses C-ordered items into an NDArray frame.
-pub fn build_array_frame(
+pub(crate) fn build_array_frame(
     data: &[u8],
     shape: &[i64],
     dtype: &DType,

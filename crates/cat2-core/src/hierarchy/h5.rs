@@ -94,7 +94,10 @@ impl cat2_hdf5::LinkOpener for StoreLinks {
 
 /// Opens the HDF5 file in `blob`, an object of `storage` whose neighbours
 /// its external links may name.
-pub(crate) fn open_file(blob: &Arc<dyn Blob>, storage: Arc<dyn Storage>) -> cat2_hdf5::Result<File> {
+pub(crate) fn open_file(
+    blob: &Arc<dyn Blob>,
+    storage: Arc<dyn Storage>,
+) -> cat2_hdf5::Result<File> {
     let key = blob.meta().key.clone();
     let links = StoreLinks {
         storage,

@@ -322,7 +322,7 @@ impl Dir {
 }
 
 /// The logical name of a stored file name (`README.md.b2` → `README.md`).
-pub fn logical_name(stored: &str) -> &str {
+pub(crate) fn logical_name(stored: &str) -> &str {
     stored.strip_suffix(".b2").unwrap_or(stored)
 }
 

@@ -16,7 +16,7 @@ pub enum Error {
         #[source]
         source: Option<std::io::Error>,
     },
-    /// [`PutMode::Create`] on a key that holds something already.
+    /// [`PutMode::Create`](super::PutMode::Create) on a key that holds something already.
     #[error("{key} already exists")]
     AlreadyExists { key: String },
     /// The operation needs the key to hold something of another kind (a

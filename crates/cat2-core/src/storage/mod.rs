@@ -311,7 +311,7 @@ const COPY_BUFFER: usize = 1 << 20;
 
 /// Every object below the directory `key` (recursively), with keys relative
 /// to it (`dir/x.b2nd` for `key/dir/x.b2nd`), sorted by key.
-pub fn walk(storage: &dyn Storage, key: &Key) -> Result<Vec<(String, ObjectMeta)>> {
+pub(crate) fn walk(storage: &dyn Storage, key: &Key) -> Result<Vec<(String, ObjectMeta)>> {
     let mut out = Vec::new();
     let mut stack = vec![key.clone()];
     while let Some(dir) = stack.pop() {

@@ -47,16 +47,16 @@ use crate::write::WritePolicy;
 const MAX_VLMETA: usize = 16;
 
 /// Name of the attribute files, as listed (stored with `.b2`).
-pub const ATTRS_NAME: &str = "!_attrs_.json";
+pub(crate) const ATTRS_NAME: &str = "!_attrs_.json";
 
 /// The vlmeta key that marks a proxy, and its value.
-pub const FTYPE_KEY: &str = "_ftype";
-pub const FTYPE_HDF5: &str = "hdf5";
+pub(crate) const FTYPE_KEY: &str = "_ftype";
+pub(crate) const FTYPE_HDF5: &str = "hdf5";
 /// The vlmeta key naming the dataset inside the HDF5 file.
-pub use crate::dataset::proxy::DSETNAME_KEY;
+pub(crate) use crate::dataset::proxy::DSETNAME_KEY;
 
 /// Python's `PurePosixPath(name).stem`.
-pub fn stem(name: &str) -> &str {
+pub(crate) fn stem(name: &str) -> &str {
     match name.rfind('.') {
         Some(i) if i > 0 && i + 1 < name.len() => &name[..i],
         _ => name,
@@ -209,7 +209,7 @@ fn blosc2_source(file: &File, d: &DatasetInfo) -> Option<(Vec<i64>, CParams)> {
 }
 
 /// The frame of the proxy of dataset `d`.
-pub fn proxy_frame(file: &File, d: &DatasetInfo) -> Result<Vec<u8>> {
+pub(crate) fn proxy_frame(file: &File, d: &DatasetInfo) -> Result<Vec<u8>> {
     let shape: Vec<i64> = d
         .shape
         .iter()

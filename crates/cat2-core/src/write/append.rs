@@ -206,7 +206,7 @@ fn appended_frame(old: &NdArray, dtype: &DType, rows: &[u8], shape: &[i64]) -> R
 /// Converts items between dtypes the way NumPy's `astype` does for the
 /// common cases: identical dtypes pass through; bool, integer and float
 /// dtypes of any width and byte order convert into each other.
-pub fn cast_items(data: &[u8], from: &DType, to: &DType) -> Result<Vec<u8>> {
+pub(crate) fn cast_items(data: &[u8], from: &DType, to: &DType) -> Result<Vec<u8>> {
     if from == to || from.descr_str() == to.descr_str() {
         return Ok(data.to_vec());
     }

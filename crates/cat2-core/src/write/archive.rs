@@ -22,7 +22,7 @@ use crate::store::{Caller, StateDir};
 
 /// The kinds of archive unpacked, by file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveKind {
+pub(crate) enum ArchiveKind {
     Zip,
     Tar,
     TarGz,
@@ -31,7 +31,7 @@ pub enum ArchiveKind {
 impl ArchiveKind {
     /// The archive kind a file name says, and the name without its suffix
     /// (the folder it unpacks into).
-    pub fn of(name: &str) -> Option<(ArchiveKind, &str)> {
+    pub(crate) fn of(name: &str) -> Option<(ArchiveKind, &str)> {
         let lower = name.to_ascii_lowercase();
         for (suffix, kind) in [
             (".tar.gz", ArchiveKind::TarGz),

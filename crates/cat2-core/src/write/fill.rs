@@ -61,11 +61,11 @@ use crate::storage::{Blob, Entry, Key, Lock, LockMode, PutMode, ReadAt, Storage}
 use crate::store::{Caller, StateDir};
 
 /// vlmeta: what names this array, written with its first chunk, never again.
-pub const FILL_NONCE: &str = "fill_nonce";
+pub(crate) const FILL_NONCE: &str = "fill_nonce";
 /// vlmeta: where the fill stands (see [`state`]).
-pub const FILL_STATE: &str = "fill_state";
+pub(crate) const FILL_STATE: &str = "fill_state";
 /// vlmeta: where the array was last published to.
-pub const PUBLISHED_URL: &str = "published_url";
+pub(crate) const PUBLISHED_URL: &str = "published_url";
 
 /// The values of [`FILL_STATE`].
 pub(crate) mod state {
@@ -143,7 +143,7 @@ impl PublishRoot {
 /// `@personal/...` becomes `@personal/<user id>/...` — every user spells
 /// their personal root the same way, and two users' arrays of one name must
 /// not land on one destination.
-pub fn publish_key(path: &DsPath, caller: Caller<'_>) -> Result<String> {
+pub(crate) fn publish_key(path: &DsPath, caller: Caller<'_>) -> Result<String> {
     if path.root() != Root::Personal {
         return Ok(path.to_string());
     }

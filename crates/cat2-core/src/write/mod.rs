@@ -135,7 +135,7 @@ impl StateDir {
 }
 
 /// `std::io::Write` onto the end of a staged object.
-pub struct Appender(pub std::sync::Arc<dyn crate::storage::StagedIo>);
+pub(crate) struct Appender(pub std::sync::Arc<dyn crate::storage::StagedIo>);
 
 impl std::io::Write for Appender {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -143,7 +143,7 @@ pub fn finish_upload(
 
 /// Commits a staged object at `target`, holding the frame lock of `target`
 /// if it is an array chunk writers may change.
-pub fn commit_replacing(sd: &StateDir, staged: Box<dyn Staged>, target: &Key) -> Result<()> {
+pub(crate) fn commit_replacing(sd: &StateDir, staged: Box<dyn Staged>, target: &Key) -> Result<()> {
     let _locks = lock_fillable(sd.storage(), &[target])?;
     staged.commit(target, PutMode::Overwrite)?;
     Ok(())
@@ -151,7 +151,7 @@ pub fn commit_replacing(sd: &StateDir, staged: Box<dyn Staged>, target: &Key) ->
 
 /// Compresses bytes into a super-chunk frame written into `out`, a chunk
 /// at a time (memory stays at one chunk whatever the size).
-pub fn compress_bytes(src: &dyn ReadAt, out: Arc<dyn StagedIo>, name: &str) -> Result<()> {
+pub(crate) fn compress_bytes(src: &dyn ReadAt, out: Arc<dyn StagedIo>, name: &str) -> Result<()> {
     let mut sc = crate::frames::create_staged_frame(out, name, &CParams::zstd_shuffle(1))?;
     let mut buf = vec![0u8; BLOB_CHUNKSIZE];
     let mut offset = 0u64;

@@ -9,7 +9,7 @@
 //! one block, so we register ours over it.
 
 /// Decodes one chunk.
-pub fn decode(data: &[u8]) -> Result<Vec<u8>, String> {
+pub(super) fn decode(data: &[u8]) -> Result<Vec<u8>, String> {
     if data.len() < 12 {
         return Err("chunk shorter than its 12-byte header".into());
     }
