@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks that no files of a crate import each other in a circle.
+"""Checks that no files of a crate import each other in a circle, and that the
+server's data is touched with the file system only by the local storage backend.
 
 Usage: scripts/check-layers.py [CRATE_SRC_DIR ...]   (default: crates/cat2-core/src)
 
@@ -26,13 +27,21 @@ def module_of(src: pathlib.Path, f: pathlib.Path) -> tuple:
     return tuple(parts)
 
 
+# Comments and literals, matched in one left-to-right pass so that a quote in
+# a comment, or `//` in a string, never starts the other.
+LEXEMES = re.compile(r"""//[^\n]*|/\*.*?\*/|(?<!\w)r(#*)".*?"\1|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])'""", re.S)
+
+
 def strip(text: str) -> str:
-    text = re.sub(r"//[^\n]*", "", text)
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    text = re.sub(r'r#*"(?:.|\n)*?"#*', '""', text)
-    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
-    text = re.sub(r"'(?:\\.|[^'\\])'", "''", text)
-    return text
+    """`text` with comments gone (their line breaks kept) and literals emptied."""
+
+    def blank(m):
+        lexeme = m.group(0)
+        if lexeme.startswith("/"):
+            return "\n" * lexeme.count("\n")
+        return "''" if lexeme.startswith("'") else '""'
+
+    return LEXEMES.sub(blank, text)
 
 
 def without_tests(text: str) -> str:
@@ -174,6 +183,27 @@ def sccs(graph):
     return out
 
 
+# Crates that handle the server's data, and the files in them allowed to use
+# the file system: the local storage backend, and the kernel's random source.
+DATA_CRATES = ("crates/cat2-core/src", "crates/cat2-service/src", "crates/cat2-server/src")
+FS_ALLOWED = ("crates/cat2-core/src/storage/local/", "crates/cat2-core/src/random.rs")
+FS_USE = re.compile(r"\b(?:std|tokio)::fs\b|(?<![:\w])fs::\w")
+
+
+def filesystem_outside_storage() -> list:
+    """Non-test lines that use std::fs or tokio::fs outside FS_ALLOWED."""
+    out = []
+    for crate in DATA_CRATES:
+        for f in sorted((ROOT / crate).rglob("*.rs")):
+            rel = f.relative_to(ROOT).as_posix()
+            if rel.startswith(FS_ALLOWED):
+                continue
+            text = without_tests(strip(f.read_text()))
+            for m in FS_USE.finditer(text):
+                out.append(f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}")
+    return out
+
+
 def name(src, mod):
     return "/".join(mod) or "lib"
 
@@ -185,9 +215,12 @@ def main():
         for comp in check(src):
             bad = True
             print(f"{src}: import cycle: " + ", ".join(name(src, m) for m in comp))
+    for use in filesystem_outside_storage():
+        bad = True
+        print(f"{use}: the server's data is reached through storage::Storage, not the file system")
     if bad:
         sys.exit(1)
-    print("no import cycles")
+    print("no import cycles; no file-system use outside the local storage backend")
 
 
 if __name__ == "__main__":

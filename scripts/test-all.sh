@@ -21,7 +21,7 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "layers: no import cycles between the files of cat2-core"
+step "layers: no import cycles in cat2-core; the server's data reached through storage only"
 python3 scripts/check-layers.py
 
 step "cargo doc: cat2-core's links resolve (the map contributors read)"
