@@ -24,8 +24,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "layers: no import cycles in cat2-core; the server's data reached through storage only"
 python3 scripts/check-layers.py
 
-step "cargo doc: cat2-core's links resolve (the map contributors read)"
-RUSTDOCFLAGS="-D warnings" cargo doc -p cat2-core --no-deps --document-private-items
+# The whole workspace, so that dependencies are built with the features
+# clippy already built them with (one crate alone would rebuild them).
+step "cargo doc: every intra-doc link resolves (the map contributors read)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items
 
 step "python venv (official client, python-blosc2, reference test suite)"
 python=$(conformance/setup-venv.sh | tail -n 1)

@@ -1,8 +1,8 @@
 //! cat2-blosc2: a small safe wrapper over C-Blosc2.
 //!
 //! Main types: [`SChunk`] (a super-chunk: compressed chunks + metadata) and
-//! [`NdArray`] (a b2nd array on top of one), plus [`Chunks`] for working with
-//! single compressed chunks in parallel.
+//! [`NdArray`] (a b2nd array on top of one), plus [`Compressor`] and
+//! [`Decompressor`] for single compressed chunks, one per thread.
 //!
 //! Design choice: the dtype is an opaque NumPy dtype string, exactly as
 //! python-blosc2 stores it, so structured, unicode and void dtypes round-trip

@@ -85,7 +85,7 @@ pub async fn read_span(
 }
 
 /// Received bytes on their way into a staged object. Pieces are copied into
-/// one of [`SINK_BUFFERS`] buffers of [`PIECE`] bytes, each written whole by
+/// one of three buffers (`SINK_BUFFERS`) of [`PIECE`] bytes, each written whole by
 /// one writer on the blocking pool and handed back for reuse: memory stays at
 /// those buffers however large the body, the sender waits when the disk is
 /// slower than the network, and the network's buffers are freed by the

@@ -33,6 +33,8 @@ enum Command {
     /// Run the HTTP server (same flags as `cat2-server`).
     Serve {
         /// TOML configuration file with a [server] table.
+        // The help text names a TOML table, not a link.
+        #[allow(rustdoc::broken_intra_doc_links)]
         #[arg(long)]
         conf: Option<PathBuf>,
         /// State directory (datasets, users).
