@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::fetch::NOT_A_DATASET;
 use crate::hierarchy::h5::{has_hdf5_signature, H5Tree};
 use crate::hierarchy::zip::{Container, Leaf, LeafData};
-use crate::hierarchy::Member;
+use crate::hierarchy::{Member, Tree};
 use crate::node::h5::H5Store;
 use crate::node::zip::{object_unsupported, ZipStore};
 use crate::node::{Dir, Group, Inside, Missing, Node, Refused, StoredFile};

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use cat2_blosc2::{ArraySpec, CParams, NdArray, SChunk};
 use cat2_core::hierarchy::zip::{Container, LeafData, NotAStore, Placement, StoreKind};
 use cat2_core::hierarchy::Member as Node;
+use cat2_core::hierarchy::Tree;
 use cat2_core::storage::local::LocalStorage;
 use cat2_core::storage::{Key, Storage};
 use serde_json::Value;

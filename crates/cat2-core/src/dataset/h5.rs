@@ -15,6 +15,7 @@ use crate::fetch::{
     build_array_frame, indices_frame, result_geometry, selection_frame, FetchOutput, FetchRequest,
 };
 use crate::hierarchy::h5::{chunk_shape, nbytes, H5Tree};
+use crate::hierarchy::Tree;
 use crate::meta::cparams_json;
 use crate::path::DsPath;
 use crate::selection::{read_selection, BoxReader};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cat2_hdf5::{DatasetInfo, File, Node as H5Node};
 
-use super::Member;
+use super::{Member, Tree};
 use crate::error::{Error, Result};
 use crate::filecache::FileCache;
 use crate::storage::{Blob, Key, ReadAt, Storage};
@@ -168,11 +168,6 @@ impl H5Tree {
         &self.file
     }
 
-    /// The file's object, as it was read.
-    pub fn blob(&self) -> &Arc<dyn Blob> {
-        &self.blob
-    }
-
     /// What is known of the file's object (the version read).
     pub fn meta(&self) -> &crate::storage::ObjectMeta {
         self.blob.meta()
@@ -196,8 +191,28 @@ impl H5Tree {
         }
     }
 
-    /// What `key` (`/g/a`) names.
-    pub fn lookup(&self, key: &str) -> Option<Member<'static>> {
+    /// The dataset at `key`, when it is a leaf.
+    pub fn dataset(&self, key: &str) -> Option<&DatasetInfo> {
+        self.leaves.get(key)
+    }
+
+    /// The datasets below `prefix`.
+    pub fn datasets_below(&self, prefix: &str) -> Vec<&DatasetInfo> {
+        let start = format!("{}/", prefix.trim_end_matches('/'));
+        self.leaves
+            .range(start.clone()..)
+            .take_while(|(k, _)| k.starts_with(&start))
+            .map(|(_, d)| d)
+            .collect()
+    }
+}
+
+impl Tree for H5Tree {
+    fn blob(&self) -> &Arc<dyn Blob> {
+        &self.blob
+    }
+
+    fn lookup(&self, key: &str) -> Option<Member<'_>> {
         if key == "/" || self.groups.contains(key) {
             Some(Member::Group)
         } else if self.leaves.contains_key(key) {
@@ -207,45 +222,16 @@ impl H5Tree {
         }
     }
 
-    /// The dataset at `key`, when it is a leaf.
-    pub fn dataset(&self, key: &str) -> Option<&DatasetInfo> {
-        self.leaves.get(key)
-    }
-
-    /// The leaves below `prefix`.
-    pub fn leaves(&self, prefix: &str) -> Vec<&DatasetInfo> {
-        let start = format!("{}/", prefix.trim_end_matches('/'));
-        self.leaves
-            .range(start.clone()..)
-            .take_while(|(k, _)| k.starts_with(&start))
-            .map(|(_, d)| d)
+    fn leaves(&self, prefix: &str) -> Vec<String> {
+        self.datasets_below(prefix)
+            .iter()
+            .map(|d| d.path.clone())
             .collect()
     }
 
     /// Bytes of data below `prefix`.
-    pub fn size(&self, prefix: &str) -> u64 {
-        self.leaves(prefix).iter().map(|d| nbytes(d)).sum()
-    }
-
-    /// What `/api/list` shows for the file (`None`) or a path in it.
-    pub fn list(&self, inner: Option<&str>) -> Vec<String> {
-        let prefix = inner.unwrap_or("/");
-        let strip = prefix.trim_end_matches('/').len() + 1;
-        let mut names: Vec<String> = self
-            .leaves(prefix)
-            .iter()
-            .filter_map(|d| d.path.get(strip..))
-            .map(str::to_string)
-            .collect();
-        names.sort_unstable();
-        if names.is_empty() {
-            if let Some(key) = inner {
-                if self.leaves.contains_key(key) {
-                    names.push(key.rsplit('/').next().unwrap_or(key).to_string());
-                }
-            }
-        }
-        names
+    fn size(&self, prefix: &str) -> u64 {
+        self.datasets_below(prefix).iter().map(|d| nbytes(d)).sum()
     }
 }
 

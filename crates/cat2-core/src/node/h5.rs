@@ -8,32 +8,15 @@ use crate::dataset::h5::not_blosc2;
 use crate::error::{Error, Result};
 use crate::fetch::{FetchOutput, FetchRequest, NOT_A_DATASET};
 use crate::hierarchy::h5::H5Tree;
-use crate::hierarchy::Member;
+use crate::hierarchy::Tree;
 use crate::path::DsPath;
-use crate::storage::Blob;
 
 /// A readable HDF5 file.
 pub(crate) struct H5Store(pub Arc<H5Tree>);
 
 impl Hierarchy for H5Store {
-    fn file(&self) -> &Arc<dyn Blob> {
-        self.0.blob()
-    }
-
-    fn lookup(&self, key: &str) -> Option<Member<'_>> {
-        self.0.lookup(key)
-    }
-
-    fn list(&self, key: Option<&str>) -> Vec<String> {
-        self.0.list(key)
-    }
-
-    fn count_leaves(&self, key: &str) -> u64 {
-        self.0.leaves(key).len() as u64
-    }
-
-    fn size(&self, key: &str) -> u64 {
-        self.0.size(key)
+    fn tree(&self) -> &dyn Tree {
+        self.0.as_ref()
     }
 
     /// Nothing of an HDF5 file but its datasets is fetched.

@@ -18,7 +18,7 @@ use cat2_proto::{FileInfo, GroupInfo, Info};
 use crate::dataset::{Dataset, Download, Operand};
 use crate::error::{Error, Result};
 use crate::fetch::{FetchOutput, FetchRequest, NOT_A_DATASET};
-use crate::hierarchy::Member;
+use crate::hierarchy::Tree;
 use crate::path::DsPath;
 use crate::storage::{walk, Blob, Key, Storage};
 
@@ -41,21 +41,8 @@ pub enum Node {
 
 /// The things that hold members: a `.b2z` store, an HDF5 file.
 pub trait Hierarchy: Send + Sync {
-    /// The container file, as it was read.
-    fn file(&self) -> &Arc<dyn Blob>;
-
-    /// What `key` (`/g/a`) names.
-    fn lookup(&self, key: &str) -> Option<Member<'_>>;
-
-    /// What `/api/list` shows for the file (`None`) or a key in it: the
-    /// leaves below, relative to it; a leaf lists as its own name.
-    fn list(&self, key: Option<&str>) -> Vec<String>;
-
-    /// How many leaves lie below `key`.
-    fn count_leaves(&self, key: &str) -> u64;
-
-    /// Bytes below `key`, for a group inside the file.
-    fn size(&self, key: &str) -> u64;
+    /// The file's index of keys, and the file as it was read.
+    fn tree(&self) -> &dyn Tree;
 
     /// `/api/fetch` of the whole file (`key` = `None`) or of a group in it.
     fn fetch_group(
@@ -120,7 +107,7 @@ impl Node {
     pub fn list(self) -> Result<Vec<String>> {
         match self {
             Node::Dir(d) => d.list(),
-            Node::Group(g) => Ok(g.members.list(g.key.as_deref())),
+            Node::Group(g) => Ok(g.members.tree().list(g.key.as_deref())),
             Node::Dataset(d) => Ok(d.list()),
             Node::File(StoredFile { path, .. }) => Ok(vec![path.name().to_string()]),
             Node::Refused(r) => Ok(r.listing),
@@ -189,7 +176,7 @@ impl Node {
     pub fn stored_key(&self) -> Option<(Key, bool)> {
         match self {
             Node::Dir(d) => Some((d.key.clone(), true)),
-            Node::Group(g) => Some((g.members.file().meta().key.clone(), false)),
+            Node::Group(g) => Some((g.members.tree().blob().meta().key.clone(), false)),
             Node::Dataset(d) => Some((d.object().meta().key.clone(), false)),
             Node::File(f) => Some((f.blob.meta().key.clone(), false)),
             Node::Refused(_) | Node::Missing(_) => None,
@@ -237,7 +224,7 @@ impl Node {
     pub fn etag(&self) -> Option<String> {
         match self {
             Node::Dir(_) | Node::Refused(_) | Node::Missing(_) => None,
-            Node::Group(g) => Some(crate::dataset::etag_of(g.members.file())),
+            Node::Group(g) => Some(crate::dataset::etag_of(g.members.tree().blob())),
             Node::Dataset(d) => d.etag(),
             Node::File(f) => Some(crate::dataset::etag_of(&f.blob)),
         }
@@ -335,24 +322,23 @@ pub struct Group {
 
 impl Group {
     fn info(&self) -> Info {
-        let file = self.members.file();
+        let tree = self.members.tree();
+        let file = tree.blob();
         let size = match &self.key {
             None => file.meta().size,
-            Some(key) => self.members.size(key),
+            Some(key) => tree.size(key),
         };
         Info::Group(GroupInfo {
             kind: "group".into(),
             mtime: crate::dataset::mtime_of(file),
             size,
-            nfiles: self
-                .members
-                .count_leaves(self.key.as_deref().unwrap_or("/")),
+            nfiles: tree.leaves(self.key.as_deref().unwrap_or("/")).len() as u64,
         })
     }
 
     fn download(&self) -> Result<Download> {
         match &self.key {
-            None => Ok(Download::Stored(self.members.file().clone())),
+            None => Ok(Download::Stored(self.members.tree().blob().clone())),
             Some(_) => Err(not_found(&self.path)),
         }
     }

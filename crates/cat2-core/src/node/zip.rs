@@ -8,9 +8,8 @@ use super::{Hierarchy, Inside};
 use crate::error::{Error, Result};
 use crate::fetch::{FetchOutput, FetchRequest};
 use crate::hierarchy::zip::Container;
-use crate::hierarchy::Member;
+use crate::hierarchy::Tree;
 use crate::path::DsPath;
-use crate::storage::Blob;
 
 /// A browsable `.b2z` store.
 pub(crate) struct ZipStore(pub Arc<Container>);
@@ -34,24 +33,8 @@ pub(crate) fn object_unsupported(path: &DsPath, kind: &str) -> Error {
 }
 
 impl Hierarchy for ZipStore {
-    fn file(&self) -> &Arc<dyn Blob> {
-        self.0.blob()
-    }
-
-    fn lookup(&self, key: &str) -> Option<Member<'_>> {
-        self.0.lookup(key)
-    }
-
-    fn list(&self, key: Option<&str>) -> Vec<String> {
-        self.0.list(key)
-    }
-
-    fn count_leaves(&self, key: &str) -> u64 {
-        self.0.leaves(key).len() as u64
-    }
-
-    fn size(&self, key: &str) -> u64 {
-        self.0.size(key)
+    fn tree(&self) -> &dyn Tree {
+        self.0.as_ref()
     }
 
     /// The store file is served as the file it is: there is nothing to slice.

@@ -2,8 +2,11 @@
 //! module docs of [`super`]): what a key names, the leaves below a prefix,
 //! listings, and the bytes a group occupies.
 
+use std::sync::Arc;
+
 use super::{Container, StoreKind, VLMETA_SUFFIX};
-use crate::hierarchy::Member;
+use crate::hierarchy::{Member, Tree};
+use crate::storage::Blob;
 
 impl Container {
     /// Whether some key continues `key` (`/g` → `/g/a`).
@@ -18,9 +21,16 @@ impl Container {
             .next()
             .is_some_and(|k| k.starts_with(&prefix))
     }
+}
+
+impl Tree for Container {
+    /// The archive, as it was when indexed.
+    fn blob(&self) -> &Arc<dyn Blob> {
+        &self.blob
+    }
 
     /// What `key` (`/g/a`) names, if anything.
-    pub fn lookup(&self, key: &str) -> Option<Member<'_>> {
+    fn lookup(&self, key: &str) -> Option<Member<'_>> {
         match self.kind {
             StoreKind::Table => None,
             StoreKind::Dict => {
@@ -55,8 +65,7 @@ impl Container {
         }
     }
 
-    /// Full keys of the leaves below `prefix` (`/` for all), sorted.
-    pub fn leaves(&self, prefix: &str) -> Vec<String> {
+    fn leaves(&self, prefix: &str) -> Vec<String> {
         let base = prefix.trim_end_matches('/');
         let start = format!("{base}/");
         let below = self
@@ -73,31 +82,9 @@ impl Container {
         }
     }
 
-    /// What `/api/list` shows for the store (`inner` = `None`) or a path in
-    /// it: the leaves below, relative to it; a leaf lists as its own name.
-    pub fn list(&self, inner: Option<&str>) -> Vec<String> {
-        let prefix = inner.unwrap_or("/");
-        let strip = prefix.trim_end_matches('/').len() + 1;
-        let mut names: Vec<String> = self
-            .leaves(prefix)
-            .iter()
-            .filter_map(|k| k.get(strip..))
-            .map(str::to_string)
-            .collect();
-        names.sort_unstable();
-        if names.is_empty() {
-            if let Some(key) = inner {
-                if matches!(self.lookup(key), Some(Member::Leaf | Member::Object(_))) {
-                    names.push(key.rsplit('/').next().unwrap_or(key).to_string());
-                }
-            }
-        }
-        names
-    }
-
     /// Bytes the members below `prefix` occupy in the archive (all of them,
     /// `embed.b2e` included, for the root).
-    pub fn size(&self, prefix: &str) -> u64 {
+    fn size(&self, prefix: &str) -> u64 {
         let rel = prefix.trim_matches('/');
         let rel = if rel.is_empty() {
             String::new()

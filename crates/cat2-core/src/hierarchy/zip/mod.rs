@@ -434,11 +434,6 @@ impl Container {
     pub fn file_len(&self) -> u64 {
         self.file_len
     }
-
-    /// The archive, as it was when indexed.
-    pub fn blob(&self) -> &Arc<dyn Blob> {
-        &self.blob
-    }
 }
 
 #[cfg(test)]
