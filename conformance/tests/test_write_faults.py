@@ -205,7 +205,8 @@ def test_temporary_files_are_not_served(srv):
     for logical in planted:
         for ep in ["info", "download", "fetch"]:
             answers[f"{ep} {logical}"] = http.get(f"/api/{ep}/{logical}").status_code
-    assert all(code == 404 for code in answers.values()), answers
+    # 404 (nothing there) or 400 (a name the server keeps for itself: refused at the edge)
+    assert all(code in (400, 404) for code in answers.values()), answers
     assert all(p.read_bytes() == frame for p in planted.values())
     assert sorted(p.name for p in (srv.statedir / "public").iterdir() if p.name.startswith(TEMP_PREFIX)) == \
         [f"{TEMP_PREFIX}0123"], "a read made a new file out of a temporary one"

@@ -17,8 +17,9 @@
 //! number of objects, not with the data.
 //!
 //! Differences from the reference, all on the safe side: HDF5 names that
-//! cannot be file names here (`.`, `..`, names with NUL, the server's own
-//! reserved names) are skipped; a dataset attribute named `_ftype` or
+//! cannot be file names here (`.`, `..`, the names every write refuses:
+//! reserved ones, ones with control characters, ones too long to store) are
+//! skipped; a dataset attribute named `_ftype` or
 //! `_dsetname` cannot overwrite the proxy's own keys (the reference lets it,
 //! which breaks the proxy); and every file is written beside its target and
 //! renamed into place, so a crash leaves each file old or new (one
@@ -34,7 +35,7 @@ use crate::chunking as geometry;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::hierarchy::h5::compatible;
-use crate::path::{is_reserved_name, DsPath};
+use crate::path::{check_new_name, is_reserved_name, DsPath};
 use crate::resolve::Resolver;
 use crate::storage::{Entry, Key};
 use crate::store::{Caller, StateDir};
@@ -113,7 +114,7 @@ pub fn unfold(
         .parent()
         .unwrap_or_default()
         .join(stem)
-        .map_err(|e| Error::BadRequest(e.to_string()))?;
+        .map_err(|_| Error::BadRequest(format!("{path} cannot be unfolded into {stem:?}")))?;
     if matches!(sd.entry(&target)?, Some(Entry::Object(_))) {
         return Err(Error::BadRequest(format!(
             "{path} cannot be unfolded: {stem} exists and is not a directory"
@@ -126,7 +127,7 @@ pub fn unfold(
     for node in &nodes {
         match node {
             Node::Group(g) => {
-                let Some(dir) = object_key(&target, &g.path) else {
+                let Some(dir) = object_key(&target, &g.path, "") else {
                     continue;
                 };
                 storage.create_dir(&dir)?;
@@ -134,9 +135,7 @@ pub fn unfold(
                 batch.push((dir.join(&format!("{ATTRS_NAME}.b2"))?, attrs_frame(&json)?));
             }
             Node::Dataset(d) if compatible(d) => {
-                let Some(proxy) =
-                    object_key(&target, &d.path).and_then(|k| k.with_suffix(".b2nd").ok())
-                else {
+                let Some(proxy) = object_key(&target, &d.path, ".b2nd") else {
                     continue;
                 };
                 let frame = match proxy_frame(file, d) {
@@ -161,17 +160,25 @@ fn not_a_container() -> Error {
     Error::BadRequest("Target file must be a zip, tar or hdf5 container".into())
 }
 
-/// Where an object of the HDF5 file (`/g/d`) lands below `target`, or `None`
-/// when one of its names cannot be a key here.
-fn object_key(target: &Key, h5path: &str) -> Option<Key> {
+/// Where an object of the HDF5 file (`/g/d`) lands below `target`, its last
+/// name with `suffix` added (`.b2nd` for a dataset's proxy), or `None` when
+/// one of its names cannot be a file name here (the rules of any new name,
+/// `path::check_new_name`: no reserved name, no control character, short
+/// enough to store).
+fn object_key(target: &Key, h5path: &str, suffix: &str) -> Option<Key> {
+    let parts: Vec<&str> = h5path.split('/').filter(|s| !s.is_empty()).collect();
+    let Some((last, dirs)) = parts.split_last() else {
+        // The root group: the target directory itself.
+        return suffix.is_empty().then(|| target.clone());
+    };
     let mut key = target.clone();
-    for part in h5path.split('/').filter(|s| !s.is_empty()) {
-        if part.len() > 250 {
-            return None;
-        }
+    for part in dirs {
+        check_new_name(part).ok()?;
         key = key.join(part).ok()?;
     }
-    Some(key)
+    let last = format!("{last}{suffix}");
+    check_new_name(&last).ok()?;
+    key.join(&last).ok()
 }
 
 /// The compression parameters of proxies and attribute files: python-blosc2
@@ -271,4 +278,35 @@ pub(crate) fn proxy_frame(file: &File, d: &DatasetInfo) -> Result<Vec<u8>> {
         entries += 1;
     }
     Ok(arr.to_cframe()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_follow_the_rules_of_new_names() {
+        let target = Key::parse("public/scan").unwrap();
+        let key = |p: &str, sfx: &str| object_key(&target, p, sfx).map(|k| k.to_string());
+        assert_eq!(key("/", "").as_deref(), Some("public/scan"));
+        assert_eq!(key("/", ".b2nd"), None);
+        assert_eq!(
+            key("/g/d", ".b2nd").as_deref(),
+            Some("public/scan/g/d.b2nd")
+        );
+        assert_eq!(key("/g", "").as_deref(), Some("public/scan/g"));
+        // 240 bytes fit; with ".b2nd" added, 241 do not (245 at most).
+        assert!(key(&format!("/{}", "d".repeat(240)), ".b2nd").is_some());
+        assert_eq!(key(&format!("/{}", "d".repeat(241)), ".b2nd"), None);
+        assert_eq!(key(&format!("/{}/d", "g".repeat(246)), ".b2nd"), None);
+        for bad in [
+            "/g\u{1}/d",
+            "/g/d\u{202e}x",
+            "/.cat2rs-tmp-1/d",
+            "/x.b2lock/d",
+            "/../d",
+        ] {
+            assert_eq!(key(bad, ".b2nd"), None, "{bad:?}");
+        }
+    }
 }

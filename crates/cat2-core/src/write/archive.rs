@@ -5,8 +5,9 @@
 //! [`plan_upload`] and [`finish_upload`], so the write rules, the quota and
 //! the path rules are the API's. Before anything is written, the member names
 //! are all checked: a member that would land outside the folder (`..`, an
-//! absolute path), a reserved name, a link or a device refuses the whole
-//! archive with a 400 naming it; hidden files (`.name`) and macOS resource
+//! absolute path), a name the path rules refuse (`path::check_new_name`: a
+//! reserved name, a control character, a name too long to store), a link or
+//! a device refuses the whole archive with a 400 naming it; hidden files (`.name`) and macOS resource
 //! forks (`__MACOSX/`) are skipped, as the reference does. The uncompressed
 //! total is checked against the quota first, so a small archive that would
 //! inflate past it is refused before it fills the disk.
@@ -16,7 +17,7 @@ use std::io::{self, Read};
 use super::upload::{finish_upload, plan_upload, upload_staging};
 use super::{Appender, WritePolicy};
 use crate::error::{Error, Result};
-use crate::path::{is_reserved_name, DsPath};
+use crate::path::{check_new_name, DsPath};
 use crate::storage::ReadAt;
 use crate::store::{Caller, StateDir};
 
@@ -74,8 +75,10 @@ fn member_parts(name: &str) -> Result<Option<Vec<String>>> {
     if parts.iter().any(|p| p.starts_with('.') || *p == "__MACOSX") || parts.is_empty() {
         return Ok(None);
     }
-    if let Some(p) = parts.iter().find(|p| is_reserved_name(p)) {
-        return refuse(&format!("uses the server's reserved name {p:?}"));
+    for p in &parts {
+        if let Err(e) = check_new_name(p) {
+            return refuse(&format!("cannot be stored: {e}"));
+        }
     }
     Ok(Some(parts.iter().map(|p| p.to_string()).collect()))
 }
@@ -239,8 +242,15 @@ mod tests {
             "C:/x",
             "a\\..\\x",
             "a/x.b2lock",
+            "a/b\u{1}.txt",
+            "a/\u{202e}txt.exe",
         ] {
             assert!(member_parts(bad).is_err(), "{bad}");
+        }
+        let long = format!("a/{}.txt", "n".repeat(250));
+        match member_parts(&long) {
+            Err(Error::BadRequest(msg)) => assert!(msg.contains("at most 245 bytes"), "{msg}"),
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -16,7 +16,7 @@ pub mod transfer;
 pub mod upload;
 
 use crate::error::{Error, Result};
-use crate::path::{DsPath, Root};
+use crate::path::{check_new_name, DsPath, Root};
 use crate::storage::{Entry, Key};
 use crate::store::{Caller, StateDir};
 
@@ -64,6 +64,11 @@ impl StateDir {
     }
 
     /// The key `path` is stored at, in a root `caller` may write to.
+    ///
+    /// Every write finds its target here, so every name a write creates is
+    /// checked here too (`path::check_new_name`: not reserved, no control
+    /// characters, short enough for the file system with the suffixes the
+    /// server adds), and refused with a 400 that names no key.
     pub fn writable_key(
         &self,
         path: &DsPath,
@@ -72,9 +77,13 @@ impl StateDir {
     ) -> Result<Key> {
         let mut key = self.writable_root(path.root(), caller, policy)?;
         for part in path.parts() {
-            key = key
-                .join(part)
-                .map_err(|e| Error::BadRequest(e.to_string()))?;
+            check_new_name(part)?;
+            key = key.join(part).map_err(|e| match e {
+                crate::storage::Error::InvalidKey { why, .. } => {
+                    Error::BadRequest(format!("{path} cannot be written: {why}"))
+                }
+                other => other.into(),
+            })?;
         }
         Ok(key)
     }

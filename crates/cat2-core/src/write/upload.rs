@@ -43,7 +43,8 @@ impl UploadPlan {
     }
 }
 
-/// A file name as sent in a multipart part, reduced to a safe base name.
+/// A file name as sent in a multipart part, reduced to a safe base name
+/// that meets the rules for new names (`path::check_new_name`).
 pub fn safe_file_name(name: &str) -> Result<String> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if base.is_empty() || base == "." || base == ".." || base.contains('\0') {
@@ -51,6 +52,7 @@ pub fn safe_file_name(name: &str) -> Result<String> {
             "the uploaded file name {name:?} cannot name a file"
         )));
     }
+    crate::path::check_new_name(base)?;
     Ok(base.to_string())
 }
 
