@@ -130,6 +130,29 @@ impl StateDir {
     }
 }
 
+/// A storage key as messages to users show it: the logical path it stands
+/// for (`public/a` is `@public/a`, `personal/<user id>/a` is `@personal/a`),
+/// so an answer never spells out the state directory's layout; a key outside
+/// the roots is shown as it is.
+pub(crate) fn shown_key(key: &str) -> String {
+    let mut parts = key.split('/');
+    let root = match parts.next() {
+        Some("public") => "@public",
+        Some("shared") => "@shared",
+        Some("personal") => {
+            parts.next();
+            "@personal"
+        }
+        _ => return key.to_string(),
+    };
+    let rest: Vec<&str> = parts.collect();
+    if rest.is_empty() {
+        root.to_string()
+    } else {
+        format!("{root}/{}", rest.join("/"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +186,20 @@ mod tests {
             sd.root_key(Root::Personal, anon),
             Err(Error::Unauthorized)
         ));
+    }
+
+    #[test]
+    fn keys_are_shown_as_logical_paths() {
+        assert_eq!(shown_key("public/a/b.b2nd"), "@public/a/b.b2nd");
+        assert_eq!(shown_key("shared"), "@shared");
+        assert_eq!(
+            shown_key("personal/0b1c3f3e-8a57-4d3c-9d0e-2f0c5f1f6a11/x.b2"),
+            "@personal/x.b2"
+        );
+        assert_eq!(
+            shown_key("personal/0b1c3f3e-8a57-4d3c-9d0e-2f0c5f1f6a11"),
+            "@personal"
+        );
+        assert_eq!(shown_key("db.json"), "db.json");
     }
 }

@@ -120,7 +120,9 @@ impl From<cat2_core::Error> for ApiError {
                 cat2_core::storage::Error::InvalidKey { .. }
                 | cat2_core::storage::Error::Conflict { .. }
                 | cat2_core::storage::Error::AlreadyExists { .. } => {
-                    ApiError::bad_request(e.to_string())
+                    // Keys become logical paths: the state's layout (user
+                    // ids, `personal/`) is not the client's business.
+                    ApiError::bad_request(e.client_text())
                 }
                 _ => ApiError::internal_chain(&e),
             },

@@ -56,10 +56,17 @@ impl Error {
     }
 
     /// Wraps an I/O error: nothing there (or a file where a directory was
-    /// needed on the way) becomes [`Error::NotFound`], anything else a
-    /// backend fault.
+    /// needed on the way) becomes [`Error::NotFound`], a name longer than
+    /// the file system allows an [`Error::InvalidKey`] (the caller's to fix,
+    /// not a fault), anything else a backend fault.
     pub fn io(op: &'static str, key: &impl Display, source: std::io::Error) -> Error {
         use std::io::ErrorKind;
+        if rustix::io::Errno::from_io_error(&source) == Some(rustix::io::Errno::NAMETOOLONG) {
+            return Error::InvalidKey {
+                key: key.to_string(),
+                why: "a name in it is longer than the file system allows (255 bytes)".into(),
+            };
+        }
         if matches!(
             source.kind(),
             ErrorKind::NotFound | ErrorKind::NotADirectory
@@ -74,6 +81,22 @@ impl Error {
                 key: key.to_string(),
                 source,
             }
+        }
+    }
+
+    /// The error's text with its key shown by `show` (the state shows keys
+    /// as the logical paths they stand for), and no I/O detail: what a
+    /// client may be told. The whole error, with its source, is for the log.
+    pub fn describe_with(&self, show: impl Fn(&str) -> String) -> String {
+        match self {
+            Error::NotFound { key, .. } => format!("{} not found", show(key)),
+            Error::AlreadyExists { key } => format!("{} already exists", show(key)),
+            Error::Conflict { key, why } => format!("{} {why}", show(key)),
+            Error::InvalidKey { key, why } => format!("{} cannot be stored: {why}", show(key)),
+            Error::NotSupported { operation, .. } => {
+                format!("{operation} is not supported by this server's storage")
+            }
+            Error::Backend { op, key, .. } => format!("{op} {} failed", show(key)),
         }
     }
 

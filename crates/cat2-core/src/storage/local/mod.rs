@@ -301,9 +301,26 @@ fn replace_with(key: &Key, target: &Path, place: impl FnOnce(&Path) -> Result<()
 
 fn make_parents(key: &Key, path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::io("creating the parents of", key, e))?;
+        fs::create_dir_all(parent).map_err(|e| dir_error("creating the parents of", key, e))?;
     }
     Ok(())
+}
+
+/// A failed `create_dir_all`: a file where a directory is needed (EEXIST on
+/// the last name, ENOTDIR on one before it) is the caller's [`Error::Conflict`],
+/// not a fault of the disk.
+fn dir_error(op: &'static str, key: &Key, e: std::io::Error) -> Error {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::AlreadyExists | ErrorKind::NotADirectory
+    ) {
+        return Error::Conflict {
+            key: key.to_string(),
+            why: "needs a directory where a file is".into(),
+        };
+    }
+    Error::io(op, key, e)
 }
 
 /// Copies a file or a directory tree (without the store's own files).
@@ -469,7 +486,7 @@ impl Storage for LocalStorage {
     }
 
     fn create_dir(&self, key: &Key) -> Result<()> {
-        fs::create_dir_all(self.path_of(key)).map_err(|e| Error::io("creating", key, e))
+        fs::create_dir_all(self.path_of(key)).map_err(|e| dir_error("creating", key, e))
     }
 
     fn copy(&self, from: &Key, to: &Key) -> Result<()> {
@@ -636,6 +653,49 @@ mod tests {
         let dynamic: Arc<dyn Storage> =
             Arc::new(LocalStorage::open(&dir.path().join("2")).unwrap());
         super::super::conformance::all(dynamic.as_ref());
+    }
+
+    #[test]
+    fn names_too_long_for_the_file_system_are_invalid_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStorage::open(dir.path()).unwrap();
+        store.create_dir(&Key::parse("public").unwrap()).unwrap();
+        let long = Key::parse(&format!("public/{}", "n".repeat(300))).unwrap();
+        let below = long.join("x.b2nd").unwrap();
+        let invalid = |r: Result<()>| match r {
+            Err(Error::InvalidKey { key, why }) => {
+                assert!(why.contains("255 bytes"), "{why}");
+                assert!(!key.contains(&*dir.path().to_string_lossy()), "{key}");
+            }
+            other => panic!("{other:?}"),
+        };
+        invalid(store.head(&long).map(|_| ()));
+        invalid(store.open(&long).map(|_| ()));
+        invalid(store.put(&long, b"x", PutMode::Overwrite).map(|_| ()));
+        invalid(store.put(&below, b"x", PutMode::Overwrite).map(|_| ()));
+        invalid(store.stage(&below).map(|_| ()));
+        invalid(store.create_dir(&long));
+        // Nothing was left behind on the way (at most the parent `public`).
+        let public = dir.path().join("public");
+        assert_eq!(fs::read_dir(&public).map_or(0, |d| d.count()), 0);
+    }
+
+    #[test]
+    fn a_file_in_the_way_of_a_directory_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStorage::open(dir.path()).unwrap();
+        let file = Key::parse("d/a.b2nd").unwrap();
+        store.put(&file, b"x", PutMode::Overwrite).unwrap();
+        let conflict = |r: Result<()>| match r {
+            Err(Error::Conflict { .. }) => {}
+            other => panic!("{other:?}"),
+        };
+        conflict(store.create_dir(&file));
+        conflict(store.create_dir(&file.join("sub").unwrap()));
+        let below = Key::parse("d/a.b2nd/x.b2nd").unwrap();
+        conflict(store.put(&below, b"y", PutMode::Overwrite).map(|_| ()));
+        conflict(store.stage(&below).map(|_| ()));
+        conflict(store.copy(&file, &Key::parse("d/a.b2nd/c/y").unwrap()));
     }
 
     #[test]
