@@ -69,6 +69,10 @@ pub enum Error {
     /// No user has this e-mail address or id.
     #[error("UserNotExists")]
     UserNotExists { key: String },
+    /// The server has as many users as its `maxusers` setting allows (the reference's
+    /// text for `/api/adduser/`).
+    #[error("Only a maximum of {max} users are allowed")]
+    TooManyUsers { max: u64 },
     /// A reset-password token is malformed, expired, for an unknown or inactive user, or was
     /// made before the password last changed.
     #[error("RESET_PASSWORD_BAD_TOKEN")]

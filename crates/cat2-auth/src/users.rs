@@ -155,6 +155,19 @@ impl Users {
     /// password, refuses an existing e-mail with [`Error::UserAlreadyExists`], and inserts an
     /// active, unverified user with a new uuid4 id and an argon2id hash.
     pub fn create(&self, email: &str, password: &str, superuser: bool) -> Result<User> {
+        self.create_capped(email, password, superuser, None)
+    }
+
+    /// [`Users::create`], refused with [`Error::TooManyUsers`] when the table holds
+    /// `max_users` users already. The count is taken under the same write lock as the
+    /// insert, so racing registrations (in this process or another) never go past it.
+    pub fn create_capped(
+        &self,
+        email: &str,
+        password: &str,
+        superuser: bool,
+        max_users: Option<u64>,
+    ) -> Result<User> {
         let email = email::validate_email(email)?;
         validate_password(password)?;
         if self.get_by_email(&email)?.is_some() {
@@ -182,6 +195,14 @@ impl Users {
             .is_some()
         {
             return Err(Error::UserAlreadyExists { email: user.email });
+        }
+        if let Some(max) = max_users {
+            let count: i64 = tx
+                .query_row("SELECT count(*) FROM user", [], |r| r.get(0))
+                .map_err(|e| self.db("count users", e))?;
+            if u64::try_from(count).unwrap_or(0) >= max {
+                return Err(Error::TooManyUsers { max });
+            }
         }
         tx.execute(
             "INSERT INTO user (id, email, hashed_password, is_active, is_superuser, is_verified) \
@@ -430,6 +451,33 @@ mod tests {
         );
         // Opening again leaves it alone.
         Users::open(users.path().parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn create_capped_stops_at_the_limit() {
+        let (_dir, users) = fresh();
+        users.create("a@example.com", "apassword", false).unwrap();
+        users
+            .create_capped("b@example.com", "bpassword", false, Some(2))
+            .unwrap();
+        let e = users
+            .create_capped("c@example.com", "cpassword", false, Some(2))
+            .unwrap_err();
+        assert!(matches!(e, Error::TooManyUsers { max: 2 }), "{e:?}");
+        assert_eq!(e.to_string(), "Only a maximum of 2 users are allowed");
+        assert_eq!(users.list().unwrap().len(), 2);
+        // An existing e-mail is still that error, not the limit's.
+        assert!(matches!(
+            users.create_capped("a@example.com", "apassword", false, Some(2)),
+            Err(Error::UserAlreadyExists { .. })
+        ));
+        users.delete("b@example.com").unwrap();
+        users
+            .create_capped("c@example.com", "cpassword", false, Some(2))
+            .unwrap();
+        users
+            .create_capped("d@example.com", "dpassword", false, None)
+            .unwrap();
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl From<cat2_auth::Error> for ApiError {
             | E::InvalidPassword { .. }
             | E::UserAlreadyExists { .. }
             | E::UserNotExists { .. }
+            | E::TooManyUsers { .. }
             | E::BadResetToken { .. } => ApiError::bad_request(e.to_string()),
             other => ApiError::internal_chain(&other),
         }

@@ -1,6 +1,8 @@
 //! Users: logging in, registering, password resets, and administration
 //! (adding, deleting, listing) — on servers with logins. Who may do what, the
-//! `maxusers` limit and the answers' texts are the reference server's.
+//! `maxusers` limit and the answers' texts are the reference server's, except
+//! that `maxusers` bounds self-registration too (the reference lets anyone
+//! register past it).
 
 use cat2_auth::{AddOutcome, User};
 
@@ -73,12 +75,20 @@ impl Service {
     }
 
     /// Self-registration (checked first by the caller: the e-mail and
-    /// password rules); `None` when the user exists already.
+    /// password rules); `None` when the user exists already. Bounded by
+    /// `maxusers` as `/api/adduser/` is (the reference does not bound it:
+    /// anyone could then fill a server that is meant to have a few users),
+    /// counted under the database's write lock, so racing registrations
+    /// cannot overshoot it.
     pub fn register(&self, email: &str, password: &str) -> Result<Option<UserView>> {
         if !self.settings.register {
             return Err(Error::NoUsers);
         }
-        match self.users()?.users.create(email, password, false) {
+        let accounts = self.users()?;
+        match accounts
+            .users
+            .create_capped(email, password, false, self.settings.maxusers)
+        {
             Ok(u) => Ok(Some(UserView::from(&u))),
             Err(cat2_auth::Error::UserAlreadyExists { .. }) => Ok(None),
             Err(e) => Err(e.into()),

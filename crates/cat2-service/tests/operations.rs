@@ -44,7 +44,8 @@ fn an_upload_is_staged_named_and_read_back() {
     assert_eq!(stored.to_string(), "@shared/notes.txt");
     assert_eq!(s.list(&alice, &path("@shared")).unwrap(), ["notes.txt"]);
     assert_eq!(
-        s.regular_file(&alice, &path("@shared/notes.txt")).unwrap(),
+        s.regular_file(&alice, &path("@shared/notes.txt"), &Default::default())
+            .unwrap(),
         b"# notes\n"
     );
     let (info, etag) = s.info(&alice, &path("@shared/notes.txt")).unwrap();
@@ -115,4 +116,64 @@ fn users_are_administered_by_superusers_only() {
         !s.who(&token).is_logged_in(),
         "a deleted user's session ends"
     );
+}
+
+#[test]
+fn registration_stops_at_maxusers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = StateDir::open(tmp.path()).unwrap();
+    let accounts = Accounts {
+        users: cat2_auth::Users::open(tmp.path()).unwrap(),
+        tokens: cat2_auth::Tokens::new("a test secret"),
+    };
+    let settings = Settings {
+        maxusers: Some(2),
+        register: true,
+        ..Settings::default()
+    };
+    let s = Service::new(state, Some(accounts), settings);
+    assert!(s.register("a@example.com", "apassword").unwrap().is_some());
+    assert!(s.register("b@example.com", "bpassword").unwrap().is_some());
+    match s.register("c@example.com", "cpassword") {
+        Err(Error::Users(e @ cat2_auth::Error::TooManyUsers { max: 2 })) => {
+            assert_eq!(e.to_string(), "Only a maximum of 2 users are allowed")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.accounts().unwrap().users.list().unwrap().len(), 2);
+}
+
+#[test]
+fn writes_refuse_names_the_server_cannot_keep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = service(tmp.path(), false);
+    let alice = user("8d0e3d0e-0000-4000-8000-00000000000a", false);
+    let bad_request = |r: Result<_, Error>| match r {
+        Err(Error::Core(cat2_core::Error::BadRequest(msg))) => msg,
+        Err(other) => panic!("expected a 400, got {other:?}"),
+        Ok(_) => panic!("expected a 400, got a success"),
+    };
+    // Too long once stored: refused before anything is staged, with the limit.
+    let long = format!("@shared/{}.txt", "n".repeat(250));
+    let msg = bad_request(s.start_upload(&alice, &path(&long)).map(|_| ()));
+    assert!(msg.contains("at most 245 bytes"), "{msg}");
+    let up = s.start_upload(&alice, &path("@shared/dir/x.txt")).unwrap();
+    up.io().write_at(0, b"x").unwrap();
+    s.finish_upload(&alice, &path("@shared/dir/x.txt"), "x.txt", up)
+        .unwrap();
+    for kind in [Transfer::Copy, Transfer::Move] {
+        let msg = bad_request(
+            s.transfer(&alice, kind, "@shared/dir/x.txt", &long)
+                .map(|_| ()),
+        );
+        assert!(msg.contains("at most 245 bytes"), "{msg}");
+    }
+    // A directory target receives the file under its own name: that name is checked too.
+    for name in [".cat2rs-tmp-1", "y.b2lock", "a\u{202e}b.txt", "a\u{7}b.txt"] {
+        let r = s
+            .start_upload(&alice, &path("@shared/dir"))
+            .and_then(|up| s.finish_upload(&alice, &path("@shared/dir"), name, up));
+        bad_request(r.map(|_| ()));
+    }
+    assert_eq!(s.list(&alice, &path("@shared")).unwrap(), ["dir/x.txt"]);
 }
