@@ -3,7 +3,7 @@
 //! (`login = true`), as in the reference.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,7 +25,13 @@ pub fn routes(register: bool) -> Router<AppState> {
         .route("/auth/forgot-password", post(post_forgot_password))
         .route("/auth/reset-password", post(post_reset_password))
         .route("/api/adduser/", post(post_adduser))
-        .route("/api/deluser/{username}", get(get_deluser))
+        // GET as the reference and its client (`Client.deluser`) have it;
+        // POST and DELETE for everything else (the web GUI deletes users
+        // through its prompt, a POST), as a change of state should be.
+        .route(
+            "/api/deluser/{username}",
+            get(deluser).post(deluser).delete(deluser),
+        )
         .route("/api/listusers/", get(get_listusers));
     if register {
         r.route("/auth/register", post(post_register))
@@ -200,12 +206,31 @@ pub(crate) async fn post_adduser(
     Ok(Json(text))
 }
 
-/// `GET /api/deluser/{username}` (superusers); also removes the user's `@personal`.
-pub(crate) async fn get_deluser(
+/// `GET`, `POST` or `DELETE /api/deluser/{username}` (superusers); also
+/// removes the user's `@personal`.
+///
+/// The GET is for the official client, which sends no `Sec-Fetch-Site`; a
+/// browser's GET that says it comes from another site (a link, an image) is
+/// refused, so a superuser's session cannot be made to delete a user by a
+/// page elsewhere (the session cookie is `SameSite=lax`, which lets such
+/// GETs through).
+pub(crate) async fn deluser(
     State(app): State<AppState>,
     LoggedIn(caller): LoggedIn,
+    method: Method,
+    headers: HeaderMap,
     Path(username): Path<String>,
 ) -> ApiResult<Json<String>> {
+    let from_elsewhere = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| matches!(site, "cross-site" | "same-site"));
+    if method == Method::GET && from_elsewhere {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "users are not deleted by a GET from another site; send POST or DELETE",
+        ));
+    }
     let text = blocking(move || app.service.delete_user(&caller, &username)).await?;
     Ok(Json(text))
 }
