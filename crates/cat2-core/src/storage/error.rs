@@ -92,7 +92,9 @@ impl Error {
             Error::NotFound { key, .. } => format!("{} not found", show(key)),
             Error::AlreadyExists { key } => format!("{} already exists", show(key)),
             Error::Conflict { key, why } => format!("{} {why}", show(key)),
-            Error::InvalidKey { key, why } => format!("{} cannot be stored: {why}", show(key)),
+            Error::InvalidKey { key, why } => {
+                format!("{} cannot name a file here: {why}", show(key))
+            }
             Error::NotSupported { operation, .. } => {
                 format!("{operation} is not supported by this server's storage")
             }
