@@ -107,18 +107,6 @@ impl Error {
         }
     }
 
-    /// The text a client may be shown: the error's own, except that a
-    /// storage error shows logical paths (`@personal/x`) instead of the
-    /// state's keys (`personal/<user id>/x`), and nothing of the server's
-    /// file system (an I/O error's path and cause stay in the log).
-    pub fn client_text(&self) -> String {
-        match self {
-            Error::Storage(e) => e.describe_with(crate::store::shown_key),
-            Error::Io { op, .. } => format!("{op} failed"),
-            other => other.to_string(),
-        }
-    }
-
     /// Wraps an I/O error with the operation and the path it concerned.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

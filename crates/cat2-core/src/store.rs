@@ -130,6 +130,19 @@ impl StateDir {
     }
 }
 
+/// The text of `e` a client may be shown: the error's own, except that a
+/// storage error shows logical paths (`@personal/x`) instead of the state's
+/// keys (`personal/<user id>/x`), and nothing of the server's file system
+/// (an I/O error's path and cause stay in the log). Here, not on [`Error`],
+/// because it takes the state's layout to turn a key into a logical path.
+pub fn client_text(e: &Error) -> String {
+    match e {
+        Error::Storage(e) => e.describe_with(shown_key),
+        Error::Io { op, .. } => format!("{op} failed"),
+        other => other.to_string(),
+    }
+}
+
 /// A storage key as messages to users show it: the logical path it stands
 /// for (`public/a` is `@public/a`, `personal/<user id>/a` is `@personal/a`),
 /// so an answer never spells out the state directory's layout; a key outside
@@ -201,5 +214,28 @@ mod tests {
             "@personal"
         );
         assert_eq!(shown_key("db.json"), "db.json");
+    }
+
+    #[test]
+    fn client_texts_show_no_keys_and_no_server_paths() {
+        let key = "personal/0b1c3f3e-8a57-4d3c-9d0e-2f0c5f1f6a11/d/x.b2nd";
+        let e = Error::Storage(crate::storage::Error::Conflict {
+            key: key.into(),
+            why: "needs a directory where a file is".into(),
+        });
+        assert_eq!(
+            client_text(&e),
+            "@personal/d/x.b2nd needs a directory where a file is"
+        );
+        let e = Error::io(
+            "reading",
+            "/srv/state/public/x",
+            std::io::Error::other("boom"),
+        );
+        assert_eq!(client_text(&e), "reading failed");
+        assert!(
+            e.to_string().contains("/srv/state/public/x"),
+            "the log keeps it"
+        );
     }
 }

@@ -122,7 +122,7 @@ impl From<cat2_core::Error> for ApiError {
                 | cat2_core::storage::Error::AlreadyExists { .. } => {
                     // Keys become logical paths: the state's layout (user
                     // ids, `personal/`) is not the client's business.
-                    ApiError::bad_request(e.client_text())
+                    ApiError::bad_request(cat2_core::store::client_text(&e))
                 }
                 _ => ApiError::internal_chain(&e),
             },
