@@ -69,6 +69,24 @@ pub enum Error {
     #[error(transparent)]
     Storage(#[from] crate::storage::Error),
 
+    /// More than the request's working memory (HTTP 413); the text says what
+    /// was asked, the limit, and how to ask for less.
+    #[error("{0}")]
+    TooLarge(String),
+
+    /// The request's computation ran past its time limit (HTTP 422).
+    #[error("{0}")]
+    TimedOut(String),
+
+    /// The server's working memory stayed full for as long as the request
+    /// could wait (HTTP 503).
+    #[error("{0}")]
+    Busy(String),
+
+    /// The request was given up (its client went away); nobody reads this.
+    #[error("the request was cancelled")]
+    Cancelled,
+
     /// A filesystem operation failed.
     #[error("{op} {path}: {source}")]
     Io {

@@ -21,6 +21,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod blob;
+pub mod budget;
 mod chunking;
 pub mod dataset;
 pub mod dtype;

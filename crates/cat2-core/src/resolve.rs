@@ -20,15 +20,17 @@
 //! Adding a kind of dataset is a type implementing
 //! [`crate::dataset::Dataset`] and a line in [`Resolver::open_stored`].
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::dataset::array::ArrayDataset;
 use crate::dataset::h5::H5Dataset;
 use crate::dataset::lazy::{LazyDataset, MAX_DEPTH};
+use crate::dataset::operand::{Opening, SharedOperand};
 use crate::dataset::proxy::{proxy_refusal, ProxyDataset};
 use crate::dataset::schunk::{FrameDataset, RegularFile};
 use crate::dataset::unreadable::Unreadable;
-use crate::dataset::{Derived, Opener, Operand, Stored};
+use crate::dataset::{Derived, Opener, Stored};
 use crate::error::{Error, Result};
 use crate::fetch::NOT_A_DATASET;
 use crate::hierarchy::h5::{has_hdf5_signature, H5Tree};
@@ -268,18 +270,25 @@ impl Resolver {
 }
 
 impl Opener for Resolver {
-    fn operand(&self, path: &DsPath, depth: usize) -> Result<Box<dyn Operand>> {
+    fn operand(
+        &self,
+        path: &DsPath,
+        depth: usize,
+        opening: &mut Opening,
+    ) -> Result<Rc<SharedOperand>> {
         if depth > MAX_DEPTH {
             return Err(Error::BadRequest(format!(
                 "Invalid name or expression: lazy expressions nest deeper than {MAX_DEPTH} \
                  (or refer to themselves) at {path}"
             )));
         }
-        let deeper = Resolver {
-            depth,
-            ..self.clone()
-        };
-        deeper.resolve(path)?.into_operand()
+        opening.operand(path, |opening| {
+            let deeper = Resolver {
+                depth,
+                ..self.clone()
+            };
+            deeper.resolve(path)?.into_operand(opening)
+        })
     }
 
     fn logical_path(&self, dir: &Key, url: &str) -> Option<DsPath> {

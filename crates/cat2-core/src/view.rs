@@ -9,6 +9,7 @@
 
 use cat2_blosc2::NdArray;
 
+use crate::budget::Budget;
 use crate::dataset::Dataset;
 use crate::dtype::{DType, Kind};
 use crate::error::{Error, Result};
@@ -48,16 +49,28 @@ pub fn array_shape(ds: &dyn Dataset) -> Result<Vec<i64>> {
     }
 }
 
-/// The items of `slice` (`/api/fetch`'s `slice_` syntax; `None`: everything).
-pub fn fetch_values(ds: &dyn Dataset, slice: Option<String>) -> Result<Values> {
+/// The items of `slice` (`/api/fetch`'s `slice_` syntax; `None`: everything),
+/// refused when the request could not hold them (and a copy of them: what
+/// the views make of them).
+pub fn fetch_values(ds: &dyn Dataset, slice: Option<String>, budget: &Budget) -> Result<Values> {
     let req = FetchRequest {
         slice,
+        budget: budget.clone(),
         ..FetchRequest::default()
     };
     let arr: NdArray = match ds.fetch(&req)? {
         FetchOutput::Frame(bytes) => NdArray::from_cframe(&bytes)?,
         FetchOutput::Stored { blob, offset, .. } => crate::frames::open_array_at(&blob, offset)?,
     };
+    let items = arr
+        .shape()
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d.max(0) as u64))
+        .unwrap_or(u64::MAX);
+    let bytes = items.saturating_mul(arr.itemsize() as u64 + 8);
+    budget.fits(bytes, &|| {
+        format!("showing {} items of {}", items, ds.path())
+    })?;
     Ok(Values {
         shape: arr.shape(),
         dtype: DType::parse(&arr.dtype())?,
@@ -331,6 +344,7 @@ pub fn frame(
     axis: usize,
     index: i64,
     max_side: usize,
+    budget: &Budget,
 ) -> Result<Image> {
     let (naxes, rgb) = frame_axes(shape).ok_or_else(|| {
         Error::BadRequest(format!(
@@ -355,7 +369,7 @@ pub fn frame(
         parts[axis] = format!("{index}:{}", index + 1);
         Some(parts.join(","))
     };
-    let values = fetch_values(ds, slice)?;
+    let values = fetch_values(ds, slice, budget)?;
     let mut dims: Vec<usize> = values.shape.iter().map(|&n| n as usize).collect();
     if naxes > 0 {
         dims.remove(axis);
@@ -430,11 +444,16 @@ pub struct RecordQuery {
 
 /// A page of the 1-D record array at `loc`. Without a filter or an order only
 /// the page is read; with one, the whole array is (up to 256 MB).
-pub fn record_page(ds: &dyn Dataset, len: usize, q: &RecordQuery) -> Result<RecordPage> {
+pub fn record_page(
+    ds: &dyn Dataset,
+    len: usize,
+    q: &RecordQuery,
+    budget: &Budget,
+) -> Result<RecordPage> {
     let size = q.size.max(1);
     let whole = q.filter.is_some() || q.sortby.is_some();
     let values = if whole {
-        let values = fetch_values(ds, None)?;
+        let values = fetch_values(ds, None, budget)?;
         if values.data.len() as u64 > RECORDS_MAX_BYTES {
             return Err(Error::BadRequest(format!(
                 "{} is too big to filter or sort here ({} MB); use /api/fetch with filter=",
@@ -445,7 +464,11 @@ pub fn record_page(ds: &dyn Dataset, len: usize, q: &RecordQuery) -> Result<Reco
         values
     } else {
         let start = q.start.min(len.saturating_sub(1));
-        fetch_values(ds, Some(format!("{start}:{}", (start + size).min(len))))?
+        fetch_values(
+            ds,
+            Some(format!("{start}:{}", (start + size).min(len))),
+            budget,
+        )?
     };
     let dtype = values.dtype.clone();
     let fields = dtype

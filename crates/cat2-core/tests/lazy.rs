@@ -2,6 +2,7 @@
 //! chunks, chains, refusals and permissions.
 
 use cat2_blosc2::{ArraySpec, CParams, Decompressor, NdArray};
+use cat2_core::budget::Budget;
 use cat2_core::fetch::{FetchOutput, FetchRequest};
 use cat2_core::lazy::create::{save, LazyRequest};
 use cat2_core::node::Node;
@@ -94,6 +95,7 @@ fn saved_expressions_compute_what_they_say() {
         &request("(o0 + 1)", &[("o0", "@shared/a.b2nd")]),
         USER,
         &policy(),
+        &Budget::unlimited(),
     )
     .unwrap();
     let Info::Lazy(info) = node(&sd, &e, USER).info().unwrap() else {
@@ -111,13 +113,13 @@ fn saved_expressions_compute_what_they_say() {
     // A chain: an expression over the saved one, and where() in the text.
     let w = DsPath::parse("@personal/w.b2nd").unwrap();
     let req = request("where(e < 10, e * 2, -e)", &[("e", "@personal/e.b2nd")]);
-    save(&sd, &w, &req, USER, &policy()).unwrap();
+    save(&sd, &w, &req, USER, &policy(), &Budget::unlimited()).unwrap();
     assert_eq!(
         values(&sd, "@personal/w.b2nd", Some("7:11"), USER),
         [16, 18, -10, -11]
     );
     // A chunk in the operand's geometry.
-    let chunk = node(&sd, &e, USER).chunk(3).unwrap();
+    let chunk = node(&sd, &e, USER).chunk(3, &Budget::unlimited()).unwrap();
     let mut out = Vec::new();
     Decompressor::new(1)
         .unwrap()
@@ -132,7 +134,7 @@ fn saved_expressions_compute_what_they_say() {
     let c = DsPath::parse("@personal/c.b2nd").unwrap();
     let mut req = request("o0 * 3", &[("o0", "@shared/a.b2nd")]);
     req.compute = true;
-    save(&sd, &c, &req, USER, &policy()).unwrap();
+    save(&sd, &c, &req, USER, &policy(), &Budget::unlimited()).unwrap();
     let Info::Array(_) = node(&sd, &c, USER).info().unwrap() else {
         panic!("a stored array")
     };
@@ -144,7 +146,7 @@ fn refusals_say_why() {
     let (_tmp, sd) = state();
     let p = DsPath::parse("@personal/x.b2nd").unwrap();
     let err = |req: LazyRequest| {
-        save(&sd, &p, &req, USER, &policy())
+        save(&sd, &p, &req, USER, &policy(), &Budget::unlimited())
             .unwrap_err()
             .to_string()
     };
@@ -171,6 +173,7 @@ fn refusals_say_why() {
         &request("a + 1", &[("a", "@shared/a.b2nd")]),
         USER,
         &policy(),
+        &Budget::unlimited(),
     );
     assert!(e.unwrap_err().to_string().contains("must be \".b2nd\""));
 }
@@ -185,6 +188,7 @@ fn operands_are_read_with_the_callers_permissions() {
         &request("a + 0", &[("a", "@shared/a.b2nd")]),
         USER,
         &policy(),
+        &Budget::unlimited(),
     )
     .unwrap();
     let err = node(&sd, &p, ANONYMOUS)
@@ -243,7 +247,15 @@ fn chunks_computed_in_block_layout_hold_the_right_values() {
             ("x", "@shared/x.b2nd"),
             ("o", &format!("@shared/{other}.b2nd")),
         ];
-        save(&sd, &p, &request("x * 2 + o", &operands), USER, &policy()).unwrap();
+        save(
+            &sd,
+            &p,
+            &request("x * 2 + o", &operands),
+            USER,
+            &policy(),
+            &Budget::unlimited(),
+        )
+        .unwrap();
         let FetchOutput::Frame(frame) =
             node(&sd, &p, USER).fetch(&FetchRequest::default()).unwrap()
         else {
@@ -251,7 +263,7 @@ fn chunks_computed_in_block_layout_hold_the_right_values() {
         };
         assert_eq!(f64_values(&frame), want, "whole fetch with {other}");
         // Chunk 5 is rows 10..20, columns 16..23 (a partial edge chunk).
-        let chunk = node(&sd, &p, USER).chunk(5).unwrap();
+        let chunk = node(&sd, &p, USER).chunk(5, &Budget::unlimited()).unwrap();
         let mut out = Vec::new();
         Decompressor::new(1)
             .unwrap()
@@ -275,7 +287,7 @@ fn chunks_computed_in_block_layout_hold_the_right_values() {
         let mut req = request("x * 2 + o", &operands);
         req.compute = true;
         let c = DsPath::parse(&format!("@personal/c{other}.b2nd")).unwrap();
-        save(&sd, &c, &req, USER, &policy()).unwrap();
+        save(&sd, &c, &req, USER, &policy(), &Budget::unlimited()).unwrap();
         let stored = stored(&sd, &c);
         assert_eq!(f64_values(&stored), want, "compute = true with {other}");
         let arr = NdArray::from_cframe(&stored).unwrap();

@@ -2,6 +2,7 @@
 //! (`fixtures/make_unfold_h5.py`) and serving its proxies: every answer is
 //! compared with what h5py read from the same file (`fixtures/unfold.json`).
 
+use cat2_core::budget::Budget;
 use std::path::{Path, PathBuf};
 
 use cat2_blosc2::{Decompressor, NdArray, SChunk};
@@ -113,7 +114,9 @@ fn proxies_serve_what_h5py_reads() {
             assert_eq!(sha(&frame.to_vec().unwrap()), w["frame1_sha256"], "{name}");
         }
         // Chunk 0 is a real chunk: its C-order bytes are h5py's first chunk.
-        let chunk = node(&sd, &path).chunk(0).expect("chunk");
+        let chunk = node(&sd, &path)
+            .chunk(0, &Budget::unlimited())
+            .expect("chunk");
         let mut out = Vec::new();
         Decompressor::new(1)
             .unwrap()

@@ -35,6 +35,9 @@ pub enum Error {
     /// The operand reader failed or returned the wrong number of bytes.
     #[error("{0}")]
     Read(String),
+    /// The caller's interrupt hook stopped the evaluation (see [`crate::Plan::interrupt_with`]).
+    #[error("{0}")]
+    Interrupted(String),
     /// A broken invariant of this crate (a bug, never the caller's fault).
     #[error("internal error in the expression engine: {0}")]
     Internal(String),

@@ -82,6 +82,7 @@
 
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod col;
 mod dtype;
 mod error;
@@ -99,6 +100,8 @@ mod typing;
 use std::collections::HashMap;
 use std::fmt;
 
+use checkpoint::Checkpoint;
+pub use checkpoint::Interrupt;
 pub use dtype::{can_cast, promote, DType};
 pub use error::{Error, Result};
 
@@ -148,6 +151,7 @@ impl Expr {
         Ok(Plan {
             root,
             operands: checker.operands,
+            checkpoint: Checkpoint::default(),
         })
     }
 
@@ -188,6 +192,7 @@ impl fmt::Debug for Expr {
 pub struct Plan {
     root: typing::Node,
     operands: Vec<typing::Operand>,
+    checkpoint: Checkpoint,
 }
 
 impl Plan {
@@ -199,6 +204,21 @@ impl Plan {
     /// The result shape.
     pub fn shape(&self) -> &[usize] {
         &self.root.shape
+    }
+
+    /// Asks `hook` before every box this plan, or any sub-plan of its
+    /// reductions, constructors and products, evaluates; an `Err` stops the
+    /// evaluation with [`Error::Interrupted`]. Set once; later calls are
+    /// ignored.
+    pub fn interrupt_with(&self, hook: std::sync::Arc<Interrupt>) {
+        self.checkpoint.set(hook.clone());
+        for op in &self.operands {
+            if let Some(d) = &op.derived {
+                for input in d.inputs() {
+                    input.interrupt_with(hook.clone());
+                }
+            }
+        }
     }
 
     /// The external operands the expression reads, in first-use order (operands of
@@ -301,6 +321,7 @@ impl Plan {
         Ok(Plan {
             root: typing::const_node(p, dtype)?,
             operands: Vec::new(),
+            checkpoint: Checkpoint::default(),
         })
     }
 
@@ -319,6 +340,7 @@ impl Plan {
         stop: &[usize],
         read: &mut ReadOperand<'_>,
     ) -> Result<Vec<u8>> {
+        self.checkpoint.check()?;
         if let Some(bytes) = self.read_bare_operand(start, stop, read)? {
             return Ok(bytes);
         }

@@ -32,6 +32,37 @@ pub struct Config {
     pub load_from_url_max_size: u64,
     /// Longest a `load_from_url` transfer may take, in seconds.
     pub load_from_url_timeout: u64,
+    /// What one request, and all together, may spend: working memory and
+    /// computation time.
+    pub limits: cat2_core::budget::Limits,
+    /// Largest side, in pixels, of an image the viewer asks for.
+    pub max_frame_side: usize,
+    /// Connections: how long a client may take to send a request's headers
+    /// (and an idle keep-alive connection is kept), how long a body may
+    /// stall, and how many connections are served at once.
+    pub connections: ConnectionLimits,
+}
+
+/// Bounds on the connections a server keeps (nginx's defaults, or shorter).
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Longest a client may take to send a request's headers; also how
+    /// long an idle keep-alive connection is kept.
+    pub header_timeout: std::time::Duration,
+    /// Longest a request body may stall between two pieces.
+    pub body_timeout: std::time::Duration,
+    /// Most connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_timeout: std::time::Duration::from_secs(30),
+            body_timeout: std::time::Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
 }
 
 impl Config {
@@ -69,6 +100,9 @@ impl Default for Config {
             allow_private_urls: false,
             load_from_url_max_size: 4 << 30,
             load_from_url_timeout: 600,
+            limits: cat2_core::budget::Limits::default(),
+            max_frame_side: 4096,
+            connections: ConnectionLimits::default(),
         }
     }
 }

@@ -110,6 +110,15 @@ impl From<cat2_core::Error> for ApiError {
             E::Forbidden(msg) => ApiError::new(StatusCode::FORBIDDEN, msg),
             E::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
             E::Unauthorized => ApiError::unauthorized(),
+            E::TooLarge(msg) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, msg),
+            E::TimedOut(msg) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg),
+            E::Busy(msg) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg)
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
+            // Nobody reads it: the client went away (nginx's 499).
+            E::Cancelled => ApiError::new(
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                "the request was cancelled",
+            ),
             E::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ApiError::not_found()
             }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Path, RawQuery};
 use axum::http::request::Parts;
+use cat2_core::budget::Budget;
 use cat2_core::DsPath;
 use serde_json::Value;
 
@@ -112,5 +113,45 @@ impl FromRequestParts<AppState> for LoggedIn {
             return Err(ApiError::unauthorized());
         }
         Ok(LoggedIn(caller))
+    }
+}
+
+/// What the request may spend ([`cat2_core::budget`]): the server's limits,
+/// drawing on its shared working memory. Dropping it — the handler
+/// finished, or its client went away and hyper dropped the request —
+/// cancels the budget, so work still running for the request on the
+/// blocking pool stops at its next check.
+pub struct RequestBudget(pub Budget);
+
+impl FromRequestParts<AppState> for RequestBudget {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        _parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(RequestBudget(state.new_budget()))
+    }
+}
+
+impl RequestBudget {
+    /// The budget, for the work the request starts on the blocking pool;
+    /// the handler keeps `self`, whose drop cancels it.
+    pub fn share(&self) -> Budget {
+        self.0.clone()
+    }
+}
+
+impl std::ops::Deref for RequestBudget {
+    type Target = Budget;
+
+    fn deref(&self) -> &Budget {
+        &self.0
+    }
+}
+
+impl Drop for RequestBudget {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }

@@ -21,6 +21,7 @@ mod cors;
 pub mod error;
 pub mod extract;
 pub mod gui;
+mod listen;
 pub mod session;
 pub mod stream;
 
@@ -41,6 +42,8 @@ pub struct AppState {
     /// Every operation a request can ask for.
     pub service: Arc<Service>,
     pub config: Arc<Config>,
+    /// The working memory all requests share (`total_memory_limit`).
+    pub memory: Arc<cat2_core::budget::MemoryPool>,
 }
 
 /// Why a server cannot start.
@@ -82,8 +85,14 @@ impl AppState {
         };
         Ok(AppState {
             service: Arc::new(Service::new(state_dir, accounts, settings)),
+            memory: cat2_core::budget::MemoryPool::new(config.limits.total_memory),
             config: Arc::new(config),
         })
+    }
+
+    /// A new request's budget (see [`extract::RequestBudget`]).
+    pub fn new_budget(&self) -> cat2_core::budget::Budget {
+        cat2_core::budget::Budget::new(&self.config.limits, self.memory.clone())
     }
 
     /// Whether the server has users (`login = true`).
@@ -153,9 +162,8 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     let listen = state.config.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(addr = %listener.local_addr()?, statedir = %state.state_dir().path().display(), "serving");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    let limits = state.config.connections.clone();
+    listen::serve(listener, app(state), &limits, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -2,6 +2,7 @@
 //! GUI's views of them. Every path is resolved once, for the caller, and the
 //! node it names answers.
 
+use cat2_core::budget::Budget;
 use cat2_core::dataset::{Dataset, Download};
 use cat2_core::fetch::{FetchOutput, FetchRequest};
 use cat2_core::node::Node;
@@ -55,18 +56,18 @@ impl Service {
     }
 
     /// `/api/chunk`.
-    pub fn chunk(&self, who: &Who, path: &DsPath, nchunk: i64) -> Result<Vec<u8>> {
-        Ok(self.resolve(who, path)?.chunk(nchunk)?)
+    pub fn chunk(&self, who: &Who, path: &DsPath, nchunk: i64, budget: &Budget) -> Result<Vec<u8>> {
+        Ok(self.resolve(who, path)?.chunk(nchunk, budget)?)
     }
 
     /// `/api/download`.
-    pub fn download(&self, who: &Who, path: &DsPath) -> Result<Download> {
-        Ok(self.resolve(who, path)?.download()?)
+    pub fn download(&self, who: &Who, path: &DsPath, budget: &Budget) -> Result<Download> {
+        Ok(self.resolve(who, path)?.download(budget)?)
     }
 
     /// `/api/preview`.
-    pub fn preview(&self, who: &Who, path: &DsPath) -> Result<Download> {
-        Ok(self.resolve(who, path)?.preview()?)
+    pub fn preview(&self, who: &Who, path: &DsPath, budget: &Budget) -> Result<Download> {
+        Ok(self.resolve(who, path)?.preview(budget)?)
     }
 
     /// This server's identity for its peers.
@@ -134,7 +135,7 @@ impl Service {
     }
 
     /// The decompressed bytes of a regular file, for the Display tab.
-    pub fn regular_file(&self, who: &Who, path: &DsPath) -> Result<Vec<u8>> {
+    pub fn regular_file(&self, who: &Who, path: &DsPath, budget: &Budget) -> Result<Vec<u8>> {
         let node = self.resolve(who, path)?;
         if let Node::Missing(_) = node {
             return Err(cat2_core::Error::NotFound {
@@ -147,8 +148,12 @@ impl Service {
         if !node.is_regular_file() {
             return Err(not_regular());
         }
-        match node.download()? {
-            Download::RegularFile(blob) => Ok(cat2_core::blob::read_blob(&blob)?),
+        match node.download(budget)? {
+            Download::RegularFile(blob) => {
+                let sc = cat2_core::frames::open_frame(&blob).map_err(cat2_core::Error::from)?;
+                budget.fits(sc.nbytes().max(0) as u64, &|| format!("showing {path}"))?;
+                Ok(cat2_core::blob::read_blob(&blob)?)
+            }
             _ => Err(not_regular()),
         }
     }
@@ -166,20 +171,21 @@ impl Service {
         path: &DsPath,
         window: impl FnOnce(&[i64]) -> Option<String>,
         records: &RecordQuery,
+        budget: &Budget,
     ) -> Result<Table> {
         let ds = self.array(who, path)?;
         let shape = view::array_shape(ds.as_ref())?;
         if let [len] = shape[..] {
             if len > 0 {
-                let probe = view::fetch_values(ds.as_ref(), Some("0:1".into()))?;
+                let probe = view::fetch_values(ds.as_ref(), Some("0:1".into()), budget)?;
                 if probe.dtype.fields().is_some() {
-                    let page = view::record_page(ds.as_ref(), len as usize, records)?;
+                    let page = view::record_page(ds.as_ref(), len as usize, records, budget)?;
                     return Ok(Table::Records(page));
                 }
             }
         }
         let slice = window(&shape);
-        let values = view::fetch_values(ds.as_ref(), slice)?;
+        let values = view::fetch_values(ds.as_ref(), slice, budget)?;
         Ok(Table::Window(shape, values))
     }
 
@@ -192,10 +198,18 @@ impl Service {
         axis: usize,
         index: i64,
         max_side: usize,
+        budget: &Budget,
     ) -> Result<Image> {
         let ds = self.array(who, path)?;
         let shape = view::array_shape(ds.as_ref())?;
-        Ok(view::frame(ds.as_ref(), &shape, axis, index, max_side)?)
+        Ok(view::frame(
+            ds.as_ref(),
+            &shape,
+            axis,
+            index,
+            max_side,
+            budget,
+        )?)
     }
 }
 

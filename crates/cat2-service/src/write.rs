@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use cat2_core::budget::Budget;
 use cat2_core::lazy::create::{save, LazyRequest};
 use cat2_core::storage::{PutMode, Staged, StagedIo};
 use cat2_core::write::fill::{self, ChunkWrite};
@@ -145,13 +146,20 @@ impl Service {
     }
 
     /// `/api/upload_lazyarr` and `/api/lazyexpr/`: answers the path.
-    pub fn save_expression(&self, who: &Who, path: &DsPath, req: &LazyRequest) -> Result<String> {
+    pub fn save_expression(
+        &self,
+        who: &Who,
+        path: &DsPath,
+        req: &LazyRequest,
+        budget: &Budget,
+    ) -> Result<String> {
         Ok(save(
             &self.state,
             path,
             req,
             who.caller(),
             &self.settings.writes,
+            budget,
         )?)
     }
 

@@ -44,7 +44,8 @@ fn an_upload_is_staged_named_and_read_back() {
     assert_eq!(stored.to_string(), "@shared/notes.txt");
     assert_eq!(s.list(&alice, &path("@shared")).unwrap(), ["notes.txt"]);
     assert_eq!(
-        s.regular_file(&alice, &path("@shared/notes.txt")).unwrap(),
+        s.regular_file(&alice, &path("@shared/notes.txt"), &Default::default())
+            .unwrap(),
         b"# notes\n"
     );
     let (info, etag) = s.info(&alice, &path("@shared/notes.txt")).unwrap();

@@ -33,6 +33,21 @@ struct ServerTable {
     load_from_url_max_size: Option<toml::Value>,
     /// cat2rs only: time bound of load_from_url, in seconds.
     load_from_url_timeout: Option<u64>,
+    /// cat2rs only: working memory of one request (a size such as "512M").
+    request_memory_limit: Option<toml::Value>,
+    /// cat2rs only: working memory of all requests together.
+    total_memory_limit: Option<toml::Value>,
+    /// cat2rs only: longest a computation may run, in seconds.
+    compute_time_limit: Option<u64>,
+    /// cat2rs only: largest side of a viewer frame, in pixels.
+    max_frame_side: Option<usize>,
+    /// cat2rs only: longest a client may take to send request headers (and
+    /// an idle keep-alive connection is kept), in seconds.
+    header_timeout: Option<u64>,
+    /// cat2rs only: longest a request body may stall, in seconds.
+    body_timeout: Option<u64>,
+    /// cat2rs only: most connections served at once.
+    max_connections: Option<usize>,
 }
 
 /// Where Caterva2 looks for its configuration when `--conf` is not given.
@@ -60,6 +75,7 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
     let file: File =
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let s = file.server;
+    apply_limits(&mut config, &s)?;
     if let Some(v) = s.listen {
         config.urlbase = format!("http://{v}");
         config.listen = v;
@@ -102,6 +118,44 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
         }
     };
     Ok(config)
+}
+
+/// The budgets of requests and connections; zero is refused (it would make
+/// the server refuse everything or nothing).
+fn apply_limits(config: &mut Config, s: &ServerTable) -> anyhow::Result<()> {
+    let positive = |v: u64, key: &str| -> anyhow::Result<u64> {
+        anyhow::ensure!(v > 0, "{key} must be more than 0");
+        Ok(v)
+    };
+    let secs = |v: u64, key: &str| -> anyhow::Result<std::time::Duration> {
+        Ok(std::time::Duration::from_secs(positive(v, key)?))
+    };
+    let limits = &mut config.limits;
+    if let Some(v) = &s.request_memory_limit {
+        let key = "request_memory_limit";
+        limits.request_memory = positive(size_value(v.clone(), key)?, key)?;
+    }
+    if let Some(v) = &s.total_memory_limit {
+        let key = "total_memory_limit";
+        limits.total_memory = positive(size_value(v.clone(), key)?, key)?;
+    }
+    if let Some(v) = s.compute_time_limit {
+        limits.compute_time = secs(v, "compute_time_limit")?;
+    }
+    if let Some(v) = s.max_frame_side {
+        config.max_frame_side = positive(v as u64, "max_frame_side")? as usize;
+    }
+    let conns = &mut config.connections;
+    if let Some(v) = s.header_timeout {
+        conns.header_timeout = secs(v, "header_timeout")?;
+    }
+    if let Some(v) = s.body_timeout {
+        conns.body_timeout = secs(v, "body_timeout")?;
+    }
+    if let Some(v) = s.max_connections {
+        conns.max_connections = positive(v as u64, "max_connections")? as usize;
+    }
+    Ok(())
 }
 
 /// A size given as a number of bytes or a string such as "10G".

@@ -6,7 +6,9 @@
 use cat2_blosc2::NdArray;
 use cat2_proto::Info;
 
+use super::operand::Opening;
 use super::{array_meta, Dataset, Download, Operand, Stored};
+use crate::budget::Budget;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fetch::passthrough::{passthrough_with, StoredChunks};
@@ -45,17 +47,17 @@ impl Dataset for ArrayDataset {
     }
 
     fn fetch(&self, req: &FetchRequest) -> Result<FetchOutput> {
-        match fetch_array(&self.arr, req)? {
+        match fetch_array(&self.arr, &self.path, req)? {
             Answer::Stored => Ok(self.stored.verbatim()),
             Answer::Computed(out) => Ok(out),
         }
     }
 
-    fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
-        super::stored_chunk(self.arr.schunk(), &self.path, nchunk)
+    fn chunk(&self, nchunk: i64, budget: &Budget) -> Result<Vec<u8>> {
+        super::stored_chunk(self.arr.schunk(), &self.path, nchunk, budget)
     }
 
-    fn download(&self) -> Result<Download> {
+    fn download(&self, _budget: &Budget) -> Result<Download> {
         self.stored.download(&self.path)
     }
 
@@ -67,7 +69,7 @@ impl Dataset for ArrayDataset {
         self.stored.blob()
     }
 
-    fn into_operand(self: Box<Self>) -> Result<Box<dyn Operand>> {
+    fn into_operand(self: Box<Self>, _opening: &mut Opening) -> Result<Box<dyn Operand>> {
         if self.stored.is_member() {
             return Err(Error::BadRequest(format!(
                 "Invalid name or expression: {} is not an array (.b2nd)",
@@ -85,16 +87,26 @@ pub(crate) enum Answer {
 }
 
 /// A fetch from an array that holds its data (see the module docs).
-pub(crate) fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<Answer> {
+pub(crate) fn fetch_array(arr: &NdArray, path: &DsPath, req: &FetchRequest) -> Result<Answer> {
     let stored_dtype = arr.dtype();
     let dtype = DType::parse(&stored_dtype)?;
     let shape = arr.shape();
     let src_chunks: Vec<i64> = arr.chunks().into_iter().map(i64::from).collect();
     let src_blocks: Vec<i64> = arr.blocks().into_iter().map(i64::from).collect();
     let mut reader = ArrayReader::new(arr);
+    let budget = &req.budget;
+    // Reading decompresses a chunk per thread.
+    let check_chunks = || {
+        budget.check_chunks(
+            arr.schunk().chunksize().max(0) as u64,
+            rayon::current_num_threads() as u64,
+            path,
+        )
+    };
 
     if let Some(ind) = &req.indices {
-        return indices_frame(&mut reader, ind, &shape, &dtype).map(Answer::Computed);
+        check_chunks()?;
+        return indices_frame(&mut reader, ind, &shape, &dtype, budget).map(Answer::Computed);
     }
 
     if let Some(expr) = &req.filter {
@@ -104,6 +116,9 @@ pub(crate) fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<Answer> {
             ));
         }
         let filter = RowFilter::parse(expr, &dtype)?;
+        check_chunks()?;
+        // The records, the ones kept, and their frame.
+        let _held = crate::fetch::reserve_whole(budget, &shape, dtype.itemsize(), "filtering")?;
         let all = arr.to_vec()?;
         let keep = filter.select(&all);
         let itemsize = dtype.itemsize();
@@ -153,7 +168,16 @@ pub(crate) fn fetch_array(arr: &NdArray, req: &FetchRequest) -> Result<Answer> {
         &src_blocks,
         dtype.itemsize(),
     );
-    selection_frame(&mut reader, &sel, &dtype, geometry, req.field.as_deref()).map(Answer::Computed)
+    check_chunks()?;
+    selection_frame(
+        &mut reader,
+        &sel,
+        &dtype,
+        geometry,
+        req.field.as_deref(),
+        budget,
+    )
+    .map(Answer::Computed)
 }
 
 /// Serves a selection made of whole stored chunks without decompressing it.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use cat2_hdf5::DatasetInfo;
 use cat2_proto::{ArrayInfo, Info, SChunkInfo};
 
+use super::operand::Opening;
 use super::{Dataset, Operand};
+use crate::budget::Budget;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fetch::{
@@ -71,7 +73,7 @@ impl Dataset for H5Dataset {
         fetch_hdf5(&mut reader, &d.dtype, &chunks, &chunks, req)
     }
 
-    fn chunk(&self, _nchunk: i64) -> Result<Vec<u8>> {
+    fn chunk(&self, _nchunk: i64, _budget: &Budget) -> Result<Vec<u8>> {
         Err(not_blosc2(&self.path))
     }
 
@@ -79,7 +81,7 @@ impl Dataset for H5Dataset {
         self.tree.blob()
     }
 
-    fn into_operand(self: Box<Self>) -> Result<Box<dyn Operand>> {
+    fn into_operand(self: Box<Self>, _opening: &mut Opening) -> Result<Box<dyn Operand>> {
         Ok(Box::new(H5Operand {
             tree: self.tree,
             key: self.key,
@@ -141,19 +143,31 @@ pub(crate) fn fetch_hdf5(
     }
     let dtype = DType::parse(stored_dtype)?;
     let shape = reader.shape.clone();
+    let budget = &req.budget;
+    if let Some(bytes) = reader.stored_chunk_bytes {
+        // Chunks are decompressed a thread each.
+        let what = format!("HDF5 dataset {}", reader.path);
+        budget.check_chunks(bytes, rayon::current_num_threads() as u64, &what)?;
+    }
     if let Some(ind) = &req.indices {
-        return indices_frame(reader, ind, &shape, &dtype);
+        return indices_frame(reader, ind, &shape, &dtype, budget);
     }
     let sel = req.selection(&shape)?;
     if let (Some((base, sub)), None) = (dtype.subarray(), &req.field) {
         // A sub-array element is its own dimensions to NumPy (and to h5py).
+        let _held = crate::fetch::reserve_whole(
+            budget,
+            &sel.out_shape(),
+            dtype.itemsize(),
+            "the selection",
+        )?;
         let data = read_selection(reader, &sel)?;
         let mut out_shape = sel.out_shape();
         out_shape.extend(sub.iter().map(|&n| n as i64));
         return build_array_frame(&data, &out_shape, base, None).map(FetchOutput::Frame);
     }
     let geometry = result_geometry(&sel, &sel.out_shape(), chunks, blocks, dtype.itemsize());
-    selection_frame(reader, &sel, &dtype, geometry, req.field.as_deref())
+    selection_frame(reader, &sel, &dtype, geometry, req.field.as_deref(), budget)
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -211,6 +225,9 @@ pub(crate) struct H5Reader<'a> {
     pub shape: Vec<i64>,
     pub chunks: Vec<i64>,
     itemsize: usize,
+    /// Decompressed bytes of a stored chunk (`None`: contiguous, read by
+    /// byte ranges).
+    stored_chunk_bytes: Option<u64>,
 }
 
 impl<'a> H5Reader<'a> {
@@ -226,6 +243,11 @@ impl<'a> H5Reader<'a> {
             shape: to_i64(d.shape.clone()),
             chunks: to_i64(chunk_shape(d)),
             itemsize: d.itemsize,
+            stored_chunk_bytes: d.chunks.as_ref().map(|c| {
+                c.iter()
+                    .try_fold(d.itemsize as u64, |n, &e| n.checked_mul(e))
+                    .unwrap_or(u64::MAX)
+            }),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! is an operand ([`Operand`]): stored arrays, HDF5 proxies, datasets inside
 //! HDF5 files and other lazy expressions.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use cat2_blosc2::{CParams, NdArray};
@@ -15,7 +16,9 @@ use cat2_expr::{DType as XType, Expr, Plan};
 use cat2_proto::{Info, LazyInfo};
 
 use super::lazy_format;
+use super::operand::{Opening, SharedOperand};
 use super::{Dataset, Download, Opener, Operand};
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::fetch::{
     compress_chunk, frame_from_chunks, indices_frame, result_geometry, ChunkSource, FetchOutput,
@@ -80,14 +83,16 @@ impl LazyDataset {
         }
     }
 
-    /// The expression, with its operands opened for whoever asks.
-    pub(crate) fn open(&self) -> Result<Lazy> {
+    /// The expression, with its operands opened for whoever asks, to be
+    /// computed within `budget`.
+    pub(crate) fn open(&self, budget: &Budget) -> Result<Lazy> {
         Lazy::open(
             self.opener.as_ref(),
             &self.path,
             &self.blob.meta().key,
             &self.arr,
             self.depth,
+            &mut Opening::new(budget),
         )
     }
 }
@@ -98,7 +103,8 @@ impl Dataset for LazyDataset {
     }
 
     fn info(&self) -> Result<Info> {
-        let lazy = self.open()?;
+        // Opening reads definitions, never data.
+        let lazy = self.open(&Budget::unlimited())?;
         Ok(Info::Lazy(LazyInfo {
             shape: lazy.shape.iter().map(|&n| n as i64).collect(),
             dtype: lazy.dtype.numpy_name().to_string(),
@@ -113,30 +119,31 @@ impl Dataset for LazyDataset {
     }
 
     fn fetch(&self, req: &FetchRequest) -> Result<FetchOutput> {
-        let lazy = self.open()?;
+        let lazy = self.open(&req.budget)?;
         // Workers open the expression again for themselves, carrier and all
         // (an opened array serves one thread).
         let (opener, blob, depth) = (self.opener.as_ref(), &self.blob, self.depth);
         let path = &self.path;
         let open = || -> Result<Box<dyn BoxReader>> {
             let arr = crate::frames::open_array(blob)?;
-            let lazy = Lazy::open(opener, path, &blob.meta().key, &arr, depth)?;
+            let mut opening = Opening::new(&req.budget);
+            let lazy = Lazy::open(opener, path, &blob.meta().key, &arr, depth, &mut opening)?;
             Ok(Box::new(lazy.into_reader()))
         };
         fetch_lazy(&lazy, &open, req)
     }
 
-    fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
-        lazy_chunk(&self.open()?, nchunk)
+    fn chunk(&self, nchunk: i64, budget: &Budget) -> Result<Vec<u8>> {
+        lazy_chunk(&self.open(budget)?, nchunk)
     }
 
     /// Downloaded as the array it computes.
-    fn download(&self) -> Result<Download> {
-        super::computed(self)
+    fn download(&self, budget: &Budget) -> Result<Download> {
+        super::computed(self, budget)
     }
 
     /// The carrier file itself.
-    fn preview(&self) -> Result<Download> {
+    fn preview(&self, _budget: &Budget) -> Result<Download> {
         Ok(Download::Stored(self.blob.clone()))
     }
 
@@ -144,8 +151,15 @@ impl Dataset for LazyDataset {
         &self.blob
     }
 
-    fn into_operand(self: Box<Self>) -> Result<Box<dyn Operand>> {
-        Ok(Box::new(self.open()?))
+    fn into_operand(self: Box<Self>, opening: &mut Opening) -> Result<Box<dyn Operand>> {
+        Ok(Box::new(Lazy::open(
+            self.opener.as_ref(),
+            &self.path,
+            &self.blob.meta().key,
+            &self.arr,
+            self.depth,
+            opening,
+        )?))
     }
 }
 
@@ -168,7 +182,7 @@ impl Operand for Lazy {
 }
 
 /// Opened operands by name, with their logical paths.
-pub(crate) type Operands = Vec<(String, DsPath, Box<dyn Operand>)>;
+pub(crate) type Operands = Vec<(String, DsPath, Rc<SharedOperand>)>;
 
 /// A lazy expression with its operands opened.
 pub(crate) struct Lazy {
@@ -186,6 +200,8 @@ pub(crate) struct Lazy {
     /// How results are compressed: the carrier's cparams (for a new
     /// expression, [`crate::fetch::result_cparams`], which its carrier keeps).
     pub cparams: CParams,
+    /// What computing it may spend; asked between boxes and pieces.
+    budget: Budget,
 }
 
 impl Lazy {
@@ -197,6 +213,7 @@ impl Lazy {
         key: &Key,
         arr: &NdArray,
         depth: usize,
+        opening: &mut Opening,
     ) -> Result<Lazy> {
         let def = lazy_format::read(arr, key.name())?
             .ok_or_else(|| Error::BadRequest(format!("{path} is not a lazy expression")))?;
@@ -209,15 +226,17 @@ impl Lazy {
                 ))
             };
             let logical = opener.logical_path(&dir, &url).ok_or_else(outside)?;
-            let operand = opener.operand(&logical, depth + 1).map_err(|e| match e {
-                Error::NotFound { .. } => Error::BadRequest(format!(
-                    "Expression error: operand {name} ({logical}) of {path} is missing"
-                )),
-                other => other,
-            })?;
+            let operand = opener
+                .operand(&logical, depth + 1, opening)
+                .map_err(|e| match e {
+                    Error::NotFound { .. } => Error::BadRequest(format!(
+                        "Expression error: operand {name} ({logical}) of {path} is missing"
+                    )),
+                    other => other,
+                })?;
             operands.push((name, logical, operand));
         }
-        let mut lazy = Lazy::new(&def.expression, operands)?;
+        let mut lazy = Lazy::new(&def.expression, operands, opening.budget())?;
         lazy.chunks = arr.chunks().into_iter().map(i64::from).collect();
         lazy.blocks = arr.blocks().into_iter().map(i64::from).collect();
         lazy.cparams = CParams {
@@ -235,7 +254,7 @@ impl Lazy {
     /// An expression over opened operands, with its result type, and a
     /// geometry for the result (an operand's of the same shape, else
     /// python-blosc2's choice).
-    pub(crate) fn new(text: &str, operands: Operands) -> Result<Lazy> {
+    pub(crate) fn new(text: &str, operands: Operands, budget: &Budget) -> Result<Lazy> {
         let expr = Expr::parse(text)
             .map_err(|e| Error::BadRequest(format!("Invalid name or expression: {e}")))?;
         let known: std::collections::HashMap<String, (XType, Vec<usize>)> = operands
@@ -252,6 +271,8 @@ impl Lazy {
         let plan = expr
             .plan(&known)
             .map_err(|e| Error::BadRequest(format!("Invalid name or expression: {e}")))?;
+        let watch = budget.clone();
+        plan.interrupt_with(Arc::new(move || watch.check().map_err(|e| e.to_string())));
         let (dtype, shape) = (plan.dtype(), plan.shape().to_vec());
         let shape64: Vec<i64> = shape.iter().map(|&n| n as i64).collect();
         let (chunks, blocks) = operands
@@ -268,6 +289,7 @@ impl Lazy {
             chunks,
             blocks,
             cparams: crate::fetch::result_cparams(dtype.itemsize()),
+            budget: budget.clone(),
         })
     }
 
@@ -295,13 +317,23 @@ impl Lazy {
                 .find(|(n, _, _)| n == name)
                 .map(|(_, _, s)| s)
                 .ok_or_else(|| cat2_expr::Error::UnknownName(name.to_string()))?;
-            source
-                .read(a, b)
+            self.budget
+                .check()
+                .and_then(|()| source.read(a, b))
                 .map_err(|e| cat2_expr::Error::Read(e.to_string()))
         };
         self.plan
             .eval_box(start, stop, &mut read)
-            .map_err(|e| Error::BadRequest(format!("Runtime error: {e}")))
+            .map_err(|e| self.runtime_error(e))
+    }
+
+    /// An evaluation error as the request sees it: the budget's own refusal
+    /// when it stopped the evaluation, else the engine's message.
+    fn runtime_error(&self, e: cat2_expr::Error) -> Error {
+        match self.budget.check() {
+            Err(stopped) => stopped,
+            Ok(()) => Error::BadRequest(format!("Runtime error: {e}")),
+        }
     }
 
     /// Whether result chunks can be computed in Blosc2's block layout straight from the
@@ -336,7 +368,7 @@ impl Lazy {
         self.operands
             .iter()
             .find(|(n, _, _)| n == name)
-            .map(|(_, _, s)| s.as_ref())
+            .map(|(_, _, s)| s.as_ref() as &dyn Operand)
     }
 
     /// Result chunk `nchunk` in Blosc2's block layout (see [`Lazy::has_native_chunks`],
@@ -369,9 +401,10 @@ impl Lazy {
         }
         out.resize(items.unwrap_or_default() * self.dtype.itemsize(), 0);
         let views: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+        self.budget.check()?;
         self.plan
             .eval_flat(&views, out)
-            .map_err(|e| Error::BadRequest(format!("Runtime error: {e}")))
+            .map_err(|e| self.runtime_error(e))
     }
 
     /// The result's dtype as the rest of cat2-core knows dtypes.
@@ -456,7 +489,7 @@ fn fetch_lazy(lazy: &Lazy, open: &OpenReader<'_>, req: &FetchRequest) -> Result<
     let shape: Vec<i64> = lazy.shape.iter().map(|&n| n as i64).collect();
     let mut reader = lazy.reader();
     if let Some(ind) = &req.indices {
-        return indices_frame(&mut reader, ind, &shape, &dtype);
+        return indices_frame(&mut reader, ind, &shape, &dtype, &req.budget);
     }
     let sel = req.selection(&shape)?;
     let geometry = result_geometry(
@@ -471,7 +504,8 @@ fn fetch_lazy(lazy: &Lazy, open: &OpenReader<'_>, req: &FetchRequest) -> Result<
     } else {
         ChunkSource::Workers(open)
     };
-    frame_from_chunks(source, &sel, &dtype, geometry, &lazy.cparams).map(FetchOutput::Frame)
+    frame_from_chunks(source, &sel, &dtype, geometry, &lazy.cparams, &req.budget)
+        .map(FetchOutput::Frame)
 }
 
 /// Chunk `nchunk` of a lazy expression's result, in its carrier's geometry.

@@ -14,6 +14,7 @@ pub(crate) mod array;
 pub(crate) mod h5;
 pub(crate) mod lazy;
 pub(crate) mod lazy_format;
+pub mod operand;
 pub(crate) mod proxy;
 pub(crate) mod schunk;
 pub(crate) mod unreadable;
@@ -23,12 +24,15 @@ use std::sync::Arc;
 use cat2_proto::{ArrayInfo, Info, SChunkInfo};
 use serde_json::Map;
 
+use crate::budget::Budget;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fetch::{FetchOutput, FetchRequest};
 use crate::meta::{cparams_json, msgpack_to_json};
 use crate::path::DsPath;
 use crate::storage::Blob;
+pub use operand::Operand;
+use operand::{Opening, SharedOperand};
 
 /// What every array-like dataset answers.
 pub trait Dataset: Send {
@@ -43,17 +47,17 @@ pub trait Dataset: Send {
     fn fetch(&self, req: &FetchRequest) -> Result<FetchOutput>;
 
     /// `/api/chunk`: chunk `nchunk` of the dataset's chunk grid, compressed.
-    fn chunk(&self, nchunk: i64) -> Result<Vec<u8>>;
+    fn chunk(&self, nchunk: i64, budget: &Budget) -> Result<Vec<u8>>;
 
     /// `/api/download`: the dataset as a file. Datasets that are not files
     /// of their own (members of a container) are not downloaded.
-    fn download(&self) -> Result<Download> {
+    fn download(&self, _budget: &Budget) -> Result<Download> {
         Err(not_found(self.path()))
     }
 
     /// `/api/preview`: the stored bytes (decompressed for regular files).
-    fn preview(&self) -> Result<Download> {
-        self.download()
+    fn preview(&self, budget: &Budget) -> Result<Download> {
+        self.download(budget)
     }
 
     /// `/api/list` of the dataset itself: its own name.
@@ -77,7 +81,7 @@ pub trait Dataset: Send {
     }
 
     /// The dataset as an operand of an expression.
-    fn into_operand(self: Box<Self>) -> Result<Box<dyn Operand>> {
+    fn into_operand(self: Box<Self>, _opening: &mut Opening) -> Result<Box<dyn Operand>> {
         Err(not_an_operand(self.path()))
     }
 }
@@ -95,8 +99,12 @@ pub enum Download {
 
 /// The download of an array whose data lives elsewhere: the whole of it,
 /// computed.
-pub(crate) fn computed(ds: &dyn Dataset) -> Result<Download> {
-    match ds.fetch(&FetchRequest::default())? {
+pub(crate) fn computed(ds: &dyn Dataset, budget: &Budget) -> Result<Download> {
+    let whole = FetchRequest {
+        budget: budget.clone(),
+        ..FetchRequest::default()
+    };
+    match ds.fetch(&whole)? {
         FetchOutput::Frame(frame) => Ok(Download::Computed(frame)),
         FetchOutput::Stored { .. } => Err(Error::BadRequest(format!(
             "{} could not be computed",
@@ -105,33 +113,17 @@ pub(crate) fn computed(ds: &dyn Dataset) -> Result<Download> {
     }
 }
 
-/// An array an expression reads: native-endian items of any box.
-pub trait Operand: Send {
-    /// The items' type, as the expression engine knows types.
-    fn dtype(&self) -> Result<cat2_expr::DType>;
-
-    fn shape(&self) -> Vec<usize>;
-
-    /// The chunk and block shapes a result of the same shape may take.
-    fn geometry(&self) -> Option<(Vec<i64>, Vec<i64>)>;
-
-    /// The items of the box `start..stop`, native-endian, in C order.
-    fn read(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>>;
-
-    /// The stored array, when the operand is one whose decompressed chunks
-    /// are its items in native byte order (results can then be computed chunk
-    /// by chunk in Blosc2's own layout).
-    fn native_array(&self) -> Option<&cat2_blosc2::NdArray> {
-        None
-    }
-}
-
 /// Opens other paths for the one who asks, for datasets that read other
 /// datasets (a lazy expression's operands), without this layer depending on
 /// the resolver that makes them.
 pub(crate) trait Opener: Send + Sync {
     /// The array at `path` as an operand, `depth` expressions deep.
-    fn operand(&self, path: &DsPath, depth: usize) -> Result<Box<dyn Operand>>;
+    fn operand(
+        &self,
+        path: &DsPath,
+        depth: usize,
+        opening: &mut Opening,
+    ) -> Result<std::rc::Rc<SharedOperand>>;
 
     /// The logical path of the file an expression saved in the directory
     /// `dir` names as `url` (relative to `dir`, or absolute), as the one who
@@ -221,6 +213,7 @@ pub(crate) fn stored_chunk(
     sc: &cat2_blosc2::SChunk,
     path: &DsPath,
     nchunk: i64,
+    budget: &Budget,
 ) -> Result<Vec<u8>> {
     if nchunk < 0 || nchunk >= sc.nchunks() {
         return Err(Error::BadRequest(format!(
@@ -228,6 +221,8 @@ pub(crate) fn stored_chunk(
             sc.nchunks()
         )));
     }
+    // Sent as stored: at most its decompressed size and a header.
+    budget.check_chunks(sc.chunksize().max(0) as u64 + 64, 1, path)?;
     Ok(sc.chunk(nchunk)?)
 }
 

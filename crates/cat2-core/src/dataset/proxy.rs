@@ -22,7 +22,9 @@ use cat2_hdf5::DatasetInfo;
 use cat2_proto::{ArrayInfo, Info};
 
 use super::h5::{fetch_hdf5, H5Reader};
+use super::operand::Opening;
 use super::{array_meta, Dataset, Download, Opener, Operand};
+use crate::budget::Budget;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fetch::{FetchOutput, FetchRequest};
@@ -137,7 +139,7 @@ impl<'a> Proxy<'a> {
     }
 
     /// Chunk `nchunk` of the proxy's chunk grid, compressed.
-    pub(crate) fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
+    pub(crate) fn chunk(&self, nchunk: i64, budget: &Budget) -> Result<Vec<u8>> {
         let shape = self.arr.shape();
         let chunks: Vec<i64> = self.arr.chunks().into_iter().map(i64::from).collect();
         let blocks: Vec<i64> = self.arr.blocks().into_iter().map(i64::from).collect();
@@ -151,6 +153,9 @@ impl<'a> Proxy<'a> {
         if let Some(chunk) = self.passthrough_chunk(&start, &chunks, &blocks)? {
             return Ok(chunk);
         }
+        // Read, laid out and compressed.
+        let chunk_bytes = chunks.iter().product::<i64>().max(0) as u64 * self.arr.itemsize() as u64;
+        budget.check_chunks(chunk_bytes, 3, &"the HDF5 proxy")?;
         let data = self.reader().read_box_vec(&start, &stop)?;
         let cparams: CParams = self.arr.schunk().cparams();
         crate::fetch::compress_chunk(
@@ -366,17 +371,17 @@ impl Dataset for ProxyDataset {
         fetch_hdf5(&mut reader, &proxy.dataset().dtype, &chunks, &blocks, req)
     }
 
-    fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
-        self.proxy()?.chunk(nchunk)
+    fn chunk(&self, nchunk: i64, budget: &Budget) -> Result<Vec<u8>> {
+        self.proxy()?.chunk(nchunk, budget)
     }
 
     /// Downloaded as the array of its data, computed.
-    fn download(&self) -> Result<Download> {
-        super::computed(self)
+    fn download(&self, budget: &Budget) -> Result<Download> {
+        super::computed(self, budget)
     }
 
     /// The carrier file itself.
-    fn preview(&self) -> Result<Download> {
+    fn preview(&self, _budget: &Budget) -> Result<Download> {
         Ok(Download::Stored(self.blob.clone()))
     }
 
@@ -384,7 +389,7 @@ impl Dataset for ProxyDataset {
         &self.blob
     }
 
-    fn into_operand(self: Box<Self>) -> Result<Box<dyn Operand>> {
+    fn into_operand(self: Box<Self>, _opening: &mut Opening) -> Result<Box<dyn Operand>> {
         let Proxy { tree, key, .. } = self.proxy()?;
         Ok(Box::new(ProxyOperand {
             arr: self.arr,

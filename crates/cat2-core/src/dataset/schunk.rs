@@ -9,6 +9,7 @@ use cat2_blosc2::{CParams, SChunk};
 use cat2_proto::Info;
 
 use super::{Dataset, Download, Stored};
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::fetch::{FetchOutput, FetchRequest, NOT_A_DATASET};
 use crate::path::DsPath;
@@ -42,11 +43,11 @@ impl Dataset for FrameDataset {
         Ok(fetch_frame(&self.sc, req)?.unwrap_or_else(|| self.stored.verbatim()))
     }
 
-    fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
-        super::stored_chunk(&self.sc, &self.path, nchunk)
+    fn chunk(&self, nchunk: i64, budget: &Budget) -> Result<Vec<u8>> {
+        super::stored_chunk(&self.sc, &self.path, nchunk, budget)
     }
 
-    fn download(&self) -> Result<Download> {
+    fn download(&self, _budget: &Budget) -> Result<Download> {
         self.stored.download(&self.path)
     }
 
@@ -58,6 +59,10 @@ impl Dataset for FrameDataset {
         self.stored.blob()
     }
 }
+
+/// Decompressed chunks a streamed download holds at once: the one being
+/// decompressed, the ones queued for the connection, the one being sent.
+pub(crate) const STREAMED_CHUNKS_HELD: u64 = 4;
 
 /// A regular file: any file that is not a dataset, stored (as Caterva2
 /// stores it) as a super-chunk of its bytes.
@@ -104,11 +109,18 @@ impl Dataset for RegularFile {
         Err(Error::BadRequest(NOT_A_DATASET.into()))
     }
 
-    fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
-        super::stored_chunk(&self.sc, &self.path, nchunk)
+    fn chunk(&self, nchunk: i64, budget: &Budget) -> Result<Vec<u8>> {
+        super::stored_chunk(&self.sc, &self.path, nchunk, budget)
     }
 
-    fn download(&self) -> Result<Download> {
+    /// Sent decompressed, chunk by chunk: refused when the file's chunks
+    /// are more than the request may hold ([`STREAMED_CHUNKS_HELD`] at a time).
+    fn download(&self, budget: &Budget) -> Result<Download> {
+        budget.check_chunks(
+            self.sc.chunksize().max(0) as u64,
+            STREAMED_CHUNKS_HELD,
+            &self.path,
+        )?;
         Ok(Download::RegularFile(self.blob.clone()))
     }
 
@@ -185,6 +197,13 @@ pub(crate) fn fetch_frame(sc: &SChunk, req: &FetchRequest) -> Result<Option<Fetc
     if spec.is_tuple && start == 0 && stop == nitems {
         return Ok(None);
     }
+    req.budget
+        .check_chunks(sc.chunksize().max(0) as u64, 1, &"the super-chunk")?;
+    // The items, the new super-chunk of them, and its frame.
+    let bytes = ((stop - start) * typesize).max(0) as u64;
+    let _held = req.budget.reserve(bytes.saturating_mul(3), &|| {
+        format!("items {start}..{stop} of the super-chunk, held whole,")
+    })?;
     let data = sc.slice(start, stop)?;
     let mut cparams = CParams::zstd_shuffle(typesize as usize);
     cparams.typesize = sc.typesize() as i32;

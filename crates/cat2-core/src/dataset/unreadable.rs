@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use cat2_proto::{Info, UnreadableInfo};
 
+use super::operand::Opening;
 use super::{Dataset, Download, Operand};
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::fetch::{FetchOutput, FetchRequest, NOT_A_DATASET};
 use crate::path::DsPath;
@@ -109,13 +111,13 @@ impl Dataset for Unreadable {
         }
     }
 
-    fn chunk(&self, _nchunk: i64) -> Result<Vec<u8>> {
+    fn chunk(&self, _nchunk: i64, _budget: &Budget) -> Result<Vec<u8>> {
         Err(self.refusal())
     }
 
     /// A frame is downloaded as the file it is, readable or not; a regular
     /// file's decompression fails as it is sent; an array is checked first.
-    fn download(&self) -> Result<Download> {
+    fn download(&self, _budget: &Budget) -> Result<Download> {
         match self.kind {
             Kind::Array => Err(self.refusal()),
             Kind::Frame => Ok(Download::Stored(self.blob.clone())),
@@ -139,7 +141,7 @@ impl Dataset for Unreadable {
         &self.blob
     }
 
-    fn into_operand(self: Box<Self>) -> Result<Box<dyn Operand>> {
+    fn into_operand(self: Box<Self>, _opening: &mut Opening) -> Result<Box<dyn Operand>> {
         match self.kind {
             Kind::Array => Err(self.refusal()),
             Kind::Frame | Kind::RegularFile => Err(Error::BadRequest(format!(

@@ -21,6 +21,7 @@ pub(crate) use results::{
     ChunkSource, OpenReader,
 };
 
+use crate::budget::{Budget, Reservation};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::indices::{parse_indices, read_indices};
@@ -34,6 +35,9 @@ pub struct FetchRequest {
     pub indices: Option<String>,
     pub filter: Option<String>,
     pub field: Option<String>,
+    /// What answering may spend (the default: no limits, for the server's
+    /// own work and tests; requests always set one).
+    pub budget: Budget,
 }
 
 impl FetchRequest {
@@ -107,16 +111,45 @@ impl FetchOutput {
 /// The refusal of a fetch of something that is not a dataset.
 pub(crate) const NOT_A_DATASET: &str = "The fetch API only supports datasets (.b2nd, .b2frame, .b2z); use the download API if you only want to download the file";
 
+/// Working memory of parsing an `indices` text, per byte of it: the JSON
+/// values, the parsed coordinates and their grouping by chunk.
+const INDICES_BYTES_PER_CHAR: u64 = 48;
+
 /// The frame of an `indices=` gather from any dataset.
 pub(crate) fn indices_frame(
     reader: &mut dyn BoxReader,
     indices: &str,
     shape: &[i64],
     dtype: &DType,
+    budget: &Budget,
 ) -> Result<FetchOutput> {
+    let parsing = budget.reserve(indices.len() as u64 * INDICES_BYTES_PER_CHAR, &|| {
+        format!("an indices list of {} characters", indices.len())
+    })?;
     let idx = parse_indices(indices, shape)?;
+    let out_shape = idx.out_shape();
+    let _held = reserve_whole(budget, &out_shape, dtype.itemsize(), "the gathered items")?;
     let data = read_indices(reader, &idx)?;
-    build_array_frame(&data, &idx.out_shape(), dtype, None).map(FetchOutput::Frame)
+    drop(parsing);
+    build_array_frame(&data, &out_shape, dtype, None).map(FetchOutput::Frame)
+}
+
+/// Reserves what an answer held whole in memory costs: its items, and the
+/// frame built from them (`what` names it for the message).
+pub(crate) fn reserve_whole(
+    budget: &Budget,
+    shape: &[i64],
+    itemsize: usize,
+    what: &str,
+) -> Result<Reservation> {
+    let items = shape
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d.max(0) as u64))
+        .unwrap_or(u64::MAX);
+    let bytes = items.saturating_mul(itemsize as u64).saturating_mul(2);
+    budget.reserve(bytes, &|| {
+        format!("{what} (shape {shape:?}, {itemsize} bytes an item, held whole)")
+    })
 }
 
 /// The frame of a resolved selection from any dataset, or of one field of it.
@@ -126,11 +159,14 @@ pub(crate) fn selection_frame(
     dtype: &DType,
     geometry: Geometry,
     field: Option<&str>,
+    budget: &Budget,
 ) -> Result<FetchOutput> {
     match field {
-        None => frame_from_selection(reader, sel, dtype, geometry).map(FetchOutput::Frame),
+        None => frame_from_selection(reader, sel, dtype, geometry, budget).map(FetchOutput::Frame),
         Some(name) => {
             let out_shape = sel.out_shape();
+            // The records, and the field's items taken out of them.
+            let _held = reserve_whole(budget, &out_shape, dtype.itemsize(), "the selection")?;
             let data = read_selection(reader, sel)?;
             let (fdata, fshape, fdtype) = project_field(&data, &out_shape, dtype, name)?;
             let geometry = (fshape.len() == out_shape.len()).then_some(geometry);

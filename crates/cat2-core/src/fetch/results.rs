@@ -6,6 +6,7 @@
 use cat2_blosc2::{ArraySpec, CParams, NdArray};
 
 use super::geometry::{fit_geometry, Geometry};
+use crate::budget::{Budget, Reservation};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::selection::{read_selection, BoxReader, Selection};
@@ -81,9 +82,17 @@ pub(crate) fn frame_from_selection(
     sel: &Selection,
     dtype: &DType,
     geometry: Geometry,
+    budget: &Budget,
 ) -> Result<Vec<u8>> {
     let cparams = result_cparams(dtype.itemsize());
-    frame_from_chunks(ChunkSource::Serial(reader), sel, dtype, geometry, &cparams)
+    frame_from_chunks(
+        ChunkSource::Serial(reader),
+        sel,
+        dtype,
+        geometry,
+        &cparams,
+        budget,
+    )
 }
 
 /// The result chunks of a selection, in the chunk grid of its frame.
@@ -97,11 +106,28 @@ struct ResultGrid<'s> {
     kept: Vec<usize>,
     grid: Vec<i64>,
     cparams: CParams,
+    budget: &'s Budget,
+    /// The compressed chunks made so far, as they count against the budget.
+    output: Reservation,
+    /// Result chunks worked on at once.
+    in_flight: usize,
 }
 
 impl ResultGrid<'_> {
     fn nchunks(&self) -> i64 {
         self.grid.iter().product()
+    }
+
+    /// Counts a compressed chunk against the budget, and stops when the
+    /// request is cancelled or out of time.
+    fn made(&self, compressed: &[u8]) -> Result<()> {
+        self.budget.check()?;
+        self.output.grow(compressed.len() as u64, &|| {
+            format!(
+                "the answer (shape {:?}, compressed as it is made)",
+                self.out_shape
+            )
+        })
     }
 
     /// Result chunk `n` as a selection of the source, with its shape.
@@ -168,10 +194,12 @@ pub(crate) fn frame_from_chunks(
     dtype: &DType,
     geometry: Geometry,
     cparams: &CParams,
+    budget: &Budget,
 ) -> Result<Vec<u8>> {
     let out_shape = sel.out_shape();
     let itemsize = dtype.itemsize();
     if out_shape.is_empty() || out_shape.contains(&0) || itemsize == 0 {
+        // Nothing, or one item: no chunk to hold.
         let data = match &mut source {
             ChunkSource::Serial(reader) => read_selection(*reader, sel)?,
             ChunkSource::Workers(open) => read_selection(&mut *open()?, sel)?,
@@ -193,6 +221,22 @@ pub(crate) fn frame_from_chunks(
         .zip(&chunks64)
         .map(|(s, c)| (s + c - 1) / c)
         .collect();
+    // A chunk in flight is held twice (laid out, then compressed): fewer
+    // are in flight when the budget is small, and none fitting is refused
+    // up front.
+    let chunk_bytes = chunks64.iter().product::<i64>().max(1) as u64 * itemsize as u64;
+    let wanted = match source {
+        ChunkSource::Serial(_) => CHUNKS_IN_FLIGHT,
+        ChunkSource::Workers(_) => rayon::current_num_threads().max(1),
+    } as u64;
+    let affordable = budget.memory_limit() / (2 * chunk_bytes).max(1);
+    let in_flight = wanted.min(affordable).max(1);
+    let working = budget.reserve(2 * chunk_bytes * in_flight, &|| {
+        format!(
+            "computing the answer (shape {out_shape:?}) in chunks of {chunks:?} items, {in_flight} at a time,"
+        )
+    })?;
+    let output = budget.reserve(0, &String::new)?;
     let mut rg = ResultGrid {
         sel,
         kept: (0..sel.dims.len())
@@ -204,6 +248,9 @@ pub(crate) fn frame_from_chunks(
         itemsize,
         grid,
         cparams,
+        budget,
+        output,
+        in_flight: in_flight as usize,
     };
     if rg.nchunks() > 1 {
         // Parallelism comes from working on several chunks at once.
@@ -213,6 +260,11 @@ pub(crate) fn frame_from_chunks(
         ChunkSource::Serial(reader) => serial_chunks(&rg, reader)?,
         ChunkSource::Workers(open) => worker_chunks(&rg, open)?,
     };
+    drop(working);
+    // The frame is a copy of the chunks, made while they are still held.
+    let _frame = budget.reserve(rg.output.bytes(), &|| {
+        format!("the answer's frame (shape {:?})", rg.out_shape)
+    })?;
     let spec = ArraySpec {
         shape: out_shape,
         chunks,
@@ -236,7 +288,7 @@ fn serial_chunks(rg: &ResultGrid<'_>, reader: &mut dyn BoxReader) -> Result<Vec<
     let nchunks = rg.nchunks();
     let native = rg.native_from(reader);
     let mut compressed = Vec::with_capacity(nchunks as usize);
-    let mut batch = Vec::with_capacity(CHUNKS_IN_FLIGHT);
+    let mut batch = Vec::with_capacity(rg.in_flight);
     for n in 0..nchunks {
         batch.push(if native {
             let mut chunk = Vec::new();
@@ -246,13 +298,16 @@ fn serial_chunks(rg: &ResultGrid<'_>, reader: &mut dyn BoxReader) -> Result<Vec<
             let (sub, box_shape) = rg.chunk_selection(n);
             rg.pack(read_selection(reader, &sub)?, &box_shape)
         });
-        if batch.len() < CHUNKS_IN_FLIGHT && n + 1 < nchunks {
+        if batch.len() < rg.in_flight && n + 1 < nchunks {
             continue;
         }
         let done: Vec<Vec<u8>> = batch
             .par_iter()
             .map(|packed| Ok(rg.compressor()?.compress(packed)?))
             .collect::<Result<_>>()?;
+        for chunk in &done {
+            rg.made(chunk)?;
+        }
         compressed.extend(done);
         batch.clear();
     }
@@ -268,7 +323,7 @@ fn worker_chunks(rg: &ResultGrid<'_>, open: &OpenReader<'_>) -> Result<Vec<Vec<u
     let nchunks = rg.nchunks();
     let next = AtomicI64::new(0);
     let failed = AtomicBool::new(false);
-    let workers = rayon::current_num_threads().clamp(1, nchunks as usize);
+    let workers = rg.in_flight.clamp(1, nchunks as usize);
     let made: Vec<Vec<(i64, Vec<u8>)>> = (0..workers)
         .into_par_iter()
         .map(|_| {
@@ -290,6 +345,7 @@ fn worker_chunks(rg: &ResultGrid<'_>, open: &OpenReader<'_>) -> Result<Vec<Vec<u
                         &mut scratch,
                         n,
                     )?;
+                    rg.made(&chunk)?;
                     mine.push((n, chunk));
                 }
             };

@@ -4,8 +4,10 @@
 
 use cat2_blosc2::ArraySpec;
 
+use crate::budget::Budget;
 use crate::dataset::lazy::{expr_dtype, Lazy, Operands};
 use crate::dataset::lazy_format::{carrier_frame, relative_path};
+use crate::dataset::operand::Opening;
 use crate::dataset::Opener;
 use crate::error::{Error, Result};
 use crate::fetch::{frame_from_chunks, ChunkSource, Geometry};
@@ -40,6 +42,7 @@ pub fn save(
     req: &LazyRequest,
     caller: Caller<'_>,
     policy: &WritePolicy,
+    budget: &Budget,
 ) -> Result<String> {
     let target = sd.writable_key(path, caller, policy)?;
     if req.func.is_some() {
@@ -59,6 +62,7 @@ pub fn save(
         .ok_or_else(|| invalid("no expression was given"))?;
     let resolver = Resolver::new(sd, caller);
     let open_operands = || -> Result<Operands> {
+        let mut opening = Opening::new(budget);
         let mut operands = Vec::with_capacity(req.operands.len());
         for (name, p) in &req.operands {
             let logical = DsPath::parse(p).map_err(|e| {
@@ -67,18 +71,20 @@ pub fn save(
             if stored_at(sd, &logical, caller)? == target {
                 return Err(invalid(format!("{path} cannot be an operand of itself")));
             }
-            let source = resolver.operand(&logical, 1).map_err(|e| match e {
-                Error::NotFound { .. } => Error::BadRequest(format!(
-                    "Expression error: {name} ({p}) is not in the list of available datasets"
-                )),
-                other => other,
-            })?;
+            let source = resolver
+                .operand(&logical, 1, &mut opening)
+                .map_err(|e| match e {
+                    Error::NotFound { .. } => Error::BadRequest(format!(
+                        "Expression error: {name} ({p}) is not in the list of available datasets"
+                    )),
+                    other => other,
+                })?;
             operands.push((name.clone(), logical, source));
         }
         Ok(operands)
     };
     let operands = open_operands()?;
-    let lazy = Lazy::new(text, operands)?;
+    let lazy = Lazy::new(text, operands, budget)?;
     // The client declares the dtype python-blosc2 computed. Where it differs
     // from NumPy's (python-blosc2 has its own rules in places) NumPy's is
     // kept; but a boolean result declared as something else is the mark of
@@ -119,7 +125,9 @@ pub fn save(
         };
         // Workers open the operands again for themselves.
         let open = || -> Result<Box<dyn crate::selection::BoxReader>> {
-            Ok(Box::new(Lazy::new(text, open_operands()?)?.into_reader()))
+            Ok(Box::new(
+                Lazy::new(text, open_operands()?, budget)?.into_reader(),
+            ))
         };
         let mut reader = lazy.reader();
         let source = if lazy.computes_serially() {
@@ -127,7 +135,14 @@ pub fn save(
         } else {
             ChunkSource::Workers(&open)
         };
-        frame_from_chunks(source, &sel, &lazy.core_dtype()?, geometry, &lazy.cparams)?
+        frame_from_chunks(
+            source,
+            &sel,
+            &lazy.core_dtype()?,
+            geometry,
+            &lazy.cparams,
+            budget,
+        )?
     } else {
         let here = target.parent().unwrap_or_default();
         let urlpaths: Vec<(String, String)> = lazy

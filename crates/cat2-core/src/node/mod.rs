@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use cat2_proto::{FileInfo, GroupInfo, Info};
 
+use crate::budget::Budget;
+use crate::dataset::operand::Opening;
 use crate::dataset::{Dataset, Download, Operand};
 use crate::error::{Error, Result};
 use crate::fetch::{FetchOutput, FetchRequest, NOT_A_DATASET};
@@ -132,14 +134,14 @@ impl Node {
     }
 
     /// `/api/chunk`.
-    pub fn chunk(self, nchunk: i64) -> Result<Vec<u8>> {
+    pub fn chunk(self, nchunk: i64, budget: &Budget) -> Result<Vec<u8>> {
         match self {
             Node::Dir(d) => Err(Error::BadRequest(format!(
                 "{} is a directory, not a dataset",
                 d.path
             ))),
             Node::Group(g) => Err(g.members.chunk_refusal(&g.path, g.key.as_deref())),
-            Node::Dataset(d) => d.chunk(nchunk),
+            Node::Dataset(d) => d.chunk(nchunk, budget),
             Node::File(f) => Err(Error::BadRequest(f.chunk_refusal)),
             Node::Refused(r) => Err(r.error),
             Node::Missing(m) => match m.inside {
@@ -152,11 +154,11 @@ impl Node {
     /// `/api/download`: files as stored (regular files decompressed),
     /// arrays whose data lives elsewhere computed. Nothing inside a
     /// container is a file of its own.
-    pub fn download(self) -> Result<Download> {
+    pub fn download(self, budget: &Budget) -> Result<Download> {
         match self {
             Node::Dir(d) => Err(d.not_a_file()),
             Node::Group(g) => g.download(),
-            Node::Dataset(d) => d.download(),
+            Node::Dataset(d) => d.download(budget),
             Node::File(f) => Ok(Download::Stored(f.blob)),
             Node::Refused(r) => Err(not_found(&r.path)),
             Node::Missing(m) => Err(not_found(&m.path)),
@@ -164,10 +166,10 @@ impl Node {
     }
 
     /// `/api/preview`: the stored bytes (regular files decompressed).
-    pub fn preview(self) -> Result<Download> {
+    pub fn preview(self, budget: &Budget) -> Result<Download> {
         match self {
-            Node::Dataset(d) => d.preview(),
-            other => other.download(),
+            Node::Dataset(d) => d.preview(budget),
+            other => other.download(budget),
         }
     }
 
@@ -231,9 +233,9 @@ impl Node {
     }
 
     /// The node as an operand of an expression.
-    pub fn into_operand(self) -> Result<Box<dyn Operand>> {
+    pub(crate) fn into_operand(self, opening: &mut Opening) -> Result<Box<dyn Operand>> {
         match self {
-            Node::Dataset(d) => d.into_operand(),
+            Node::Dataset(d) => d.into_operand(opening),
             Node::Group(g) => Err(g.members.operand_refusal(&g.path, g.key.as_deref())),
             Node::Missing(m) => match m.inside {
                 Inside::Hdf5 { readable: true } => Err(not_an_hdf5_dataset(&m.path)),

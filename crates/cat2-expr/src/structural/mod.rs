@@ -99,6 +99,11 @@ impl Derived {
         }
     }
 
+    /// The argument sub-plans of the operation.
+    pub(crate) fn inputs(&self) -> Vec<&Plan> {
+        self.op.inputs()
+    }
+
     pub(crate) fn read_box(
         &self,
         start: &[usize],

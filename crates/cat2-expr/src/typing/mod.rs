@@ -417,6 +417,7 @@ impl<'a> Checker<'a> {
                         let plan = Plan {
                             root,
                             operands: sub.operands,
+                            checkpoint: Default::default(),
                         };
                         *force |= plan.forces_compute();
                         Arg::Array(plan)

@@ -11,7 +11,7 @@ use cat2_proto::ChunkWritten;
 
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{CallerId, DatasetPath, LoggedIn, QueryMap};
+use crate::extract::{CallerId, DatasetPath, LoggedIn, QueryMap, RequestBudget};
 use crate::AppState;
 
 /// Longest chunk accepted: a Blosc2 chunk's size is an `i32`.
@@ -41,9 +41,11 @@ pub async fn get_chunk(
     caller: CallerId,
     DatasetPath(path): DatasetPath,
     query: QueryMap,
+    budget: RequestBudget,
 ) -> ApiResult<Response> {
     let nchunk = query.required_int("nchunk")?;
-    let chunk = blocking(move || app.service.chunk(&caller, &path, nchunk)).await?;
+    let shared = budget.share();
+    let chunk = blocking(move || app.service.chunk(&caller, &path, nchunk, &shared)).await?;
     // Like the reference, a bare body with no content type.
     Response::builder()
         .body(Body::from(chunk))

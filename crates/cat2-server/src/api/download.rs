@@ -11,7 +11,7 @@ use cat2_core::DsPath;
 
 use crate::blocking::{blocking_timed, server_timing};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{CallerId, DatasetPath};
+use crate::extract::{CallerId, DatasetPath, RequestBudget};
 use crate::stream::{blob_body, decompressed_body};
 use crate::AppState;
 
@@ -45,13 +45,15 @@ async fn prepare(
     caller: CallerId,
     path: DsPath,
     preview: bool,
+    budget: &RequestBudget,
 ) -> ApiResult<(Download, std::time::Duration)> {
     let service = app.service.clone();
+    let budget = budget.share();
     blocking_timed(move || {
         if preview {
-            service.preview(&caller, &path)
+            service.preview(&caller, &path, &budget)
         } else {
-            service.download(&caller, &path)
+            service.download(&caller, &path, &budget)
         }
     })
     .await
@@ -71,6 +73,7 @@ pub async fn get_download(
     caller: CallerId,
     DatasetPath(path): DatasetPath,
     headers: HeaderMap,
+    budget: RequestBudget,
 ) -> ApiResult<Response> {
     if headers.contains_key(header::RANGE) {
         return Err(ApiError::new(
@@ -80,7 +83,7 @@ pub async fn get_download(
         .with_header(header::ACCEPT_RANGES, HeaderValue::from_static("none")));
     }
     let name = path.name().to_string();
-    let (download, took) = prepare(&app, caller, path, false).await?;
+    let (download, took) = prepare(&app, caller, path, false, &budget).await?;
     let mut builder = Response::builder()
         .header(header::CONTENT_DISPOSITION, content_disposition(&name))
         .header(header::ACCEPT_RANGES, "none");
@@ -117,9 +120,10 @@ pub async fn get_preview(
     State(app): State<AppState>,
     caller: CallerId,
     DatasetPath(path): DatasetPath,
+    budget: RequestBudget,
 ) -> ApiResult<Response> {
     let name = path.name().to_string();
-    let (preview, _) = prepare(&app, caller, path, true).await?;
+    let (preview, _) = prepare(&app, caller, path, true, &budget).await?;
     let mut builder = Response::builder();
     if let Some(m) = guess_mime(&name) {
         builder = builder.header(header::CONTENT_TYPE, m);

@@ -15,7 +15,7 @@ use cat2_proto::FetchParams;
 use super::ranges::{parse_range, ranged_response, RangeRequest};
 use crate::blocking::{blocking_timed, server_timing};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{CallerId, DatasetPath, QueryMap};
+use crate::extract::{CallerId, DatasetPath, QueryMap, RequestBudget};
 use crate::stream::{blob_body, PIECE};
 use crate::AppState;
 
@@ -28,12 +28,14 @@ pub async fn get_fetch(
     DatasetPath(path): DatasetPath,
     query: QueryMap,
     headers: HeaderMap,
+    budget: RequestBudget,
 ) -> ApiResult<Response> {
     let req = FetchRequest {
         slice: query.opt("slice_"),
         indices: query.opt("indices"),
         filter: query.opt("filter"),
         field: query.opt("field"),
+        budget: budget.share(),
     };
     let range = headers
         .get(header::RANGE)
@@ -46,6 +48,7 @@ pub async fn post_fetch(
     State(app): State<AppState>,
     caller: CallerId,
     DatasetPath(path): DatasetPath,
+    budget: RequestBudget,
     body: Bytes,
 ) -> ApiResult<Response> {
     if body.len() > MAX_POST_BODY {
@@ -64,6 +67,7 @@ pub async fn post_fetch(
         indices: empty_is_none(params.indices),
         filter: empty_is_none(params.filter),
         field: empty_is_none(params.field),
+        budget: budget.share(),
     };
     answer(app, caller, path, req, None).await
 }

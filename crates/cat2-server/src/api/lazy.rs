@@ -13,7 +13,7 @@ use cat2_core::DsPath;
 use crate::blocking::{blocking_timed, server_timing};
 use crate::body::{json_value, nullable_str, required, string_type};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{DatasetPath, LoggedIn};
+use crate::extract::{DatasetPath, LoggedIn, RequestBudget};
 use crate::AppState;
 
 /// The `Cat2LazyArr` body: all seven keys are required (422 otherwise).
@@ -97,9 +97,11 @@ async fn save_at(
     user: crate::extract::CallerId,
     path: DsPath,
     req: LazyRequest,
+    budget: RequestBudget,
 ) -> ApiResult<impl IntoResponse> {
+    let shared = budget.share();
     let (answer, took) =
-        blocking_timed(move || app.service.save_expression(&user, &path, &req)).await?;
+        blocking_timed(move || app.service.save_expression(&user, &path, &req, &shared)).await?;
     Ok((
         [("server-timing", server_timing("save", took))],
         Json(answer),
@@ -111,16 +113,18 @@ pub async fn post_upload_lazyarr(
     State(app): State<AppState>,
     LoggedIn(caller): LoggedIn,
     DatasetPath(path): DatasetPath,
+    budget: RequestBudget,
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let (_, req) = parse_body(&body)?;
-    save_at(app, caller, path, req).await
+    save_at(app, caller, path, req, budget).await
 }
 
 /// `POST /api/lazyexpr/`: the same, saved as `@personal/<name>.b2nd`.
 pub async fn post_lazyexpr(
     State(app): State<AppState>,
     LoggedIn(caller): LoggedIn,
+    budget: RequestBudget,
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let (name, req) = parse_body(&body)?;
@@ -129,5 +133,5 @@ pub async fn post_lazyexpr(
         .ok_or_else(|| ApiError::bad_request("Invalid name or expression: a name is required"))?;
     let path = DsPath::parse(&format!("@personal/{name}.b2nd"))
         .map_err(|e| ApiError::bad_request(format!("Invalid name or expression: {e}")))?;
-    save_at(app, caller, path, req).await
+    save_at(app, caller, path, req, budget).await
 }

@@ -11,7 +11,7 @@ use super::browse::displayable;
 use super::{url_path, Html};
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{CallerId, DatasetPath};
+use crate::extract::{CallerId, DatasetPath, RequestBudget};
 use crate::AppState;
 
 #[derive(Template)]
@@ -31,6 +31,7 @@ pub async fn display(
     State(app): State<AppState>,
     caller: CallerId,
     DatasetPath(path): DatasetPath,
+    budget: RequestBudget,
 ) -> ApiResult<Response> {
     let raw = path.to_string();
     let mime = displayable(&raw).ok_or_else(|| {
@@ -45,7 +46,8 @@ pub async fn display(
         })
         .into_response());
     }
-    let bytes = blocking(move || app.service.regular_file(&caller, &path)).await?;
+    let shared = budget.share();
+    let bytes = blocking(move || app.service.regular_file(&caller, &path, &shared)).await?;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(DISPLAY_MAX)]).into_owned();
     let (kind, text) = if mime == "application/json" {
         let pretty = serde_json::from_str::<Value>(&text)

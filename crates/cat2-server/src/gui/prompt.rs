@@ -19,7 +19,7 @@ use cat2_core::DsPath;
 
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::LoggedIn;
+use crate::extract::{LoggedIn, RequestBudget};
 use crate::AppState;
 
 /// What the browser sends: the command line and the list's aliases.
@@ -123,6 +123,7 @@ fn parse_operand_dict(text: &str) -> Result<Vec<(String, String)>, String> {
 pub async fn command(
     State(app): State<AppState>,
     LoggedIn(caller): LoggedIn,
+    budget: RequestBudget,
     Json(body): Json<CommandBody>,
 ) -> ApiResult<Json<Outcome>> {
     let aliases: Vec<(String, String)> = body.names.into_iter().zip(body.paths).collect();
@@ -172,7 +173,8 @@ pub async fn command(
                 compute,
                 ..LazyRequest::default()
             };
-            blocking(move || service.save_expression(&caller, &path, &request)).await?;
+            let shared = budget.share();
+            blocking(move || service.save_expression(&caller, &path, &request, &shared)).await?;
             Outcome {
                 open: Some(target),
                 refresh: true,

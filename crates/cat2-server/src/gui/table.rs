@@ -11,7 +11,7 @@ use cat2_service::Table;
 use super::Html;
 use crate::blocking::blocking;
 use crate::error::ApiResult;
-use crate::extract::{CallerId, DatasetPath};
+use crate::extract::{CallerId, DatasetPath, RequestBudget};
 use crate::AppState;
 
 /// The window's controls for one dimension.
@@ -67,7 +67,9 @@ pub async fn view(
     caller: CallerId,
     DatasetPath(path): DatasetPath,
     RawQuery(query): RawQuery,
+    budget: RequestBudget,
 ) -> ApiResult<Response> {
+    let shared = budget.share();
     let (starts, sizes) = (
         numbers(query.as_deref(), "start"),
         numbers(query.as_deref(), "size"),
@@ -85,7 +87,8 @@ pub async fn view(
                     .join(",")
             })
         };
-        app.service.table(&caller, &path, slice_of, &records)
+        app.service
+            .table(&caller, &path, slice_of, &records, &shared)
     })
     .await?;
     let page = match shown {

@@ -9,13 +9,11 @@ use axum::response::{IntoResponse, Response};
 
 use crate::blocking::blocking;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{CallerId, DatasetPath};
+use crate::extract::{CallerId, DatasetPath, RequestBudget};
 use crate::AppState;
 
 /// The largest side a frame is sent with unless asked otherwise.
 const DEFAULT_MAX_SIDE: usize = 1024;
-/// The largest side a frame is ever sent with.
-const LIMIT_MAX_SIDE: usize = 8192;
 
 /// `GET /gui/frame/{path}?axis=0&i=5&max=1024`: little-endian float32
 /// pixels, row-major (channels last), with the geometry in headers:
@@ -26,7 +24,9 @@ pub async fn frame(
     caller: CallerId,
     DatasetPath(path): DatasetPath,
     RawQuery(query): RawQuery,
+    budget: RequestBudget,
 ) -> ApiResult<Response> {
+    let limit = app.config.max_frame_side;
     let mut axis = 0usize;
     let mut index = 0i64;
     let mut max_side = DEFAULT_MAX_SIDE;
@@ -36,15 +36,23 @@ pub async fn frame(
             "axis" => axis = v.parse().map_err(|_| bad())?,
             "i" => index = v.parse().map_err(|_| bad())?,
             "max" => {
-                max_side = v
-                    .parse::<usize>()
-                    .map_err(|_| bad())?
-                    .clamp(16, LIMIT_MAX_SIDE)
+                max_side = v.parse::<usize>().map_err(|_| bad())?;
+                if max_side > limit {
+                    return Err(ApiError::bad_request(format!(
+                        "max={max_side} is larger than the {limit} pixels a side this server sends (max_frame_side); ask for max={limit} or less"
+                    )));
+                }
+                max_side = max_side.max(16);
             }
             _ => {}
         }
     }
-    let image = blocking(move || app.service.frame(&caller, &path, axis, index, max_side)).await?;
+    let shared = budget.share();
+    let image = blocking(move || {
+        app.service
+            .frame(&caller, &path, axis, index, max_side, &shared)
+    })
+    .await?;
     let mut body = Vec::with_capacity(image.pixels.len() * 4);
     for p in &image.pixels {
         body.extend_from_slice(&p.to_le_bytes());

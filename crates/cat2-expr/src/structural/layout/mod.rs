@@ -133,6 +133,7 @@ pub(crate) fn cast_plan(plan: Plan, dtype: DType) -> Result<Plan> {
     Ok(Plan {
         root: typing::cast(plan.root, dtype)?,
         operands: plan.operands,
+        checkpoint: plan.checkpoint,
     })
 }
 
@@ -153,6 +154,7 @@ pub(crate) fn derived_plan(built: Built, inputs_force: bool) -> Plan {
             shape,
             derived: Some(Arc::new(derived)),
         }],
+        checkpoint: Default::default(),
     }
 }
 

@@ -153,6 +153,7 @@ pub(super) fn cast_input(plan: Plan, dtype: DType) -> Result<Plan> {
     Ok(Plan {
         root: typing::cast(plan.root, dtype)?,
         operands: plan.operands,
+        checkpoint: plan.checkpoint,
     })
 }
 

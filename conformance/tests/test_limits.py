@@ -1,0 +1,331 @@
+"""Hostile requests against a real `cat2rs serve` with small budgets.
+
+Each test asks for more than a request may have — memory, time, files,
+connections — and checks that the server refuses it with a 4xx that says
+why (never a 5xx), that its memory (RSS sampled from /proc) stays under the
+configured ceiling, that abandoned work stops (the CPU falls idle), that
+half-sent requests are cut off, and that the server is alive afterwards.
+
+The server runs with request_memory_limit = 64M, total_memory_limit = 128M,
+compute_time_limit = 4 s, header/body timeouts of 2 s and 16 connections,
+so every refusal happens within seconds.
+"""
+
+import json
+import os
+import socket
+import threading
+import time
+
+import blosc2
+import httpx
+import numpy as np
+import pytest
+
+from loginmode import IS_REFERENCE, start_server
+
+pytestmark = pytest.mark.skipif(IS_REFERENCE, reason="cat2rs's budgets (the reference has none)")
+
+USER = ("limits@example.com", "limitspass1")
+MIB = 1 << 20
+LIMITS = {
+    "request_memory_limit": "64M",
+    "total_memory_limit": "128M",
+    "compute_time_limit": 4,
+    "header_timeout": 2,
+    "body_timeout": 2,
+    "max_connections": 16,
+    "max_frame_side": 2048,
+}
+# What the server may hold beyond its budgets: code, caches, buffers of
+# connections, the allocator's slack.
+SLACK = 160 * MIB
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("limits"), settings=LIMITS)
+    try:
+        public = s.statedir / "public"
+        public.mkdir(exist_ok=True)
+        # 80 GB of zeros in a file of a few kilobytes.
+        blosc2.zeros((10**10,), dtype="f8", urlpath=str(public / "zeros.b2nd"), mode="w")
+        # Chunks of 1 GiB declared by tiny files: an array and a regular file.
+        blosc2.zeros((2**27,), dtype="f8", chunks=(2**27,), blocks=(2**17,),
+                     urlpath=str(public / "hugechunks.b2nd"), mode="w")
+        sc = blosc2.SChunk(chunksize=1 << 30, urlpath=str(public / "hugechunks.txt.b2"), mode="w",
+                           cparams={"typesize": 1})
+        sc.append_data(b"x" * (1 << 30))
+        blosc2.asarray(np.arange(10**6, dtype="f8"), urlpath=str(public / "ramp.b2nd"), mode="w")
+        blosc2.asarray(np.arange(4 * 64 * 64, dtype="f4").reshape(4, 64, 64),
+                       urlpath=str(public / "stack.b2nd"), mode="w")
+        s.add_user(*USER)
+        yield s
+    finally:
+        s.close()
+
+
+class Sampler:
+    """The server's peak RSS while a block runs (from /proc, every 20 ms)."""
+
+    def __init__(self, pid):
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+
+    def rss(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def __enter__(self):
+        self.base = self.rss()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(0.02)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+    def grew(self):
+        return self.peak - self.base
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_files(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def detail(r):
+    try:
+        return r.json().get("detail", r.text)
+    except ValueError:
+        return r.text
+
+
+def alive(srv):
+    assert srv.proc.poll() is None, srv.log_tail()
+    assert httpx.get(f"{srv.url}/api/roots", timeout=10).status_code == 200
+
+
+def logged_in(srv):
+    return srv.http(cookie=srv.login_cookie(*USER), timeout=60)
+
+
+def save_expression(http, name, expression, operands=None, compute=False):
+    return http.post("/api/lazyexpr/", json={"name": name, "expression": expression,
+                                             "operands": operands or {}, "shape": None,
+                                             "func": None, "dtype": None,
+                                             "compute": compute})
+
+
+def test_a_slice_of_80_gb_of_zeros_stays_within_the_budget(srv):
+    http = srv.http(timeout=60)
+    with Sampler(srv.proc.pid) as s:
+        t0 = time.monotonic()
+        r = http.get("/api/fetch/@public/zeros.b2nd", params={"slice_": "1:"})
+        took = time.monotonic() - t0
+    assert r.status_code in (413, 422), (r.status_code, detail(r))
+    assert "limit" in detail(r)
+    assert took < 30
+    assert s.grew() < 128 * MIB + SLACK, s.grew()
+    alive(srv)
+
+
+def test_huge_chunks_are_refused_before_they_are_decompressed(srv):
+    http = srv.http()
+    with Sampler(srv.proc.pid) as s:
+        r = http.get("/api/fetch/@public/hugechunks.b2nd", params={"slice_": "0:10"})
+        assert r.status_code == 413, (r.status_code, detail(r))
+        assert "chunks of 1 GiB" in detail(r)
+        r = http.get("/api/preview/@public/hugechunks.txt")
+        assert r.status_code == 413, (r.status_code, detail(r))
+        r = http.get("/api/download/@public/hugechunks.txt")
+        assert r.status_code == 413, (r.status_code, detail(r))
+    assert s.grew() < SLACK, s.grew()
+    alive(srv)
+
+
+def test_a_huge_computation_is_stopped_by_its_budget(srv):
+    http = logged_in(srv)
+    with Sampler(srv.proc.pid) as s:
+        t0 = time.monotonic()
+        r = save_expression(http, "huge", "linspace(0, 1, 10**12)", compute=True)
+        took = time.monotonic() - t0
+    assert r.status_code in (413, 422), (r.status_code, detail(r))
+    assert took < 30
+    assert s.grew() < 128 * MIB + SLACK, s.grew()
+    alive(srv)
+
+
+def test_abandoned_computations_stop(srv):
+    http = logged_in(srv)
+    r = save_expression(http, "endless", "sum(linspace(0, 1, 10**12))")
+    assert r.status_code == 200, detail(r)
+    cookie = http.headers["Cookie"]
+
+    def abandon():
+        try:
+            httpx.get(f"{srv.url}/api/fetch/@personal/endless.b2nd", headers={"Cookie": cookie}, timeout=1)
+        except httpx.TimeoutException:
+            pass
+
+    threads = [threading.Thread(target=abandon) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # The client went away after 1 s; the work stops within a piece.
+    time.sleep(1.5)
+    before = cpu_seconds(srv.proc.pid)
+    time.sleep(2)
+    busy = cpu_seconds(srv.proc.pid) - before
+    assert busy < 0.5, f"the server kept computing for nobody: {busy:.2f} s of CPU in 2 s"
+    # Asked for and waited for, it stops at the time limit with a 422.
+    t0 = time.monotonic()
+    r = http.get("/api/fetch/@personal/endless.b2nd")
+    assert r.status_code == 422, (r.status_code, detail(r))
+    assert "compute_time_limit" in detail(r)
+    assert time.monotonic() - t0 < 20
+    alive(srv)
+
+
+def test_many_indices_are_bounded_even_in_parallel(srv):
+    body = json.dumps({"indices": json.dumps([list(range(0, 10**6, 1))])})
+    results = []
+
+    def ask():
+        with httpx.Client(timeout=60) as c:
+            results.append(c.post(f"{srv.url}/api/fetch/@public/ramp.b2nd", content=body,
+                                  headers={"Content-Type": "application/json"}))
+
+    with Sampler(srv.proc.pid) as s:
+        threads = [threading.Thread(target=ask) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for r in results:
+        assert r.status_code == 413, (r.status_code, detail(r))
+    assert s.grew() < 128 * MIB + SLACK, s.grew()
+    # Fewer indices are served.
+    r = srv.http().post("/api/fetch/@public/ramp.b2nd", json={"indices": json.dumps([[1, 5, 7]])})
+    assert r.status_code == 200, detail(r)
+    assert blosc2.ndarray_from_cframe(r.content)[:].tolist() == [1.0, 5.0, 7.0]
+    alive(srv)
+
+
+def test_viewer_frames_are_capped(srv):
+    http = srv.http()
+    r = http.get("/gui/frame/@public/stack.b2nd", params={"axis": 0, "i": 1, "max": 100000000})
+    assert r.status_code == 400, (r.status_code, detail(r))
+    assert "max_frame_side" in detail(r)
+    r = http.get("/gui/frame/@public/stack.b2nd", params={"axis": 0, "i": 1, "max": 64})
+    assert r.status_code == 200, detail(r)
+
+
+def test_diamond_expressions_are_evaluated_as_graphs(srv):
+    http = logged_in(srv)
+    base = np.arange(1000, dtype="f8")
+    r = save_expression(http, "d0", "a + 0", {"a": "@public/ramp.b2nd"})
+    assert r.status_code == 200, detail(r)
+    depth = 14  # lazy expressions nest at most 16 deep; as a tree this is 2**14 opens per box
+    for i in range(1, depth + 1):
+        prev = f"@personal/d{i - 1}.b2nd"
+        r = save_expression(http, f"d{i}", "a + b", {"a": prev, "b": prev})
+        assert r.status_code == 200, (i, detail(r))
+    files = open_files(srv.proc.pid)
+    t0 = time.monotonic()
+    r = http.get(f"/api/fetch/@personal/d{depth}.b2nd", params={"slice_": "0:1000"})
+    assert r.status_code == 200, detail(r)
+    assert time.monotonic() - t0 < 20
+    got = blosc2.ndarray_from_cframe(r.content)[:]
+    np.testing.assert_array_equal(got, base * 2**depth)
+    assert open_files(srv.proc.pid) < files + 64
+    alive(srv)
+
+
+def test_too_many_distinct_operands_are_refused(srv):
+    http = logged_in(srv)
+    many = srv.statedir / "public" / "many"
+    many.mkdir(exist_ok=True)
+    for i in range(70):
+        blosc2.asarray(np.full(10, i, dtype="i4"), urlpath=str(many / f"a{i}.b2nd"), mode="w")
+    names = {f"a{i}": f"@public/many/a{i}.b2nd" for i in range(70)}
+    r = save_expression(http, "wide", " + ".join(names), names)
+    assert r.status_code == 400, (r.status_code, detail(r))
+    assert "more than 64 distinct datasets" in detail(r)
+    few = dict(list(names.items())[:60])
+    r = save_expression(http, "wide", " + ".join(few), few)
+    assert r.status_code == 200, detail(r)
+    r = http.get("/api/fetch/@personal/wide.b2nd")
+    assert blosc2.ndarray_from_cframe(r.content)[:].tolist() == [sum(range(60))] * 10
+    alive(srv)
+
+
+def raw(srv):
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    return s
+
+
+def closed_within(sock, seconds):
+    """Whether the server closes *sock* within *seconds* (it may answer first)."""
+    sock.settimeout(seconds)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_idle_and_half_sent_requests_are_cut_off(srv):
+    idle = raw(srv)
+    half_headers = raw(srv)
+    half_headers.sendall(b"GET /api/roots HTTP/1.1\r\nHost: x\r\n")
+    half_body = raw(srv)
+    half_body.sendall(b"POST /api/fetch/@public/ramp.b2nd HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"slice_\":")
+    kept_alive = raw(srv)
+    kept_alive.sendall(b"GET /api/roots HTTP/1.1\r\nHost: x\r\n\r\n")
+    kept_alive.settimeout(10)
+    assert kept_alive.recv(65536).startswith(b"HTTP/1.1 200")
+    for name, sock in [("idle", idle), ("half headers", half_headers), ("half body", half_body),
+                       ("idle keep-alive", kept_alive)]:
+        assert closed_within(sock, 8), f"{name} connection still open after 8 s"
+        sock.close()
+    alive(srv)
+
+
+def test_connections_beyond_the_limit_wait_for_a_slot(srv):
+    hogs = [raw(srv) for _ in range(LIMITS["max_connections"])]
+    try:
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        r = httpx.get(f"{srv.url}/api/roots", timeout=30)
+        waited = time.monotonic() - t0
+        assert r.status_code == 200
+        # Served once the idle ones were cut off (header_timeout = 2 s).
+        assert waited > 1.0, waited
+    finally:
+        for h in hogs:
+            h.close()
+    alive(srv)
+
+
+def test_no_5xx_was_answered(srv):
+    assert srv.errors == [], srv.errors
