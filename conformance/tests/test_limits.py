@@ -327,5 +327,141 @@ def test_connections_beyond_the_limit_wait_for_a_slot(srv):
     alive(srv)
 
 
+OTHER = ("links-other@example.com", "otherpass12")
+
+
+def upload(http, path, data, filename="f.txt"):
+    import io
+    return http.post(f"/api/upload/{path}", files={"file": (filename, io.BytesIO(data))})
+
+
+def test_links_are_served_only_inside_their_root(srv, tmp_path):
+    public = srv.statedir / "public"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("the machine's")
+    os.symlink("/etc/passwd", public / "passwd")
+    os.symlink("ramp.b2nd", public / "latest.b2nd")
+    anon = srv.http()
+    r = anon.get("/api/info/@public/passwd")
+    assert r.status_code == 404, (r.status_code, detail(r))
+    r = anon.get("/api/download/@public/passwd")
+    assert r.status_code == 404, (r.status_code, detail(r))
+    assert "passwd" not in anon.get("/api/list/@public").json()
+    assert not (public / "passwd.b2").exists(), "first-touch compression followed a link"
+    r = anon.get("/api/info/@public/latest.b2nd")
+    assert r.status_code == 200, detail(r)
+    assert r.json()["shape"] == [10**6]
+    # A link inside its root to a plain file is not rewritten either.
+    (public / "notes").mkdir(exist_ok=True)
+    (public / "notes" / "plain.txt").write_text("plain")
+    os.symlink("plain.txt", public / "notes" / "link.txt")
+    r = anon.get("/api/download/@public/notes/link.txt")
+    assert r.status_code == 403, (r.status_code, detail(r))
+    assert os.path.islink(public / "notes" / "link.txt")
+    alive(srv)
+
+
+def test_links_do_not_cross_users_or_carry_writes_out(srv, tmp_path):
+    srv.add_user(*OTHER)
+    owner = logged_in(srv)
+    assert upload(owner, "@personal/private.txt", b"mine").status_code == 200
+    victim_dir = srv.personal_dir(USER[0])
+    assert (victim_dir / "private.txt.b2").exists()
+    # Someone with access to the state directory links it into @shared.
+    shared = srv.statedir / "shared"
+    shared.mkdir(exist_ok=True)
+    os.symlink(victim_dir, shared / "victim")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    other = srv.http(cookie=srv.login_cookie(*OTHER))
+    assert "victim/private.txt" not in other.get("/api/list/@shared").json()
+    assert other.get("/api/info/@shared/victim/private.txt").status_code == 404
+    r = other.post("/api/copy/", json={"src": "@shared/victim/private.txt", "dst": "@personal/stolen.txt"})
+    assert r.status_code in (400, 404), (r.status_code, detail(r))
+    r = other.post("/api/remove/@shared/victim/private.txt")
+    assert r.status_code in (400, 404), (r.status_code, detail(r))
+    assert (victim_dir / "private.txt.b2").exists()
+    # Writes never go through a directory link, inside the state or out of it.
+    other_dir = srv.personal_dir(OTHER[0])
+    other_dir.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, other_dir / "out")
+    r = upload(other, "@personal/out/f.txt", b"escape")
+    assert 400 <= r.status_code < 500, (r.status_code, detail(r))
+    r = upload(other, "@shared/victim/planted.txt", b"planted")
+    assert 400 <= r.status_code < 500, (r.status_code, detail(r))
+    assert list(outside.iterdir()) == []
+    assert not (victim_dir / "planted.txt.b2").exists()
+    alive(srv)
+
+
 def test_no_5xx_was_answered(srv):
     assert srv.errors == [], srv.errors
+
+
+def mutants(data, n, seed):
+    """*n* copies of *data*, each with a few bytes changed, cut or doubled (a fixed seed)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        b = bytearray(data)
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            for _ in range(int(rng.integers(1, 9))):
+                b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+        elif kind == 1:
+            b = b[: int(rng.integers(1, len(b)))]
+        else:
+            at = int(rng.integers(0, len(b)))
+            b = b[:at] + b[at:at + int(rng.integers(1, 64))] + b[at:]
+        out.append(bytes(b))
+    return out
+
+
+def test_damaged_stored_files_are_4xx_never_5xx(srv, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    arr = np.arange(4000, dtype="f8").reshape(40, 100)
+    blosc2.asarray(arr, chunks=(10, 50), blocks=(5, 25), urlpath=str(src / "a.b2nd"), mode="w")
+    sc = blosc2.SChunk(chunksize=4000, urlpath=str(src / "f.b2frame"), mode="w", cparams={"typesize": 4})
+    for i in range(3):
+        sc.append_data(np.arange(i * 1000, (i + 1) * 1000, dtype="i4").tobytes())
+    with blosc2.TreeStore(str(src / "t.b2z"), mode="w") as ts:
+        ts["/a"] = np.arange(1000, dtype="<i4")
+        ts["/g/b"] = np.linspace(0, 1, 600, dtype="<f8").reshape(20, 30)
+    import h5py
+    with h5py.File(src / "h.h5", "w") as h:
+        h.create_dataset("data", data=arr, chunks=(10, 50), compression="gzip")
+        h.create_group("g").create_dataset("c", data=np.arange(100, dtype="i2"))
+    # HDF5 mutants are left out: hdf5-reader (the HDF5 parser underneath) loops allocating
+    # without bound on some (seed 18, mutant 53 of h.h5 here), which no request budget
+    # can stop; see the note of issue 15.
+    originals = {".b2nd": (src / "a.b2nd").read_bytes(), ".b2frame": (src / "f.b2frame").read_bytes(),
+                 ".b2z": (src / "t.b2z").read_bytes()}
+    inner = {".b2z": "/g/b", ".h5": "/data"}
+    mut = srv.statedir / "public" / "mutants"
+    mut.mkdir(exist_ok=True)
+    paths = []
+    for suffix, data in originals.items():
+        for i, m in enumerate(mutants(data, 100, seed=15 + len(suffix))):
+            (mut / f"m{i}{suffix}").write_bytes(m)
+            paths.append(f"@public/mutants/m{i}{suffix}")
+            if suffix in inner:
+                paths.append(f"@public/mutants/m{i}{suffix}{inner[suffix]}")
+    http = srv.http(timeout=20)
+    fivexx = []
+    for p in paths:
+        for method, url, params in [("GET", f"/api/info/{p}", None),
+                                    ("GET", f"/api/fetch/{p}", {"slice_": "0:7"}),
+                                    ("GET", f"/api/fetch/{p}", None),
+                                    ("GET", f"/api/chunk/{p}", {"nchunk": 1})]:
+            try:
+                r = http.request(method, url, params=params)
+            except httpx.TimeoutException:
+                fivexx.append((url, params, "timed out"))
+                continue
+            if r.status_code >= 500:
+                fivexx.append((url, params, r.status_code, r.text[:200]))
+    srv.errors.clear()  # counted here, with the file that caused each
+    assert fivexx == [], f"{len(fivexx)} answers of 5xx, e.g. {fivexx[:5]}"
+    alive(srv)

@@ -122,7 +122,13 @@ impl Resolver {
                 return Ok(self.hdf5_file(path, blob));
             }
             // A plain file dropped into a root by hand: store it the way
-            // every other regular file is stored, as the reference does.
+            // every other regular file is stored, as the reference does;
+            // but a link is never rewritten (what it points to is not ours).
+            if self.storage().is_link(&key) {
+                return Err(Error::Forbidden(format!(
+                    "{path} is a symbolic link to a plain file, which is not served: links are never rewritten, and plain files are served once compressed; put the file itself there"
+                )));
+            }
             let packed = compress_in_place(self.storage().as_ref(), &key, &b2, &blob)?;
             return Ok(regular_file(path, packed, false));
         }

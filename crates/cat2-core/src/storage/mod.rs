@@ -291,6 +291,13 @@ pub trait Storage: fmt::Debug + Send + Sync + 'static {
     /// (including objects being written).
     fn usage(&self, key: &Key) -> Result<u64>;
 
+    /// Whether `key` is a symbolic link (of a local store; object stores
+    /// have none). Links are served, within their root, but never rewritten.
+    fn is_link(&self, key: &Key) -> bool {
+        let _ = key;
+        false
+    }
+
     /// The key of an object named by a path on the server's own disk (an
     /// absolute operand path a lazy expression saved elsewhere recorded), if
     /// the backend keeps objects there.

@@ -21,6 +21,7 @@
 //!   python-blosc2, and its generation counter is part of every [`Version`].
 //! * Symbolic links are followed, as the reference does.
 
+mod links;
 mod lock;
 
 use std::fs::{self, File, OpenOptions};
@@ -82,7 +83,7 @@ impl LocalStorage {
     /// A temporary file beside the file `key` names (its parents made).
     fn stage_file(&self, near: &Key) -> Result<LocalStaged> {
         let key = near;
-        let target = self.path_of(key);
+        let target = self.writable(key)?;
         make_parents(key, &target)?;
         let temp = if key.is_root() {
             self.root
@@ -331,7 +332,11 @@ fn copy_tree(key: &Key, src: &Path, dst: &Path) -> Result<()> {
         for entry in fs::read_dir(src).map_err(|e| Error::io("listing", key, e))? {
             let entry = entry.map_err(|e| Error::io("listing", key, e))?;
             let name = entry.file_name();
-            if is_internal(&name.to_string_lossy()) {
+            // The store's own files stay; links are not copied (their copy
+            // could point anywhere from its new place).
+            if is_internal(&name.to_string_lossy())
+                || entry.file_type().is_ok_and(|t| t.is_symlink())
+            {
                 continue;
             }
             copy_tree(key, &entry.path(), &dst.join(name))?;
@@ -359,8 +364,9 @@ impl Storage for LocalStorage {
 
     fn head(&self, key: &Key) -> Result<Entry> {
         let path = self.path_of(key);
-        // Links are followed (metadata, not symlink_metadata), as the reference does.
-        let m = fs::metadata(&path).map_err(|e| Error::io("stat", key, e))?;
+        // Links are followed while they stay inside their root (links.rs).
+        let real = self.readable(key)?;
+        let m = fs::metadata(real).map_err(|e| Error::io("stat", key, e))?;
         if m.is_dir() {
             Ok(Entry::Dir {
                 modified: m.modified().ok(),
@@ -374,7 +380,7 @@ impl Storage for LocalStorage {
 
     fn open(&self, key: &Key) -> Result<Arc<dyn Blob>> {
         let path = self.path_of(key);
-        let file = File::open(&path).map_err(|e| Error::io("opening", key, e))?;
+        let file = File::open(self.readable(key)?).map_err(|e| Error::io("opening", key, e))?;
         // The metadata of the open file: the version is the one being read.
         let m = file.metadata().map_err(|e| Error::io("stat", key, e))?;
         if !m.is_file() {
@@ -385,7 +391,7 @@ impl Storage for LocalStorage {
     }
 
     fn list(&self, key: &Key) -> Result<Listing> {
-        let dir = self.path_of(key);
+        let dir = self.readable(key)?;
         let rd = fs::read_dir(&dir).map_err(|e| Error::io("listing", key, e))?;
         let mut listing = Listing::default();
         for entry in rd {
@@ -397,7 +403,13 @@ impl Storage for LocalStorage {
             }
             let Ok(child) = key.join(name) else { continue };
             let path = entry.path();
-            // Links are followed, as the reference does.
+            // Links are followed while they stay inside their root (links.rs).
+            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                match fs::canonicalize(&path) {
+                    Ok(real) if self.inside(&child, &real) => {}
+                    _ => continue,
+                }
+            }
             let Ok(m) = fs::metadata(&path) else { continue };
             if m.is_dir() {
                 listing.dirs.push(child);
@@ -425,7 +437,7 @@ impl Storage for LocalStorage {
 
     fn stage_copy(&self, key: &Key) -> Result<Box<dyn Staged>> {
         let staged = self.stage_file(key)?;
-        let mut from = File::open(self.path_of(key)).map_err(|e| Error::io("opening", key, e))?;
+        let mut from = File::open(self.readable(key)?).map_err(|e| Error::io("opening", key, e))?;
         // Between two files, `std::io::copy` is copy_file_range: an in-kernel copy.
         std::io::copy(&mut from, &mut &staged.io.0).map_err(|e| Error::io("copying", key, e))?;
         Ok(Box::new(staged))
@@ -439,7 +451,7 @@ impl Storage for LocalStorage {
     fn put_many(&self, objects: Vec<(Key, Vec<u8>)>) -> Result<()> {
         let mut pending = Batch::default();
         for (key, data) in objects {
-            let target = self.path_of(&key);
+            let target = self.writable(&key)?;
             make_parents(&key, &target)?;
             let temp = temp_beside(&target);
             let written = fs::write(&temp, &data).map_err(|e| Error::io("writing", &key, e));
@@ -464,8 +476,9 @@ impl Storage for LocalStorage {
     }
 
     fn delete(&self, key: &Key) -> Result<()> {
-        let path = self.path_of(key);
-        if path.is_dir() {
+        let path = self.writable(key)?;
+        // A link is removed itself, whatever it points to.
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             return Err(Error::Conflict {
                 key: key.to_string(),
                 why: "is a directory, not an object".into(),
@@ -475,9 +488,15 @@ impl Storage for LocalStorage {
     }
 
     fn delete_dir(&self, key: &Key) -> Result<()> {
-        let path = self.path_of(key);
+        let path = self.writable(key)?;
         if key.is_root() || !path.is_dir() {
             return Err(Error::not_found(key));
+        }
+        if self.is_link(key) {
+            return Err(Error::Conflict {
+                key: key.to_string(),
+                why: "is a symbolic link; remove it as a file".into(),
+            });
         }
         // Renamed aside first, so the directory vanishes at once for readers.
         let aside = temp_beside(&path);
@@ -486,11 +505,11 @@ impl Storage for LocalStorage {
     }
 
     fn create_dir(&self, key: &Key) -> Result<()> {
-        fs::create_dir_all(self.path_of(key)).map_err(|e| dir_error("creating", key, e))
+        fs::create_dir_all(self.writable(key)?).map_err(|e| dir_error("creating", key, e))
     }
 
     fn copy(&self, from: &Key, to: &Key) -> Result<()> {
-        let (src, dst) = (self.path_of(from), self.path_of(to));
+        let (src, dst) = (self.readable(from)?, self.writable(to)?);
         make_parents(to, &dst)?;
         let staged = temp_beside(&dst);
         let r = copy_tree(from, &src, &staged).and_then(|()| {
@@ -514,8 +533,8 @@ impl Storage for LocalStorage {
     }
 
     fn rename(&self, from: &Key, to: &Key) -> Result<()> {
-        let (src, dst) = (self.path_of(from), self.path_of(to));
-        if !src.exists() {
+        let (src, dst) = (self.writable(from)?, self.writable(to)?);
+        if fs::symlink_metadata(&src).is_err() {
             return Err(Error::not_found(from));
         }
         make_parents(to, &dst)?;
@@ -529,7 +548,13 @@ impl Storage for LocalStorage {
     }
 
     fn lock(&self, key: &Key, mode: LockMode) -> Result<Box<dyn Lock>> {
-        let path = self.path_of(key);
+        // Its sidecar is written beside the object: never through a link,
+        // except for a reader of an object a link inside its root reaches.
+        let path = match (self.writable(key), mode) {
+            (Ok(path), _) => path,
+            (Err(_), LockMode::Shared) => self.readable(key).map(|_| self.path_of(key))?,
+            (Err(e), LockMode::Exclusive) => return Err(e),
+        };
         let lock = match mode {
             LockMode::Shared => FrameLock::shared(&path),
             LockMode::Exclusive => FrameLock::exclusive(&path),
@@ -544,6 +569,10 @@ impl Storage for LocalStorage {
     /// Every file below the directory counts, the store's own temporaries
     /// included (bytes being received are on the disk already); links are
     /// counted as themselves, not followed.
+    fn is_link(&self, key: &Key) -> bool {
+        LocalStorage::is_link(self, key)
+    }
+
     fn usage(&self, key: &Key) -> Result<u64> {
         let mut total = 0;
         let mut stack = vec![self.path_of(key)];
