@@ -253,7 +253,11 @@ impl DimSel {
         } else {
             0
         };
-        // Every value is within 0..=len (or -1), so these fit an i64.
+        // Every value is within 0..=len (or -1), so these fit an i64. A step
+        // is only ever walked between selected items: with one item or none
+        // only its direction counts, and keeping just that keeps the step's
+        // arithmetic inside i64 (a step of `i64::MIN` cannot be negated).
+        let step = if count <= 1 { step.signum() } else { step };
         Ok(DimSel {
             start: s.max(0) as i64,
             step,
@@ -1154,6 +1158,21 @@ pub(crate) mod tests {
                 step: None
             }]
         );
+    }
+
+    /// Found by the `slice` fuzz target: a step beyond `i64` (saturated to
+    /// `i64::MIN`) was negated when the selection was split by chunks.
+    #[test]
+    fn steps_beyond_i64_select_one_item() {
+        let huge = format!("::-{}, 1::4", "1".repeat(50));
+        assert_eq!(
+            fetch(&[10, 12], &[3, 5], &huge),
+            (vec![1, 3], vec![109, 113, 117])
+        );
+        let (shape, items) = fetch(&[10], &[3], &format!("2::{}", "9".repeat(30)));
+        assert_eq!((shape, items), (vec![1], vec![2]));
+        let d = DimSel::range(None, None, Some(i64::MIN), 10).unwrap();
+        assert_eq!((d.start, d.step, d.count), (9, -1, 1));
     }
 
     #[test]
