@@ -8,6 +8,17 @@
 //! `hdf5-reader` has a built-in decoder for this id, but it fails on chunks of more than
 //! one block, so we register ours over it.
 
+/// Most bytes one byte of an LZ4 block decodes to (a match's length grows by
+/// 255 per length byte), with room for a block's fixed overhead: what a
+/// block can hold bounds what it may declare, before anything is allocated.
+const MAX_RATIO: usize = 255;
+const SLACK: usize = 64;
+
+/// Most bytes `len` stored bytes can decode to.
+fn max_decoded(len: usize) -> usize {
+    len.saturating_mul(MAX_RATIO).saturating_add(SLACK)
+}
+
 /// Decodes one chunk.
 pub(super) fn decode(data: &[u8]) -> Result<Vec<u8>, String> {
     if data.len() < 12 {
@@ -19,7 +30,8 @@ pub(super) fn decode(data: &[u8]) -> Result<Vec<u8>, String> {
     if block == 0 || block > total {
         block = total;
     }
-    let mut out = Vec::with_capacity(total);
+    // The header's size is a claim: reserve no more than the chunk can hold.
+    let mut out = Vec::with_capacity(total.min(max_decoded(data.len())));
     let mut pos = 12;
     while out.len() < total {
         let want = block.min(total - out.len());
@@ -30,6 +42,10 @@ pub(super) fn decode(data: &[u8]) -> Result<Vec<u8>, String> {
         pos += len;
         if len == want {
             out.extend_from_slice(comp);
+        } else if want > max_decoded(len) {
+            return Err(format!(
+                "a block of {len} bytes cannot decode to the {want} it declares"
+            ));
         } else {
             let b = lz4_flex::block::decompress(comp, want).map_err(|e| e.to_string())?;
             if b.len() != want {
@@ -47,6 +63,18 @@ pub(super) fn decode(data: &[u8]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `hdf5_filters` fuzz target: a header declaring 1.7e18
+    /// bytes was reserved up front (an abort, not an error).
+    #[test]
+    fn a_size_beyond_the_data_is_an_error() {
+        let mut chunk = 0x1800_0000_1800_0000u64.to_be_bytes().to_vec();
+        chunk.extend_from_slice(&0x1800_0000u32.to_be_bytes());
+        chunk.extend_from_slice(&[0, 0, 0, 4, 1, 2, 3, 4]);
+        assert!(decode(&chunk).unwrap_err().contains("cannot decode"));
+        // Without any block: the loop stops at the missing length.
+        assert!(decode(&chunk[..12]).is_err());
+    }
 
     #[test]
     fn several_blocks_one_stored_plain() {
