@@ -304,15 +304,17 @@ pub(crate) fn check_frame_io(io: &dyn FrameIo, offset: u64) -> Result<Vec<(u64, 
 /// Has C-Blosc2 parse the header and trailer of `frame` (a whole frame, or
 /// a header and trailer put together) without reading chunks, checking the
 /// b2nd metalayer first, which C-Blosc2 parses without any bounds checks.
-pub(crate) fn probe_frame(frame: &[u8]) -> Result<()> {
+/// Answers whether the frame holds a b2nd array (has that metalayer).
+pub(crate) fn probe_frame(frame: &[u8]) -> Result<bool> {
     let metas = crate::raw::schunk::RawSChunk::probe_metalayers(frame)
         .map_err(|e| Error::Invalid(format!("its metadata cannot be read ({e})")))?;
-    if let Some((_, meta)) = metas.iter().find(|(n, _)| n == "b2nd" || n == "caterva") {
-        check_b2nd_meta(meta).map_err(Error::Invalid)?;
-        crate::raw::ndarray::RawNdArray::probe(frame)
-            .map_err(|e| Error::Invalid(format!("its array metadata cannot be read ({e})")))?;
-    }
-    Ok(())
+    let Some((_, meta)) = metas.iter().find(|(n, _)| n == "b2nd" || n == "caterva") else {
+        return Ok(false);
+    };
+    check_b2nd_meta(meta).map_err(Error::Invalid)?;
+    crate::raw::ndarray::RawNdArray::probe(frame)
+        .map_err(|e| Error::Invalid(format!("its array metadata cannot be read ({e})")))?;
+    Ok(true)
 }
 
 /// Checks the content of a `b2nd` metalayer (README_B2ND_METALAYER: a

@@ -108,7 +108,13 @@ impl NdArray {
     /// offsets.
     pub fn from_cframe(frame: &[u8]) -> Result<NdArray> {
         crate::check_cframe(frame).map_err(Error::Invalid)?;
-        crate::frame::probe_frame(frame)?;
+        // C-Blosc2's b2nd_from_cframe leaks the super-chunk it made from a
+        // frame without a b2nd metalayer: such frames stop here.
+        if !crate::frame::probe_frame(frame)? {
+            return Err(Error::Invalid(
+                "it is a super-chunk, not a b2nd array (it has no b2nd metalayer)".into(),
+            ));
+        }
         Self::wrap(RawNdArray::from_cframe(frame)?)
     }
 

@@ -141,3 +141,21 @@ fn every_single_byte_change_of_a_file_is_survived() {
         }
     }
 }
+
+/// Found by the `blosc2_frame` fuzz target (LeakSanitizer): C-Blosc2's
+/// `b2nd_from_cframe` leaks the super-chunk it made from a frame that has no
+/// b2nd metalayer, so such a frame is refused before it is called.
+#[test]
+fn a_super_chunk_is_not_opened_as_an_array_from_memory() {
+    let data: Vec<u8> = (0i32..100).flat_map(|v| v.to_le_bytes()).collect();
+    let frame = SChunk::from_bytes(&data, 40, &CParams::zstd_shuffle(4))
+        .unwrap()
+        .to_cframe()
+        .unwrap();
+    let err = NdArray::from_cframe(&frame).err().unwrap().to_string();
+    assert!(err.contains("no b2nd metalayer"), "{err}");
+    assert_eq!(
+        SChunk::from_cframe(&frame).unwrap().to_bytes().unwrap(),
+        data
+    );
+}
