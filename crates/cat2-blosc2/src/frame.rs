@@ -283,6 +283,21 @@ pub(crate) fn check_frame_io(io: &dyn FrameIo, offset: u64) -> Result<Vec<(u64, 
     if nbytes <= 0 && header_len + trailer_len != frame_len {
         return Err(bad("it declares no data but holds some".into()));
     }
+    // With data, C-Blosc2 takes the offsets index to be what lies between
+    // the chunks (`cbytes` after the header) and the trailer, and allocates
+    // that many bytes unchecked: there must be room for at least a chunk
+    // header there.
+    if nbytes > 0 {
+        let cbytes = be_i64(&fixed, CBYTES_AT).unwrap_or(-1);
+        let index_at = u64::try_from(cbytes)
+            .ok()
+            .and_then(|c| c.checked_add(header_len));
+        if index_at.is_none_or(|at| at + CHUNK_HEADER as u64 > frame_len - trailer_len) {
+            return Err(bad(format!(
+                "its chunks ({cbytes} bytes) leave no room for their offsets index"
+            )));
+        }
+    }
     let header = read_exact_at(io, offset, header_len).map_err(io_err)?;
     let trailer_at = offset + frame_len - trailer_len;
     let trailer = read_exact_at(io, trailer_at, trailer_len).map_err(io_err)?;

@@ -159,3 +159,17 @@ fn a_super_chunk_is_not_opened_as_an_array_from_memory() {
         data
     );
 }
+
+/// Found by the `stored_file` fuzz target: a frame file whose header
+/// declares more chunk bytes than lie before its trailer made C-Blosc2
+/// allocate a negative size for the offsets index (`get_coffsets`).
+#[test]
+fn chunk_bytes_running_into_the_trailer_are_refused_from_a_file() {
+    let mut f = array_frame();
+    let len = f.len() as i64;
+    f[39..47].copy_from_slice(&len.to_be_bytes());
+    assert_eq!(open_file(&f), (false, false));
+    let mut f = array_frame();
+    f[39..47].copy_from_slice(&(-1i64).to_be_bytes());
+    assert_eq!(open_file(&f), (false, false));
+}
