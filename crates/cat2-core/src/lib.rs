@@ -31,6 +31,10 @@ pub mod fetch;
 mod filecache;
 mod filter;
 pub mod frames;
+// The fuzz targets' entry points (fuzz/), only in builds that ask for them.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod grid;
 pub mod hierarchy;
 mod indices;
