@@ -115,12 +115,13 @@ impl Error {
         match self {
             Error::Io { .. } => true,
             Error::Storage(e) => matches!(e, crate::storage::Error::Backend { .. }),
-            Error::Hdf5 { source, .. } => {
-                matches!(
-                    source,
-                    cat2_hdf5::Error::Hdf5(cat2_hdf5::ReaderError::Io(_))
-                )
-            }
+            // A read past the end of the file is what a damaged file asks
+            // for, not a fault of the disk.
+            Error::Hdf5 { source, .. } => matches!(
+                source,
+                cat2_hdf5::Error::Hdf5(cat2_hdf5::ReaderError::Io(e))
+                    if e.kind() != std::io::ErrorKind::UnexpectedEof
+            ),
             _ => false,
         }
     }

@@ -189,6 +189,12 @@ impl RawCtx {
         }
         // SAFETY: C initialised exactly n <= capacity bytes.
         unsafe { out.set_len(n) };
+        // Chunks are kept until a whole answer is built: one that compressed
+        // well must not keep the worst case's capacity (an 8 MB chunk of
+        // zeros is a few hundred bytes, not 8 MB of held memory).
+        if n < cap / 2 {
+            out.shrink_to_fit();
+        }
         Ok(out)
     }
 }
