@@ -235,6 +235,14 @@ impl Budget {
         Ok(())
     }
 
+    /// A reservation of nothing yet, to [`Reservation::grow`].
+    pub fn nothing_held(&self) -> Reservation {
+        Reservation {
+            budget: self.clone(),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
     fn too_large(&self, bytes: u64, what: &dyn Fn() -> String) -> Error {
         Error::TooLarge(format!(
             "{} needs {} of working memory, more than the limit of {} per request (request_memory_limit); ask for less at a time, e.g. a slice (slice_=) of the dataset",
@@ -288,6 +296,19 @@ impl Drop for Reservation {
             pool.give_back(bytes);
         }
     }
+}
+
+/// Bytes of `itemsize`-byte items in a box of `dims` (saturating: a size
+/// too large to count is larger than any budget).
+pub fn bytes_of(dims: impl IntoIterator<Item = u64>, itemsize: u64) -> u64 {
+    dims.into_iter()
+        .try_fold(itemsize, |n, d| n.checked_mul(d))
+        .unwrap_or(u64::MAX)
+}
+
+/// The dimensions of an `i64` shape as [`bytes_of`] counts them.
+pub fn dims_of(shape: &[i64]) -> impl Iterator<Item = u64> + '_ {
+    shape.iter().map(|&d| d.max(0) as u64)
 }
 
 /// `512 MiB`, `1.5 GiB`, `300 bytes`.

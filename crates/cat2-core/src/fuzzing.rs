@@ -11,7 +11,8 @@
 use crate::dtype::DType;
 use crate::filter::RowFilter;
 use crate::indices::{parse_indices, read_indices};
-use crate::selection::{c_strides, parse_slice, read_selection, BoxReader, Selection};
+use crate::selection::check::{as_u32, naive};
+use crate::selection::{c_strides, parse_slice, read_selection, BoxReader};
 use crate::Result;
 
 /// Most items of a synthetic array read through; larger shapes are only
@@ -78,31 +79,6 @@ fn small(shape: &[i64]) -> bool {
             .iter()
             .try_fold(1i64, |a, &n| a.checked_mul(n))
             .is_some_and(|n| n <= MAX_READ_ITEMS)
-}
-
-fn as_u32(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-/// The positions a selection names, item by item, in C order of its result.
-fn naive(shape: &[i64], sel: &Selection) -> Vec<u32> {
-    let strides = c_strides(shape).unwrap_or_default();
-    let counts: Vec<i64> = sel.dims.iter().map(|d| d.count).collect();
-    let total: i64 = counts.iter().product();
-    (0..total)
-        .map(|k| {
-            let mut rem = k;
-            let mut pos = 0;
-            for d in (0..counts.len()).rev() {
-                pos += sel.dims[d].coord(rem % counts[d]) as usize * strides[d];
-                rem /= counts[d];
-            }
-            pos as u32
-        })
-        .collect()
 }
 
 /// A `slice_` value for an array of `shape` stored in `chunks`: parsed,

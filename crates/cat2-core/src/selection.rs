@@ -1009,6 +1009,41 @@ fn copy_items(out: &mut [u8], o: usize, buf: &[u8], s: usize, n: usize) -> Resul
     }
 }
 
+/// What the unit tests and the `slice` fuzz target both hold a reading of a
+/// selection to: an array whose items count their own C-order positions,
+/// read item by item.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod check {
+    use super::{c_strides, Selection};
+
+    /// Little-endian `u32` items.
+    pub(crate) fn as_u32(bytes: &[u8]) -> Vec<u32> {
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    /// The positions a selection of an array of `shape` names, in C order
+    /// of its result.
+    pub(crate) fn naive(shape: &[i64], sel: &Selection) -> Vec<u32> {
+        let strides = c_strides(shape).unwrap_or_default();
+        let counts: Vec<i64> = sel.dims.iter().map(|d| d.count).collect();
+        let total: i64 = counts.iter().product();
+        (0..total)
+            .map(|k| {
+                let mut rem = k;
+                let mut pos = 0;
+                for d in (0..counts.len()).rev() {
+                    pos += sel.dims[d].coord(rem % counts[d]) as usize * strides[d];
+                    rem /= counts[d];
+                }
+                pos as u32
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1079,31 +1114,8 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn as_u32(bytes: &[u8]) -> Vec<u32> {
-        bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    }
-
-    /// The obvious per-item reading of a selection of a counting array.
-    fn naive(shape: &[i64], sel: &Selection) -> Vec<u32> {
-        let strides = c_strides(shape).unwrap();
-        let counts: Vec<i64> = sel.dims.iter().map(|d| d.count).collect();
-        let total: i64 = counts.iter().product();
-        (0..total)
-            .map(|k| {
-                let mut rem = k;
-                let mut lin = 0;
-                for d in (0..counts.len()).rev() {
-                    let i = rem % counts[d];
-                    rem /= counts[d];
-                    lin += sel.dims[d].coord(i) as usize * strides[d];
-                }
-                lin as u32
-            })
-            .collect()
-    }
+    pub(crate) use super::check::as_u32;
+    use super::check::naive;
 
     fn fetch(shape: &[i64], chunks: &[i64], key: &str) -> (Vec<i64>, Vec<u32>) {
         let mut r = MemReader::counting(shape, chunks);

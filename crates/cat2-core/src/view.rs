@@ -9,7 +9,7 @@
 
 use cat2_blosc2::NdArray;
 
-use crate::budget::Budget;
+use crate::budget::{bytes_of, dims_of, Budget};
 use crate::dataset::Dataset;
 use crate::dtype::{DType, Kind};
 use crate::error::{Error, Result};
@@ -62,17 +62,13 @@ pub fn fetch_values(ds: &dyn Dataset, slice: Option<String>, budget: &Budget) ->
         FetchOutput::Frame(bytes) => NdArray::from_cframe(&bytes)?,
         FetchOutput::Stored { blob, offset, .. } => crate::frames::open_array_at(&blob, offset)?,
     };
-    let items = arr
-        .shape()
-        .iter()
-        .try_fold(1u64, |n, &d| n.checked_mul(d.max(0) as u64))
-        .unwrap_or(u64::MAX);
+    // The items, and what the views make of them (up to 8 bytes each).
+    let shape = arr.shape();
+    let items = bytes_of(dims_of(&shape), 1);
     let bytes = items.saturating_mul(arr.itemsize() as u64 + 8);
-    budget.fits(bytes, &|| {
-        format!("showing {} items of {}", items, ds.path())
-    })?;
+    budget.fits(bytes, &|| format!("showing {items} items of {}", ds.path()))?;
     Ok(Values {
-        shape: arr.shape(),
+        shape,
         dtype: DType::parse(&arr.dtype())?,
         data: arr.to_vec()?,
     })

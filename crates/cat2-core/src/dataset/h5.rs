@@ -243,11 +243,10 @@ impl<'a> H5Reader<'a> {
             shape: to_i64(d.shape.clone()),
             chunks: to_i64(chunk_shape(d)),
             itemsize: d.itemsize,
-            stored_chunk_bytes: d.chunks.as_ref().map(|c| {
-                c.iter()
-                    .try_fold(d.itemsize as u64, |n, &e| n.checked_mul(e))
-                    .unwrap_or(u64::MAX)
-            }),
+            stored_chunk_bytes: d
+                .chunks
+                .as_ref()
+                .map(|c| crate::budget::bytes_of(c.iter().copied(), d.itemsize as u64)),
         }
     }
 }

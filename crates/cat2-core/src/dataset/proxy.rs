@@ -154,7 +154,8 @@ impl<'a> Proxy<'a> {
             return Ok(chunk);
         }
         // Read, laid out and compressed.
-        let chunk_bytes = chunks.iter().product::<i64>().max(0) as u64 * self.arr.itemsize() as u64;
+        let chunk_bytes =
+            crate::budget::bytes_of(crate::budget::dims_of(&chunks), self.arr.itemsize() as u64);
         budget.check_chunks(chunk_bytes, 3, &"the HDF5 proxy")?;
         let data = self.reader().read_box_vec(&start, &stop)?;
         let cparams: CParams = self.arr.schunk().cparams();

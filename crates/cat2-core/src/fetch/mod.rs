@@ -21,7 +21,7 @@ pub(crate) use results::{
     ChunkSource, OpenReader,
 };
 
-use crate::budget::{Budget, Reservation};
+use crate::budget::{bytes_of, dims_of, Budget, Reservation};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::indices::{parse_indices, read_indices};
@@ -142,11 +142,7 @@ pub(crate) fn reserve_whole(
     itemsize: usize,
     what: &str,
 ) -> Result<Reservation> {
-    let items = shape
-        .iter()
-        .try_fold(1u64, |n, &d| n.checked_mul(d.max(0) as u64))
-        .unwrap_or(u64::MAX);
-    let bytes = items.saturating_mul(itemsize as u64).saturating_mul(2);
+    let bytes = bytes_of(dims_of(shape), itemsize as u64).saturating_mul(2);
     budget.reserve(bytes, &|| {
         format!("{what} (shape {shape:?}, {itemsize} bytes an item, held whole)")
     })

@@ -6,7 +6,7 @@
 use cat2_blosc2::{ArraySpec, CParams, NdArray};
 
 use super::geometry::{fit_geometry, Geometry};
-use crate::budget::{Budget, Reservation};
+use crate::budget::{bytes_of, dims_of, Budget, Reservation};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::selection::{read_selection, BoxReader, Selection};
@@ -224,7 +224,7 @@ pub(crate) fn frame_from_chunks(
     // A chunk in flight is held twice (laid out, then compressed): fewer
     // are in flight when the budget is small, and none fitting is refused
     // up front.
-    let chunk_bytes = chunks64.iter().product::<i64>().max(1) as u64 * itemsize as u64;
+    let chunk_bytes = bytes_of(dims_of(&chunks64), itemsize as u64).max(1);
     let wanted = match source {
         ChunkSource::Serial(_) => CHUNKS_IN_FLIGHT,
         ChunkSource::Workers(_) => rayon::current_num_threads().max(1),
@@ -236,7 +236,7 @@ pub(crate) fn frame_from_chunks(
             "computing the answer (shape {out_shape:?}) in chunks of {chunks:?} items, {in_flight} at a time,"
         )
     })?;
-    let output = budget.reserve(0, &String::new)?;
+    let output = budget.nothing_held();
     let mut rg = ResultGrid {
         sel,
         kept: (0..sel.dims.len())
