@@ -60,12 +60,38 @@ impl NdArray {
             };
         }
         match cells {
-            Some(n) if n == self.schunk.nchunks() && shape.len() == chunks.len() => Ok(()),
-            _ => Err(Error::Invalid(format!(
-                "an array of shape {shape:?} in chunks of {chunks:?} cannot hold the {} chunks it has",
-                self.schunk.nchunks()
-            ))),
+            Some(n) if n == self.schunk.nchunks() && shape.len() == chunks.len() => {}
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "an array of shape {shape:?} in chunks of {chunks:?} cannot hold the {} chunks it has",
+                    self.schunk.nchunks()
+                )))
+            }
         }
+        // Readers size their buffers from the chunk and block shapes: they
+        // must describe the chunks the super-chunk holds (a whole number
+        // of items of the extended chunk), not gigabytes a 2 kB file claims.
+        let ext = self.ext_chunk_items();
+        let chunksize = self.schunk.chunksize();
+        let fits = matches!(ext, Some(e) if e > 0 && chunksize >= e && chunksize % e == 0);
+        if self.schunk.nchunks() > 0 && !fits {
+            return Err(Error::Invalid(format!(
+                "chunks of {chunks:?} in blocks of {:?} do not describe its chunks of {chunksize} bytes",
+                self.blocks()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Items of a chunk extended to whole blocks (`None` past `i64`).
+    fn ext_chunk_items(&self) -> Option<i64> {
+        self.chunks()
+            .iter()
+            .zip(self.blocks())
+            .try_fold(1i64, |n, (&c, b)| {
+                let (c, b) = (i64::from(c), i64::from(b).max(1));
+                n.checked_mul((c + b - 1) / b * b)
+            })
     }
 
     /// Opens a `.b2nd` file. Fails if the frame has no `b2nd` metalayer.
@@ -167,15 +193,7 @@ impl NdArray {
     /// the chunk size over that count (frames written by some C-Blosc2
     /// versions record typesize 1 for items wider than 255 bytes).
     pub fn itemsize(&self) -> usize {
-        let ext: i64 = self
-            .chunks()
-            .iter()
-            .zip(self.blocks())
-            .map(|(&c, b)| {
-                let (c, b) = (i64::from(c), i64::from(b).max(1));
-                (c + b - 1) / b * b
-            })
-            .product();
+        let ext = self.ext_chunk_items().unwrap_or(0);
         let chunksize = self.schunk.chunksize();
         if ext > 0 && chunksize > 0 && chunksize % ext == 0 {
             (chunksize / ext) as usize

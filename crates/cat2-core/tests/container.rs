@@ -377,3 +377,19 @@ fn hostile_stores_are_refused_with_reasons() {
     let p = write(dir.path(), "text.b2z", b"not a blosc2 container");
     assert!(open_store(&p).is_err());
 }
+
+/// A 1.4 kB store (found by the `b2z` fuzz target) whose leaf `/g/b` declares
+/// chunks of 512 × 13,762,563 items over a super-chunk of 48-byte chunks:
+/// reading a slice of it used to allocate 56 GB; its leaf is refused when
+/// opened, with the reason, and the other leaf still opens.
+#[test]
+fn a_leaf_whose_chunk_shape_is_not_its_chunks_is_refused() {
+    let store = open_store(&fixture("huge-chunks.b2z")).expect("the store opens");
+    let err = store.open_leaf("/g/b").err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains("do not describe its chunks of 48 bytes"),
+        "{err}"
+    );
+    assert!(store.open_leaf("/a").is_ok());
+}
