@@ -448,7 +448,7 @@ def test_damaged_stored_files_are_4xx_never_5xx(srv, tmp_path):
             if suffix in inner:
                 paths.append(f"@public/mutants/m{i}{suffix}{inner[suffix]}")
     http = srv.http(timeout=20)
-    fivexx = []
+    fivexx, unnamed = [], []
     for p in paths:
         for method, url, params in [("GET", f"/api/info/{p}", None),
                                     ("GET", f"/api/fetch/{p}", {"slice_": "0:7"}),
@@ -461,6 +461,44 @@ def test_damaged_stored_files_are_4xx_never_5xx(srv, tmp_path):
                 continue
             if r.status_code >= 500:
                 fivexx.append((url, params, r.status_code, r.text[:200]))
+            elif r.status_code == 422 and "could not be decoded" in r.text and p not in r.text:
+                unnamed.append((url, params, r.text[:200]))
     srv.errors.clear()  # counted here, with the file that caused each
     assert fivexx == [], f"{len(fivexx)} answers of 5xx, e.g. {fivexx[:5]}"
+    assert unnamed == [], f"{len(unnamed)} answers do not name their dataset, e.g. {unnamed[:5]}"
+    alive(srv)
+
+
+def test_a_damaged_chunk_is_named_with_its_dataset(srv, tmp_path):
+    src = tmp_path / "d.b2nd"
+    a = blosc2.asarray(np.arange(4000, dtype="f8").reshape(40, 100), chunks=(10, 50),
+                       blocks=(5, 25), urlpath=str(src), mode="w")
+    data = bytearray(src.read_bytes())
+    at = data.find(a.schunk.get_chunk(5))  # chunk 5 holds [20:30, 50:100]
+    assert at > 0
+    data[at] = 0xFF  # its format version: one no C-Blosc2 reads
+    dest = srv.statedir / "public" / "damaged"
+    dest.mkdir(exist_ok=True)
+    (dest / "d.b2nd").write_bytes(bytes(data))
+    http = srv.http(timeout=20)
+    url = "/api/fetch/@public/damaged/d.b2nd"
+    for sl in ["20:30,50:100", "15:35,40:60", "0:40"]:
+        r = http.get(url, params={"slice_": sl})
+        assert r.status_code == 422, (sl, r.status_code, detail(r))
+        assert "@public/damaged/d.b2nd" in detail(r) and "chunk 5" in detail(r), detail(r)
+        assert str(srv.statedir) not in r.text
+    # The chunks around it are served; the chunk itself is refused, named.
+    r = http.get(url, params={"slice_": "0:20"})
+    assert r.status_code == 200, detail(r)
+    assert http.get("/api/chunk/@public/damaged/d.b2nd", params={"nchunk": 4}).status_code == 200
+    r = http.get("/api/chunk/@public/damaged/d.b2nd", params={"nchunk": 5})
+    assert r.status_code == 422 and "chunk 5" in detail(r), (r.status_code, detail(r))
+    # An expression reading it says the same.
+    user = logged_in(srv)
+    r = save_expression(user, "dmg", "d * 2", {"d": "@public/damaged/d.b2nd"})
+    assert r.status_code == 200, detail(r)
+    r = user.get("/api/fetch/@personal/dmg.b2nd", params={"slice_": "20:21"})
+    assert r.status_code == 422, (r.status_code, detail(r))
+    assert "@public/damaged/d.b2nd" in detail(r) and "chunk 5" in detail(r), detail(r)
+    assert srv.errors == [], srv.errors
     alive(srv)

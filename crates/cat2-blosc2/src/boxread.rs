@@ -203,7 +203,7 @@ impl Geometry<'_> {
         let (per_block, bgrid) = self.block_grid();
         let nblocks: i64 = bgrid.iter().product();
         if chunk.len() < nblocks as usize * per_block * isz {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "chunk holds {} bytes where its {nblocks} blocks need {}",
                 chunk.len(),
                 nblocks as usize * per_block * isz
@@ -296,14 +296,21 @@ pub(crate) fn read_box(
         if blocks.len() * 2 < nblocks {
             let block_bytes = per_block * geo.itemsize;
             let mut buf = vec![0u8; nblocks * block_bytes];
-            if single.decompress_blocks(&chunk, &blocks, block_bytes, &mut buf)? {
+            let whole = single
+                .decompress_blocks(&chunk, &blocks, block_bytes, &mut buf)
+                .map_err(|e| e.in_chunk(*n))?;
+            if whole {
                 return geo.scatter(coord, &buf, start, stop, out);
             }
         }
         // Otherwise the whole chunk, its blocks split among the context's threads.
         let mut buf = Vec::new();
-        single.decompress(&chunk, &mut buf)?;
-        return geo.scatter(coord, &buf, start, stop, out);
+        single
+            .decompress(&chunk, &mut buf)
+            .map_err(|e| e.in_chunk(*n))?;
+        return geo
+            .scatter(coord, &buf, start, stop, out)
+            .map_err(|e| e.in_chunk(*n));
     }
     if let Some(rows) = geo.rows_per_chunk(&touched, start, stop) {
         return read_rows(geo, &touched, &rows, start, stop, out, fetch);
@@ -315,18 +322,21 @@ pub(crate) fn read_box(
             .collect::<Result<_>>()?;
         let decompressed: Vec<Vec<u8>> = compressed
             .par_iter()
+            .zip(batch)
             .map_init(
                 || Decompressor::new(1),
-                |ctx, chunk| {
+                |ctx, (chunk, (n, _))| {
                     let ctx = ctx.as_mut().map_err(|e| Error::Invalid(e.to_string()))?;
                     let mut buf = Vec::new();
-                    ctx.decompress(chunk, &mut buf)?;
+                    ctx.decompress(chunk, &mut buf)
+                        .map_err(|e| e.in_chunk(*n))?;
                     Ok(buf)
                 },
             )
             .collect::<Result<_>>()?;
-        for ((_, coord), buf) in batch.iter().zip(&decompressed) {
-            geo.scatter(coord, buf, start, stop, out)?;
+        for ((n, coord), buf) in batch.iter().zip(&decompressed) {
+            geo.scatter(coord, buf, start, stop, out)
+                .map_err(|e| e.in_chunk(*n))?;
         }
     }
     Ok(())
@@ -358,12 +368,15 @@ pub(crate) fn read_prefix_runs(
         .map_err(|_| Error::Invalid(format!("{total} bytes do not fit in memory")))?;
     for ((n, _), &bytes) in touched.iter().zip(&keep) {
         let filled = out.len();
-        single.decompress_append(&fetch(*n)?, &mut out)?;
+        single
+            .decompress_append(&fetch(*n)?, &mut out)
+            .map_err(|e| e.in_chunk(*n))?;
         if out.len() < filled + bytes {
-            return Err(Error::Invalid(format!(
-                "chunk {n} decompressed to {} bytes, fewer than the {bytes} of its part",
+            return Err(Error::Damaged(format!(
+                "decompressed to {} bytes, fewer than the {bytes} of its part",
                 out.len() - filled
-            )));
+            ))
+            .in_chunk(*n));
         }
         out.truncate(filled + bytes);
     }
@@ -396,17 +409,18 @@ fn read_rows(
             let (piece, tail) =
                 std::mem::take(&mut rest).split_at_mut((r1 - r0) as usize * row_bytes);
             rest = tail;
-            jobs.push((fetch(*n)?, coord, r0, r1, piece));
+            jobs.push((*n, fetch(*n)?, coord, r0, r1, piece));
         }
         jobs.into_par_iter().try_for_each_init(
             || (Decompressor::new(1), Vec::new()),
-            |(ctx, buf), (chunk, coord, r0, r1, piece)| {
+            |(ctx, buf), (n, chunk, coord, r0, r1, piece)| {
                 let ctx = ctx.as_mut().map_err(|e| Error::Invalid(e.to_string()))?;
-                ctx.decompress(&chunk, buf)?;
+                ctx.decompress(&chunk, buf).map_err(|e| e.in_chunk(n))?;
                 let mut a = start.to_vec();
                 let mut b = stop.to_vec();
                 (a[0], b[0]) = (r0, r1);
                 geo.scatter(coord, buf, &a, &b, piece)
+                    .map_err(|e| e.in_chunk(n))
             },
         )?;
     }

@@ -95,7 +95,7 @@ fn grouped_shuffle(chunk: &[u8]) -> Result<Option<(usize, usize)>> {
     // Undoing the shuffle last is right only if no filter applied before it
     // (a lower slot) needs undoing after it; TRUNC_PREC has no inverse.
     if let Some(other) = (0..slot).find(|&i| filters[i] != 0 && filters[i] != TRUNC_PREC) {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Damaged(format!(
             "chunk shuffles groups of {} bytes after filter {}, a combination this server cannot decode",
             metas[slot], filters[other]
         )));
@@ -150,7 +150,7 @@ impl Decompressor {
         for &b in blocks {
             let range = b * block_bytes..(b + 1) * block_bytes;
             let dest = out.get_mut(range).ok_or_else(|| {
-                Error::Invalid(format!("block {b} lies outside the chunk's {room} bytes"))
+                Error::Damaged(format!("block {b} lies outside the chunk's {room} bytes"))
             })?;
             self.0.getitem(chunk, b * block_bytes / typesize, dest)?;
         }
@@ -169,10 +169,10 @@ impl Decompressor {
         let blocksize = i32::from_le_bytes(
             chunk[header::BLOCKSIZE..header::BLOCKSIZE + 4]
                 .try_into()
-                .map_err(|_| Error::Invalid("truncated chunk header".into()))?,
+                .map_err(|_| Error::Damaged("truncated chunk header".into()))?,
         );
         if blocksize <= 0 {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "chunk declares block size {blocksize}"
             )));
         }

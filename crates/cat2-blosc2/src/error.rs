@@ -25,6 +25,11 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// What a frame or chunk holds disagrees with what it declares (sizes,
+    /// block layout): damage C-Blosc2 itself does not catch.
+    #[error("{0}")]
+    Damaged(String),
+
     /// A file could not be read or written.
     #[error("{op} {path}: {source}")]
     Io {
@@ -33,6 +38,55 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// One chunk of a super-chunk could not be read or decoded: which one,
+    /// for the message that says where a stored file is damaged.
+    #[error("chunk {nchunk}: {source}")]
+    Chunk {
+        nchunk: i64,
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// This error, as what happened to chunk `nchunk` (unless it already
+    /// names a chunk: the innermost reader knows best).
+    pub fn in_chunk(self, nchunk: i64) -> Error {
+        match self {
+            Error::Chunk { .. } => self,
+            other => Error::Chunk {
+                nchunk,
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// The chunk the error happened in, when one is known.
+    pub fn chunk(&self) -> Option<i64> {
+        match self {
+            Error::Chunk { nchunk, .. } => Some(*nchunk),
+            _ => None,
+        }
+    }
+
+    /// Whether C-Blosc2 refused what the data holds (a damaged chunk or
+    /// frame, an unknown codec or format version) rather than failed itself:
+    /// stored files are untrusted input, and what they hold is not the
+    /// server's fault. Failures to read, write or allocate are not.
+    pub fn is_damaged_data(&self) -> bool {
+        match self {
+            // Bad stream, invalid data, short input, unknown codec, format
+            // version, invalid header, bad run-length encoding, filter
+            // pipeline, wrong frame type.
+            Error::Blosc { code, .. } => {
+                matches!(code, -2 | -3 | -5 | -7 | -10 | -11 | -17 | -18 | -24)
+            }
+            Error::Null { .. } | Error::Damaged(_) => true,
+            Error::Chunk { source, .. } => source.is_damaged_data(),
+            Error::Invalid(_) | Error::Io { .. } => false,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

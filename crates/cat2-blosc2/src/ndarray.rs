@@ -62,7 +62,7 @@ impl NdArray {
         match cells {
             Some(n) if n == self.schunk.nchunks() && shape.len() == chunks.len() => {}
             _ => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Damaged(format!(
                     "an array of shape {shape:?} in chunks of {chunks:?} cannot hold the {} chunks it has",
                     self.schunk.nchunks()
                 )))
@@ -75,7 +75,7 @@ impl NdArray {
         let chunksize = self.schunk.chunksize();
         let fits = matches!(ext, Some(e) if e > 0 && chunksize >= e && chunksize % e == 0);
         if self.schunk.nchunks() > 0 && !fits {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "chunks of {chunks:?} in blocks of {:?} do not describe its chunks of {chunksize} bytes",
                 self.blocks()
             )));
@@ -249,13 +249,13 @@ impl NdArray {
             self.schunk.decompress_chunk(0, &mut buf)?;
             let item = buf
                 .get(..need)
-                .ok_or_else(|| Error::Invalid("the chunk of a 0-d array holds no item".into()))?;
+                .ok_or_else(|| Error::Damaged("the chunk of a 0-d array holds no item".into()))?;
             out.copy_from_slice(item);
             return Ok(());
         }
         let (shape, chunks, blocks) = self.grid();
         if chunks.iter().chain(&blocks).any(|&c| c <= 0) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "array with chunks {chunks:?} and blocks {blocks:?} cannot be read"
             )));
         }

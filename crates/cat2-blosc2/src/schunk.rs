@@ -219,13 +219,14 @@ impl SChunk {
 
     /// Chunk `nchunk` exactly as stored (compressed, with its header).
     pub fn chunk(&self, nchunk: i64) -> Result<Vec<u8>> {
-        self.raw.chunk(nchunk)
+        self.raw.chunk(nchunk).map_err(|e| e.in_chunk(nchunk))
     }
 
     /// Chunk `nchunk` decompressed into `out`.
     pub fn decompress_chunk(&self, nchunk: i64, out: &mut Vec<u8>) -> Result<()> {
-        let chunk = self.raw.chunk(nchunk)?;
+        let chunk = self.chunk(nchunk)?;
         self.with_decompressor(|d| d.decompress(&chunk, out))
+            .map_err(|e| e.in_chunk(nchunk))
     }
 
     /// Items `[start, stop)` (typesize units), bounds checked.
@@ -253,7 +254,7 @@ impl SChunk {
             n += 1;
         }
         if out.len() as i64 != last - first {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "the super-chunk holds fewer bytes than it declares ({} of {})",
                 out.len(),
                 last - first

@@ -83,6 +83,15 @@ pub enum Error {
     #[error("{0}")]
     Busy(String),
 
+    /// What a stored dataset holds could not be decoded (HTTP 422): the
+    /// dataset's logical path, and the chunk when one is known.
+    #[error("{path}: {source}")]
+    Damaged {
+        path: String,
+        #[source]
+        source: cat2_blosc2::Error,
+    },
+
     /// The request was given up (its client went away); nobody reads this.
     #[error("the request was cancelled")]
     Cancelled,
@@ -123,6 +132,19 @@ impl Error {
                     if e.kind() != std::io::ErrorKind::UnexpectedEof
             ),
             _ => false,
+        }
+    }
+
+    /// This error, as one met reading the dataset at `path`: damage in what
+    /// the dataset holds names it (stored files are untrusted input, and the
+    /// message must say which one, and where, to whoever fixes it).
+    pub fn reading(self, path: &crate::path::DsPath) -> Self {
+        match self {
+            Error::Blosc(source) if source.is_damaged_data() => Error::Damaged {
+                path: path.to_string(),
+                source,
+            },
+            other => other,
         }
     }
 

@@ -135,7 +135,11 @@ impl From<cat2_core::Error> for ApiError {
                 }
                 _ => ApiError::internal_chain(&e),
             },
-            E::Blosc(ref b) if is_damaged_data(b) => damaged(&e),
+            E::Damaged {
+                ref path,
+                ref source,
+            } => damaged(Some(path), source),
+            E::Blosc(ref b) if b.is_damaged_data() => damaged(None, b),
             other => ApiError::internal_chain(&other),
         }
     }
@@ -143,34 +147,23 @@ impl From<cat2_core::Error> for ApiError {
 
 impl From<cat2_blosc2::Error> for ApiError {
     fn from(e: cat2_blosc2::Error) -> Self {
-        if is_damaged_data(&e) {
-            return damaged(&e);
+        if e.is_damaged_data() {
+            return damaged(None, &e);
         }
         ApiError::internal_chain(&e)
     }
 }
 
-/// Whether C-Blosc2 refused what a file holds (a damaged chunk or frame, an
-/// unknown codec or format version), rather than failed itself: stored files
-/// are untrusted input, and what they hold is the client's to fix (422).
-/// Failures to read, write or allocate stay 500s with their log line.
-fn is_damaged_data(e: &cat2_blosc2::Error) -> bool {
-    use cat2_blosc2::Error as B;
-    match e {
-        // Bad stream, invalid data, short input, unknown codec, format
-        // version, invalid header, bad run-length encoding, filter
-        // pipeline, wrong frame type.
-        B::Blosc { code, .. } => matches!(code, -2 | -3 | -5 | -7 | -10 | -11 | -17 | -18 | -24),
-        B::Null { .. } => true,
-        _ => false,
-    }
-}
-
-fn damaged(e: &dyn std::error::Error) -> ApiError {
-    tracing::warn!("stored data not readable: {e}");
+/// A 422 for stored data C-Blosc2 refused (damaged, or in a form this
+/// server does not read; see `cat2_blosc2::Error::is_damaged_data`): what
+/// a file holds is untrusted input, not the server's fault. The message
+/// names the dataset (its logical path) and the chunk when they are known.
+fn damaged(path: Option<&str>, e: &cat2_blosc2::Error) -> ApiError {
+    let of = path.map(|p| format!(" of {p}")).unwrap_or_default();
+    tracing::warn!("stored data{of} not readable: {e}");
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        format!("the stored data could not be decoded (it is damaged, or in a form this server does not read): {e}"),
+        format!("the stored data{of} could not be decoded (it is damaged, or in a form this server does not read): {e}"),
     )
 }
 

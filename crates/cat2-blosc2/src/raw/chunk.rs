@@ -12,7 +12,7 @@ use crate::CParams;
 /// The sizes a chunk header declares: (uncompressed bytes, compressed bytes, block size).
 pub(crate) fn sizes(chunk: &[u8]) -> Result<(i32, i32, i32)> {
     if chunk.len() < ffi::BLOSC_MIN_HEADER_LENGTH as usize {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Damaged(format!(
             "a Blosc2 chunk needs at least {} bytes, got {}",
             ffi::BLOSC_MIN_HEADER_LENGTH,
             chunk.len()
@@ -81,12 +81,12 @@ impl RawCtx {
     pub(crate) fn decompress_append(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let (nbytes, cbytes, _) = sizes(chunk)?;
         if nbytes < 0 || cbytes < 0 {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "chunk declares negative sizes ({nbytes}, {cbytes})"
             )));
         }
         if cbytes as usize > chunk.len() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "chunk declares {cbytes} compressed bytes but only {} were given",
                 chunk.len()
             )));
@@ -119,7 +119,7 @@ impl RawCtx {
     pub(crate) fn getitem(&mut self, chunk: &[u8], start: usize, dest: &mut [u8]) -> Result<()> {
         let (nbytes, cbytes, _) = sizes(chunk)?;
         if cbytes < 0 || cbytes as usize > chunk.len() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "chunk declares {cbytes} compressed bytes but only {} were given",
                 chunk.len()
             )));
@@ -129,7 +129,7 @@ impl RawCtx {
         if !dest.len().is_multiple_of(typesize)
             || (start + nitems) * typesize > nbytes.max(0) as usize
         {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "items {start}..{} of {typesize} bytes are not inside a chunk of {nbytes} bytes",
                 start + nitems
             )));
@@ -156,7 +156,7 @@ impl RawCtx {
         };
         let n = check(rc, "blosc2_getitem_ctx")? as usize;
         if n != dest.len() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Damaged(format!(
                 "blosc2_getitem_ctx gave {n} bytes of {}",
                 dest.len()
             )));

@@ -40,14 +40,17 @@ impl Dataset for ArrayDataset {
 
     fn info(&self) -> Result<Info> {
         let mtime = super::mtime_of(self.stored.blob());
-        let schunk = self.stored.schunk_info(self.arr.schunk(), None)?;
+        let schunk = self
+            .stored
+            .schunk_info(self.arr.schunk(), None)
+            .map_err(|e| e.reading(&self.path))?;
         // A member's byte ranges are not advertised (they are the store's).
         let ranges = (!self.stored.is_member()).then(|| "bytes".to_string());
         Ok(Info::Array(array_meta(&self.arr, schunk, mtime, ranges)))
     }
 
     fn fetch(&self, req: &FetchRequest) -> Result<FetchOutput> {
-        match fetch_array(&self.arr, &self.path, req)? {
+        match fetch_array(&self.arr, &self.path, req).map_err(|e| e.reading(&self.path))? {
             Answer::Stored => Ok(self.stored.verbatim()),
             Answer::Computed(out) => Ok(out),
         }
@@ -76,7 +79,10 @@ impl Dataset for ArrayDataset {
                 self.path
             )));
         }
-        Ok(Box::new(StoredOperand(self.arr)))
+        Ok(Box::new(StoredOperand {
+            arr: self.arr,
+            path: self.path,
+        }))
     }
 }
 
@@ -205,34 +211,44 @@ fn passthrough(arr: &NdArray, sel: &Selection) -> Result<Option<Vec<u8>>> {
 }
 
 /// A stored array as an expression operand.
-pub(crate) struct StoredOperand(pub(crate) NdArray);
+pub(crate) struct StoredOperand {
+    pub(crate) arr: NdArray,
+    /// Where it was found, for messages about what it holds.
+    pub(crate) path: DsPath,
+}
 
 impl Operand for StoredOperand {
     fn dtype(&self) -> Result<cat2_expr::DType> {
-        Ok(super::lazy::expr_dtype(&self.0.dtype())?.0)
+        Ok(super::lazy::expr_dtype(&self.arr.dtype())?.0)
     }
 
     fn shape(&self) -> Vec<usize> {
-        self.0.shape().iter().map(|&n| n.max(0) as usize).collect()
+        self.arr
+            .shape()
+            .iter()
+            .map(|&n| n.max(0) as usize)
+            .collect()
     }
 
     fn geometry(&self) -> Option<(Vec<i64>, Vec<i64>)> {
         Some((
-            self.0.chunks().into_iter().map(i64::from).collect(),
-            self.0.blocks().into_iter().map(i64::from).collect(),
+            self.arr.chunks().into_iter().map(i64::from).collect(),
+            self.arr.blocks().into_iter().map(i64::from).collect(),
         ))
     }
 
     fn read(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>> {
         let s: Vec<i64> = start.iter().map(|&n| n as i64).collect();
         let e: Vec<i64> = stop.iter().map(|&n| n as i64).collect();
-        let data = ArrayReader::new(&self.0).read_box_vec(&s, &e)?;
-        super::lazy::to_native(data, &self.0.dtype())
+        let data = ArrayReader::new(&self.arr)
+            .read_box_vec(&s, &e)
+            .map_err(|e| e.reading(&self.path))?;
+        super::lazy::to_native(data, &self.arr.dtype())
     }
 
     fn native_array(&self) -> Option<&NdArray> {
-        super::lazy::expr_dtype(&self.0.dtype())
+        super::lazy::expr_dtype(&self.arr.dtype())
             .is_ok_and(|(_, big_endian)| !big_endian)
-            .then_some(&self.0)
+            .then_some(&self.arr)
     }
 }

@@ -307,6 +307,9 @@ impl Lazy {
 
     /// The result's items in the box `start..stop`, native-endian, C order.
     pub(crate) fn eval(&self, start: &[usize], stop: &[usize]) -> Result<Vec<u8>> {
+        // The engine carries an operand's failure as text; the first one is
+        // kept here whole, for its status (damage in a stored operand).
+        let failed = std::cell::RefCell::new(None);
         let mut read = |name: &str,
                         a: &[usize],
                         b: &[usize]|
@@ -320,11 +323,18 @@ impl Lazy {
             self.budget
                 .check()
                 .and_then(|()| source.read(a, b))
-                .map_err(|e| cat2_expr::Error::Read(e.to_string()))
+                .map_err(|e| {
+                    let text = e.to_string();
+                    failed.borrow_mut().get_or_insert(e);
+                    cat2_expr::Error::Read(text)
+                })
         };
-        self.plan
-            .eval_box(start, stop, &mut read)
-            .map_err(|e| self.runtime_error(e))
+        let result = self.plan.eval_box(start, stop, &mut read);
+        result.map_err(|e| match failed.take() {
+            Some(e @ Error::Damaged { .. }) => e,
+            Some(e) if e.is_io_fault() => e,
+            _ => self.runtime_error(e),
+        })
     }
 
     /// An evaluation error as the request sees it: the budget's own refusal
@@ -384,12 +394,17 @@ impl Lazy {
         inputs.resize_with(names.len(), Vec::new);
         let mut items = None;
         for (name, buf) in names.iter().zip(inputs.iter_mut()) {
-            let Some(a) = self.source(name).and_then(|s| s.native_array()) else {
+            let native = (self.operands.iter())
+                .find(|(n, _, _)| n == name)
+                .and_then(|(_, path, s)| Some((path, s.native_array()?)));
+            let Some((path, a)) = native else {
                 return Err(Error::BadRequest(format!(
                     "Runtime error: operand {name} is not a stored array"
                 )));
             };
-            a.schunk().decompress_chunk(nchunk, buf)?;
+            a.schunk()
+                .decompress_chunk(nchunk, buf)
+                .map_err(|e| Error::from(e).reading(path))?;
             let n = buf.len() / a.itemsize().max(1);
             if *items.get_or_insert(n) != n {
                 return Err(Error::BadRequest(format!(

@@ -223,7 +223,7 @@ pub(crate) fn stored_chunk(
     }
     // Sent as stored: at most its decompressed size and a header.
     budget.check_chunks(sc.chunksize().max(0) as u64 + 64, 1, path)?;
-    Ok(sc.chunk(nchunk)?)
+    sc.chunk(nchunk).map_err(|e| Error::from(e).reading(path))
 }
 
 /// What derives from other data: a proxy or a lazy expression carrier, by

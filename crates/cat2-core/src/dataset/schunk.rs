@@ -36,11 +36,13 @@ impl Dataset for FrameDataset {
 
     fn info(&self) -> Result<Info> {
         let mtime = super::mtime_of(self.stored.blob());
-        Ok(Info::SChunk(self.stored.schunk_info(&self.sc, mtime)?))
+        let info = self.stored.schunk_info(&self.sc, mtime);
+        Ok(Info::SChunk(info.map_err(|e| e.reading(&self.path))?))
     }
 
     fn fetch(&self, req: &FetchRequest) -> Result<FetchOutput> {
-        Ok(fetch_frame(&self.sc, req)?.unwrap_or_else(|| self.stored.verbatim()))
+        let answer = fetch_frame(&self.sc, req).map_err(|e| e.reading(&self.path))?;
+        Ok(answer.unwrap_or_else(|| self.stored.verbatim()))
     }
 
     fn chunk(&self, nchunk: i64, budget: &Budget) -> Result<Vec<u8>> {
