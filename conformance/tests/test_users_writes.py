@@ -272,6 +272,44 @@ def test_upload_of_a_non_frame_to_a_native_name_is_refused(srv, raw, cookies, al
     assert temporaries(srv.statedir) == []
 
 
+def _damaged_upload(kind, tmp_path):
+    """Files that open (their headers are sound) but whose insides are not."""
+    if kind in ("b2nd", "b2frame"):
+        if kind == "b2nd":
+            a = blosc2.asarray(np.arange(4000, dtype="f8"), chunks=(1000,), blocks=(250,),
+                               urlpath=str(tmp_path / "a.b2nd"), mode="w")
+            sc = a.schunk
+        else:
+            sc = blosc2.SChunk(chunksize=4000, urlpath=str(tmp_path / "a.b2nd"), mode="w",
+                               cparams={"typesize": 4})
+            for i in range(4):
+                sc.append_data(np.arange(i * 1000, (i + 1) * 1000, dtype="i4").tobytes())
+        data = bytearray((tmp_path / "a.b2nd").read_bytes())
+        at = data.find(sc.get_chunk(2))
+        assert at > 0
+        data[at + 12:at + 16] = (1 << 30).to_bytes(4, "little")  # its cbytes: past the file
+        return bytes(data), "chunk 2"
+    if kind == "h5":
+        import h5py
+        with h5py.File(tmp_path / "h.h5", "w") as h:
+            h["x"] = np.arange(100)
+        return (tmp_path / "h.h5").read_bytes()[:96], "not a valid HDF5 file"
+    return b"PK\x03\x04" + b"\0" * 200, "not a valid Blosc2 store"
+
+
+@cat2rs_only
+@pytest.mark.parametrize("kind", ["b2nd", "b2frame", "h5", "b2z"])
+def test_uploads_are_checked_inside(srv, raw, cookies, alice, tmp_path, kind):
+    """Chunk headers of frames, the superblock of an HDF5 file, the directory of a .b2z."""
+    data, why = _damaged_upload(kind, tmp_path)
+    r = post_file(raw(cookies["alice"]), f"@personal/deep/x.{kind}", data)
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert why in detail and f"x.{kind}" in detail, detail
+    assert str(srv.statedir) not in r.text
+    assert temporaries(srv.statedir) == []
+
+
 # --------------------------------------------------------------------------------------
 # append
 

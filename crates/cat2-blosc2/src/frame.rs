@@ -155,6 +155,87 @@ fn frame_index(
         .collect())
 }
 
+/// Most chunks whose headers [`check_chunk_headers`] reads: their offsets
+/// index (8 bytes a chunk) is decompressed whole, so this bounds it (32 MiB).
+pub const MAX_CHECKED_CHUNKS: usize = 1 << 22;
+
+/// Checks every chunk the frame at `offset` stores, by its header alone:
+/// that it lies in the frame's chunk section, that C-Blosc2 accepts its
+/// sizes, that it holds no more than the frame's chunk size and that its
+/// compressed bytes end inside the section. One read of 32 bytes a chunk
+/// and no decompression: what an upload can afford to check of its data
+/// (reads still check each chunk as it is decompressed).
+///
+/// Frames of more than [`MAX_CHECKED_CHUNKS`] chunks are not checked here.
+/// The frame's header and index must already have been accepted (it has
+/// been opened).
+pub fn check_chunk_headers(io: &dyn FrameIo, offset: u64) -> Result<()> {
+    let io_err = |source| Error::Io {
+        op: "reading",
+        path: io.name().into(),
+        source,
+    };
+    let mut header = [0u8; HEADER_PREFIX];
+    let got = read_full(io, offset, &mut header).map_err(io_err)?;
+    let header = &header[..got];
+    let short = || Error::Damaged("its frame header is short".into());
+    let header_len = u64::from(be_u32(header, HEADER_LEN_AT).ok_or_else(short)?);
+    let section = u64::try_from(be_i64(header, CBYTES_AT).ok_or_else(short)?).unwrap_or(0);
+    let nbytes = be_i64(header, NBYTES_AT).ok_or_else(short)?;
+    let chunksize = i64::from(be_i32(header, CHUNKSIZE_AT).ok_or_else(short)?);
+    if nbytes <= 0 || chunksize <= 0 {
+        return Ok(());
+    }
+    let nchunks = (nbytes - 1) / chunksize + 1;
+    if nchunks > MAX_CHECKED_CHUNKS as i64 {
+        return Ok(());
+    }
+    let slots = read_frame_index_io(io, offset)?;
+    if slots.len() as i64 != nchunks {
+        return Err(Error::Damaged(format!(
+            "its offsets index has {} entries for {nchunks} chunks",
+            slots.len()
+        )));
+    }
+    let chunks_at = offset + header_len;
+    let mut head = [0u8; CHUNK_HEADER];
+    for (n, slot) in slots.iter().enumerate() {
+        let ChunkSlot::Stored(at) = *slot else {
+            continue;
+        };
+        let damaged = |why: String| Error::Damaged(why).in_chunk(n as i64);
+        if at.saturating_add(CHUNK_HEADER as u64) > section {
+            return Err(damaged(format!(
+                "it starts at {at}, past the {section} bytes of chunks"
+            )));
+        }
+        let got = read_full(io, chunks_at + at, &mut head).map_err(io_err)?;
+        if got < CHUNK_HEADER {
+            return Err(damaged("its header is cut short".into()));
+        }
+        let (chunk_nbytes, chunk_cbytes, _) =
+            chunk_sizes(&head).map_err(|e| e.in_chunk(n as i64))?;
+        if !(0..=chunksize).contains(&i64::from(chunk_nbytes)) {
+            return Err(damaged(format!(
+                "it declares {chunk_nbytes} bytes, in chunks of {chunksize}"
+            )));
+        }
+        let cbytes = u64::try_from(chunk_cbytes).unwrap_or(0);
+        let most = chunk_nbytes as u64 + MAX_CHUNK_OVERHEAD;
+        if cbytes < CHUNK_HEADER as u64 || cbytes > most.max(CHUNK_HEADER as u64) {
+            return Err(damaged(format!(
+                "it declares {chunk_cbytes} compressed bytes for {chunk_nbytes}"
+            )));
+        }
+        if at + cbytes > section {
+            return Err(damaged(format!(
+                "its {chunk_cbytes} bytes at {at} do not fit in the {section} bytes of chunks"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
@@ -239,7 +320,7 @@ const TRAILER_LEN_FROM_END: u64 = 22;
 /// header) and the trailer are read (each bounded) and put together as a
 /// frame with no chunks, which C-Blosc2 opens without reading chunks. The
 /// parts read are returned, for C-Blosc2 to open exactly those bytes.
-pub(crate) fn check_frame_io(io: &dyn FrameIo, offset: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+pub(crate) fn check_frame_io(io: &dyn FrameIo, offset: u64) -> Result<CheckedFrame> {
     let name = io.name();
     let io_err = |source| Error::Io {
         op: "reading a frame from",
@@ -287,16 +368,29 @@ pub(crate) fn check_frame_io(io: &dyn FrameIo, offset: u64) -> Result<Vec<(u64, 
     // the chunks (`cbytes` after the header) and the trailer, and allocates
     // that many bytes unchecked: there must be room for at least a chunk
     // header there.
+    let chunksize = i64::from(be_i32(&fixed, CHUNKSIZE_AT).unwrap_or(0));
+    let mut largest_read = header_len.max(trailer_len);
     if nbytes > 0 {
         let cbytes = be_i64(&fixed, CBYTES_AT).unwrap_or(-1);
         let index_at = u64::try_from(cbytes)
             .ok()
-            .and_then(|c| c.checked_add(header_len));
-        if index_at.is_none_or(|at| at + CHUNK_HEADER as u64 > frame_len - trailer_len) {
-            return Err(bad(format!(
-                "its chunks ({cbytes} bytes) leave no room for their offsets index"
-            )));
-        }
+            .and_then(|c| c.checked_add(header_len))
+            .filter(|at| at + CHUNK_HEADER as u64 <= frame_len - trailer_len)
+            .ok_or_else(|| {
+                bad(format!(
+                    "its chunks ({cbytes} bytes) leave no room for their offsets index"
+                ))
+            })?;
+        let index_len = frame_len - trailer_len - index_at;
+        let head = read_exact_at(io, offset + index_at, CHUNK_HEADER as u64).map_err(io_err)?;
+        let nchunks = (chunksize > 0).then(|| ((nbytes - 1) / chunksize + 1) as u64);
+        check_offsets_header(&head, index_len, nchunks).map_err(bad)?;
+        largest_read = largest_read.max(index_len);
+        largest_read = largest_read.max(match u64::try_from(chunksize) {
+            Ok(c) if c > 0 => c + MAX_CHUNK_OVERHEAD,
+            // Chunks of varying sizes: no bound but the frame's.
+            _ => frame_len,
+        });
     }
     let header = read_exact_at(io, offset, header_len).map_err(io_err)?;
     let trailer_at = offset + frame_len - trailer_len;
@@ -313,7 +407,62 @@ pub(crate) fn check_frame_io(io: &dyn FrameIo, offset: u64) -> Result<Vec<(u64, 
     let probe_len = probe.len() as u64;
     probe[FRAME_LEN_AT..FRAME_LEN_AT + 8].copy_from_slice(&probe_len.to_be_bytes());
     probe_frame(&probe).map_err(|e| bad(e.to_string()))?;
-    Ok(vec![(offset, header), (trailer_at, trailer)])
+    Ok(CheckedFrame {
+        parts: vec![(offset, header), (trailer_at, trailer)],
+        largest_read,
+    })
+}
+
+/// What [`check_frame_io`] read and learnt of a frame.
+pub(crate) struct CheckedFrame {
+    /// (position, bytes) of its header and trailer.
+    pub(crate) parts: Vec<(u64, Vec<u8>)>,
+    /// The most bytes any one read of the frame asks for, when the frame is
+    /// what it declares: its header, its trailer, its offsets index, or a
+    /// chunk (at most its chunk size and the overhead a Blosc2 chunk may
+    /// add). C-Blosc2 allocates what a chunk's header declares before it
+    /// reads the chunk; a bigger read is damage, refused before that.
+    pub(crate) largest_read: u64,
+}
+
+/// Most bytes a compressed Blosc2 chunk holds beyond its data: C-Blosc2
+/// stores a chunk that would grow past `BLOSC2_MAX_OVERHEAD` (32) as a copy
+/// instead.
+pub(crate) const MAX_CHUNK_OVERHEAD: u64 = 32;
+
+/// Checks the header of a frame's offsets index, which C-Blosc2 reads an
+/// item of for every chunk it fetches (`get_coffset`, through
+/// `blosc2_getitem`, which copies from a stored index trusting its sizes):
+/// sizes C-Blosc2 accepts, one 8-byte offset per chunk (`nchunks`, when the
+/// chunks have one size), inside the `room` between the chunks and the
+/// trailer, and when stored as a plain copy, long enough to hold them.
+fn check_offsets_header(
+    head: &[u8],
+    room: u64,
+    nchunks: Option<u64>,
+) -> std::result::Result<(), String> {
+    let (nbytes, cbytes, _) =
+        chunk_sizes(head).map_err(|e| format!("its offsets index is damaged: {e}"))?;
+    let (nbytes, cbytes) = (nbytes.max(0) as u64, cbytes.max(0) as u64);
+    let memcpyed = head.get(2).is_some_and(|flags| flags & 0x2 != 0);
+    let special = head.get(31).is_some_and(|flags| flags & 0x70 != 0);
+    if nbytes % 8 != 0 || nchunks.is_some_and(|n| Some(nbytes) != n.checked_mul(8)) {
+        return Err(format!(
+            "its offsets index holds {nbytes} bytes for {} chunks",
+            nchunks.map_or("its".into(), |n| n.to_string())
+        ));
+    }
+    if cbytes < CHUNK_HEADER as u64 || cbytes > room {
+        return Err(format!(
+            "its offsets index of {cbytes} bytes does not fit in the {room} bytes it has"
+        ));
+    }
+    if memcpyed && !special && cbytes < nbytes + CHUNK_HEADER as u64 {
+        return Err(format!(
+            "its offsets index is a copy of {nbytes} bytes in only {cbytes}"
+        ));
+    }
+    Ok(())
 }
 
 /// Has C-Blosc2 parse the header and trailer of `frame` (a whole frame, or

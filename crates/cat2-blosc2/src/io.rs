@@ -417,10 +417,11 @@ mod tests {
         let (frame, data) = array_frame();
         let mem = Arc::new(MemIo::holding(frame));
         let arr = NdArray::open_io(mem.clone()).unwrap();
-        // The checks read the header and the trailer; C-Blosc2 reads them
-        // again while opening, from those bytes, not from the io.
+        // The checks read the header, the trailer and the offsets index's
+        // header; C-Blosc2 reads the first two again while opening, from
+        // those bytes, not from the io.
         let after_open = mem.reads();
-        assert_eq!(after_open, 4);
+        assert_eq!(after_open, 5);
         let chunk = arr.schunk().chunk(3).unwrap();
         assert!(mem.reads() > after_open, "a chunk is read through the io");
         let in_memory = SChunk::from_cframe(&mem.bytes()).unwrap();
@@ -568,7 +569,7 @@ mod tests {
         let (frame, _) = array_frame();
         // Reads fail, or panic, from the first read of a chunk on.
         let io = Arc::new(MemIo {
-            fail_after: 4,
+            fail_after: 5,
             ..MemIo::holding(frame.clone())
         });
         let sc = SChunk::open_io(io.clone()).unwrap();
@@ -576,14 +577,14 @@ mod tests {
         assert!(e.to_string().contains("the storage went away"), "{e}");
         assert!(e.to_string().contains("memory"), "{e}");
         let io = Arc::new(MemIo {
-            panic_after: 4,
+            panic_after: 5,
             ..MemIo::holding(frame.clone())
         });
         let arr = NdArray::open_io(io).unwrap();
         let e = arr.to_vec().unwrap_err();
         assert!(e.to_string().contains("panicked"), "{e}");
         // Reads that fail while checking.
-        for fail_after in 1..4 {
+        for fail_after in 1..5 {
             let io = MemIo {
                 fail_after,
                 ..MemIo::holding(frame.clone())
@@ -649,7 +650,7 @@ mod tests {
         // Failing inside C-Blosc2 after opening.
         let failing = Arc::new(
             MemIo {
-                fail_after: 4,
+                fail_after: 5,
                 ..MemIo::holding(frame.clone())
             }
             .counted(&live),

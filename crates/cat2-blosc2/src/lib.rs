@@ -32,8 +32,8 @@ pub use chunks::{
 pub use cparams::CParams;
 pub use error::{Error, Result};
 pub use frame::{
-    check_b2nd_meta, check_cframe, check_header, ndarray_frame_from_chunks, read_frame_index,
-    read_frame_index_io, ChunkSlot, FRAME_HEADER_MINLEN,
+    check_b2nd_meta, check_cframe, check_chunk_headers, check_header, ndarray_frame_from_chunks,
+    read_frame_index, read_frame_index_io, ChunkSlot, FRAME_HEADER_MINLEN, MAX_CHECKED_CHUNKS,
 };
 pub use io::{FileIo, FrameIo};
 pub use layout::{pack_chunk, pack_chunk_owned};

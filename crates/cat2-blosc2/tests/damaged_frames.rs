@@ -173,3 +173,96 @@ fn chunk_bytes_running_into_the_trailer_are_refused_from_a_file() {
     f[39..47].copy_from_slice(&(-1i64).to_be_bytes());
     assert_eq!(open_file(&f), (false, false));
 }
+
+/// Opens `bytes` from a file as a super-chunk and as an array, and reads
+/// every chunk each way: whatever fails must fail as an error. The errors,
+/// those of opening first.
+fn read_every_chunk(bytes: &[u8]) -> Vec<cat2_blosc2::Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.b2nd");
+    std::fs::write(&p, bytes).unwrap();
+    let read = |sc: &SChunk, errors: &mut Vec<cat2_blosc2::Error>| {
+        let mut buf = Vec::new();
+        for n in 0..sc.nchunks().min(64) {
+            errors.extend(sc.chunk(n).err());
+            errors.extend(sc.decompress_chunk(n, &mut buf).err());
+        }
+    };
+    let mut errors = Vec::new();
+    match SChunk::open(&p) {
+        Ok(sc) => read(&sc, &mut errors),
+        Err(e) => errors.push(e),
+    }
+    match NdArray::open(&p) {
+        Ok(arr) => read(arr.schunk(), &mut errors),
+        Err(e) => errors.push(e),
+    }
+    errors
+}
+
+/// Found by the `stored_file` fuzz target: an offsets index stored as a
+/// plain copy (memcpyed) declaring more bytes than it holds made C-Blosc2's
+/// `blosc2_getitem` copy from far outside it (a segmentation fault) when a
+/// chunk was fetched. Refused when the frame is opened.
+#[test]
+fn an_offsets_index_copy_shorter_than_it_declares_is_refused() {
+    let bytes = include_bytes!("fixtures/fuzz/offsets-copy-too-short.b2frame");
+    let errors = read_every_chunk(bytes);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.to_string().contains("offsets index")),
+        "{errors:?}"
+    );
+}
+
+/// Found by the `blosc2_frame` fuzz target: a chunk whose header declares
+/// ~600 MB in a 406-byte file made C-Blosc2 allocate (and zero, and leak)
+/// that much for every read of it. Reads larger than any part of the frame
+/// are refused before C-Blosc2 gets them, as damage naming the chunk.
+#[test]
+fn a_chunk_declaring_more_than_the_chunk_size_is_damage_not_an_allocation() {
+    let bytes = include_bytes!("fixtures/fuzz/chunk-declares-600mb.b2nd");
+    let errors = read_every_chunk(bytes);
+    assert!(!errors.is_empty());
+    for e in &errors {
+        assert!(e.is_damaged_data(), "{e}");
+    }
+    // The same, made by hand: chunk 3 of a sound array claims 1.5 GB.
+    let mut f = array_frame();
+    let sc = SChunk::from_cframe(&f).unwrap();
+    let chunk = sc.chunk(3).unwrap();
+    let at = f.windows(chunk.len()).position(|w| w == chunk).unwrap();
+    f[at + 12..at + 16].copy_from_slice(&(1_500_000_000i32).to_le_bytes());
+    let errors = read_every_chunk(&f);
+    assert!(!errors.is_empty());
+    for e in &errors {
+        assert!(e.is_damaged_data(), "{e}");
+        assert_eq!(e.chunk(), Some(3), "{e}");
+    }
+}
+
+/// Uploads read every stored chunk's header (`check_chunk_headers`).
+#[test]
+fn chunk_headers_are_checked_without_decompressing() {
+    use cat2_blosc2::{check_chunk_headers, FileIo};
+    let check = |bytes: &[u8]| {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.b2nd");
+        std::fs::write(&p, bytes).unwrap();
+        let io = FileIo::new(std::fs::File::open(&p).unwrap(), "x.b2nd");
+        check_chunk_headers(&io, 0)
+    };
+    let f = array_frame();
+    check(&f).unwrap();
+    let sc = SChunk::from_cframe(&f).unwrap();
+    let chunk = sc.chunk(7).unwrap();
+    let at = f.windows(chunk.len()).position(|w| w == chunk).unwrap();
+    for (field, value) in [(4, 1_000_000i32), (12, 1_000_000), (12, 8)] {
+        let mut bad = f.clone();
+        bad[at + field..at + field + 4].copy_from_slice(&value.to_le_bytes());
+        let e = check(&bad).unwrap_err();
+        assert_eq!(e.chunk(), Some(7), "{e}");
+        assert!(e.is_damaged_data(), "{e}");
+    }
+}

@@ -136,19 +136,27 @@ impl std::io::Seek for Cursor<'_> {
     }
 }
 
-/// Opens staged bytes as an array and closes them again: the check that an
-/// upload is the array it claims to be.
+/// Opens staged bytes as an array and closes them again, then reads the
+/// header of every chunk it stores: the check that an upload is the array it
+/// claims to be (`cat2_blosc2::check_chunk_headers` says how deep).
 pub(crate) fn check_staged_array(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<()> {
-    NdArray::open_io(Arc::new(StagedFrameIo {
+    let frame = Arc::new(StagedFrameIo {
         io,
         name: name.to_string(),
-    }))
-    .map(drop)
+    });
+    drop(NdArray::open_io(frame.clone())?);
+    cat2_blosc2::check_chunk_headers(frame.as_ref(), 0)
 }
 
-/// Opens staged bytes as a super-chunk and closes them again.
+/// Opens staged bytes as a super-chunk and closes them again, then reads
+/// the header of every chunk it stores.
 pub(crate) fn check_staged_frame(io: Arc<dyn StagedIo>, name: &str) -> cat2_blosc2::Result<()> {
-    open_staged_frame(io, name).map(drop)
+    let frame = StagedFrameIo {
+        io: io.clone(),
+        name: name.to_string(),
+    };
+    drop(open_staged_frame(io, name)?);
+    cat2_blosc2::check_chunk_headers(&frame, 0)
 }
 
 /// The array whose frame is staged (rows received to be appended, say).

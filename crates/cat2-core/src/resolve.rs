@@ -336,12 +336,14 @@ pub(crate) fn check_upload(bytes: &Arc<dyn StagedIo>, logical_name: &str) -> Res
             .map_err(|e| bad("Blosc2 array (.b2nd)", &e)),
         ".b2frame" | ".b2" => crate::frames::check_staged_frame(bytes.clone(), logical_name)
             .map_err(|e| bad("Blosc2 frame", &e)),
+        ".b2z" => crate::hierarchy::zip::check_directory(bytes.as_ref())
+            .map_err(|e| bad("Blosc2 store (.b2z)", &e)),
         _ if is_hdf5_name(logical_name) => {
-            if has_hdf5_signature(bytes.as_ref()) {
-                Ok(())
-            } else {
-                Err(bad("HDF5 file", &"no HDF5 signature"))
+            if !has_hdf5_signature(bytes.as_ref()) {
+                return Err(bad("HDF5 file", &"no HDF5 signature"));
             }
+            crate::hierarchy::h5::check_hdf5(bytes.clone(), logical_name)
+                .map_err(|e| bad("HDF5 file", &e))
         }
         _ => Ok(()),
     }

@@ -123,6 +123,14 @@ impl File {
         &self.path
     }
 
+    /// Reads the root group's header and the names of its members: that the
+    /// file's structure starts where its superblock says (what an upload is
+    /// checked for; deeper damage is met, and reported, as it is read).
+    pub fn check_root(&self) -> Result<()> {
+        self.inner.root_group()?.member_names()?;
+        Ok(())
+    }
+
     /// Every group (root first) and dataset, depth first, children sorted by name.
     pub fn walk(&self) -> Result<Vec<Node>> {
         let mut out = Vec::new();

@@ -29,6 +29,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use blosc2_rs_sys as ffi;
@@ -81,6 +82,10 @@ pub(crate) struct IoParams {
     opening: Mutex<Vec<(u64, Vec<u8>)>>,
     /// The last failure of `io`, for the error a C-Blosc2 failure becomes.
     error: Mutex<Option<std::io::Error>>,
+    /// The most bytes one read may ask for (see
+    /// `crate::frame::CheckedFrame::largest_read`); a bigger read is what a
+    /// damaged size asks for, and fails before anything is read.
+    read_limit: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -95,6 +100,7 @@ impl IoParams {
             io,
             opening: Mutex::new(Vec::new()),
             error: Mutex::new(None),
+            read_limit: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -119,6 +125,29 @@ impl IoParams {
 
     pub(crate) fn opened(&self) {
         lock(&self.opening).clear();
+    }
+
+    /// Refuses reads of more than `most` bytes from now on (writes raise
+    /// the bound to what they wrote: a frame written through this grows).
+    pub(crate) fn limit_reads(&self, most: u64) {
+        self.read_limit.store(most, Ordering::Relaxed);
+    }
+
+    /// Whether a read of `len` bytes at `pos` may go ahead; records why
+    /// not otherwise.
+    fn read_allowed(&self, pos: u64, len: usize) -> bool {
+        let most = self.read_limit.load(Ordering::Relaxed);
+        if len as u64 <= most {
+            return true;
+        }
+        self.record(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "a read of {len} bytes at {pos}, more than any part of this frame holds \
+                 ({most} bytes): a size in it is damaged"
+            ),
+        ));
+        false
     }
 
     /// Copies `len` bytes at `pos` into `dst` if they lie in one of the
@@ -170,6 +199,10 @@ impl IoParams {
 pub(crate) fn explain<T>(io: Option<&Arc<IoParams>>, op: &'static str, r: Result<T>) -> Result<T> {
     let Some(io) = io else { return r };
     match (r, io.take_error()) {
+        // What a damaged frame asked for (`IoParams::read_allowed`).
+        (Err(_), Some(source)) if source.kind() == std::io::ErrorKind::InvalidData => {
+            Err(Error::Damaged(source.to_string()))
+        }
         (Err(_), Some(source)) => Err(Error::Io {
             op,
             path: io.name().into(),
@@ -295,6 +328,7 @@ unsafe extern "C" fn io_write(
         // SAFETY: C-Blosc2 passes `size * nitems` readable bytes at `ptr`,
         // valid for the call.
         let data = unsafe { std::slice::from_raw_parts(ptr as *const u8, total) };
+        p.read_limit.fetch_max(total as u64, Ordering::Relaxed);
         match p.guard(|| p.io.write_at(pos, data)) {
             Some(()) => nitems,
             None => 0,
@@ -326,7 +360,7 @@ unsafe extern "C" fn io_read(
         }
         // SAFETY: with is_allocation_necessary, `*ptr` is C-Blosc2's buffer.
         let buf = unsafe { *ptr } as *mut u8;
-        if buf.is_null() {
+        if buf.is_null() || !p.read_allowed(pos, total) {
             return 0;
         }
         if p.serve_from_memory(pos, total, buf) {

@@ -135,7 +135,7 @@ impl RawNdArray {
     pub(crate) fn open_io(
         io: Arc<dyn crate::io::FrameIo>,
         offset: u64,
-        checked: Vec<(u64, Vec<u8>)>,
+        checked: crate::frame::CheckedFrame,
     ) -> Result<Self> {
         Self::from_schunk(RawSChunk::open_io(io, offset, checked)?)
     }

@@ -110,13 +110,13 @@ impl RawSChunk {
     pub(crate) fn open_io(
         io: Arc<dyn FrameIo>,
         offset: u64,
-        checked: Vec<(u64, Vec<u8>)>,
+        checked: crate::frame::CheckedFrame,
     ) -> Result<Self> {
         super::io::ready()?;
         let offset = i64::try_from(offset)
             .map_err(|_| Error::Invalid(format!("offset {offset} is too large")))?;
         let params = IoParams::new(io);
-        params.opening(checked);
+        params.opening(checked.parts);
         let udio = params.c_io();
         // SAFETY: the urlpath is a static C string, only stat-ed (see
         // OPEN_URLPATH); C-Blosc2 copies `udio`, whose params stay alive in
@@ -124,6 +124,7 @@ impl RawSChunk {
         let ptr =
             unsafe { ffi::blosc2_schunk_open_offset_udio(OPEN_URLPATH.as_ptr(), offset, &udio) };
         params.opened();
+        params.limit_reads(checked.largest_read);
         Self::owned_with(ptr, "blosc2_schunk_open_offset_udio", Some(params))
     }
 
@@ -469,6 +470,13 @@ impl RawSChunk {
         let rc = unsafe {
             ffi::blosc2_schunk_get_chunk(self.ptr.as_ptr(), nchunk, &mut chunk, &mut needs_free)
         };
+        if rc < 0 && needs_free && !chunk.is_null() {
+            // SAFETY: C-Blosc2 allocated the buffer and, failing, gave it
+            // up: frame_get_chunk returns an error when the read of a chunk
+            // falls short with the buffer still allocated (C-Blosc2 2.21),
+            // which would leak as much as a damaged chunk declares.
+            unsafe { super::c_free(chunk) };
+        }
         let n = self.explain(check(rc, "blosc2_schunk_get_chunk"))? as usize;
         // SAFETY: on success `chunk` points to `n` bytes, owned by C when
         // needs_free is false, by us otherwise.

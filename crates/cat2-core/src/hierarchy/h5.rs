@@ -51,8 +51,22 @@ pub(crate) fn has_hdf5_signature(bytes: &dyn ReadAt) -> bool {
     false
 }
 
-/// An object's bytes as the HDF5 reader reads them.
-struct BlobBytes(Arc<dyn Blob>);
+/// Whether `bytes` (an upload, say, named `name`) open as an HDF5 file: the
+/// superblock parses and the root group lists. External links are not followed.
+pub(crate) fn check_hdf5(bytes: Arc<dyn ReadAt>, name: &str) -> std::result::Result<(), String> {
+    struct NoLinks;
+    impl cat2_hdf5::LinkOpener for NoLinks {
+        fn open_linked(&self, _filename: &str) -> Option<cat2_hdf5::DynStorage> {
+            None
+        }
+    }
+    File::open_storage(Arc::new(BlobBytes(bytes)), name, Arc::new(NoLinks))
+        .and_then(|file| file.check_root())
+        .map_err(|e| e.to_string())
+}
+
+/// Bytes (an object's, staged ones) as the HDF5 reader reads them.
+struct BlobBytes(Arc<dyn ReadAt>);
 
 impl cat2_hdf5::Storage for BlobBytes {
     fn len(&self) -> u64 {
@@ -87,7 +101,7 @@ impl cat2_hdf5::LinkOpener for StoreLinks {
         for s in &segments {
             key = key.join(s).ok()?;
         }
-        let blob = self.storage.open(&key).ok()?;
+        let blob: Arc<dyn ReadAt> = self.storage.open(&key).ok()?;
         Some(Arc::new(BlobBytes(blob)))
     }
 }
@@ -104,7 +118,7 @@ pub(crate) fn open_file(
         dir: key.parent().unwrap_or_default(),
     };
     File::open_storage(
-        Arc::new(BlobBytes(blob.clone())),
+        Arc::new(BlobBytes(blob.clone() as Arc<dyn ReadAt>)),
         key.name(),
         Arc::new(links),
     )

@@ -210,6 +210,15 @@ pub(super) fn inside_any<'a>(
 
 static CACHE: FileCache<Container> = FileCache::new(CACHE_SLOTS);
 
+/// Whether `bytes` (an upload) are a zip archive whose central directory
+/// lists: the check a `.b2z` gets before it is stored. Its members are read
+/// (and checked) when they are asked for.
+pub(crate) fn check_directory(bytes: &dyn ReadAt) -> std::result::Result<(), String> {
+    archive::read_index(bytes, bytes.len())
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 impl Container {
     /// [`Container::open`], keeping the last few indexes read: an entry
     /// serves while the object keeps its version.
