@@ -502,3 +502,22 @@ def test_a_damaged_chunk_is_named_with_its_dataset(srv, tmp_path):
     assert "@public/damaged/d.b2nd" in detail(r) and "chunk 5" in detail(r), detail(r)
     assert srv.errors == [], srv.errors
     alive(srv)
+
+
+def test_hdf5_groups_linked_in_a_cycle_are_listed_once(srv, tmp_path):
+    import h5py
+    path = srv.statedir / "public" / "cycle.h5"
+    with h5py.File(path, "w") as h:
+        g = h.create_group("g")
+        g["data"] = np.arange(10)
+        g["loop"] = g               # a hard link from a group to itself
+        g.create_group("sub")["up"] = h["/"]   # and back to the root
+    http = srv.http(timeout=20)
+    r = http.get("/api/list/@public/cycle.h5")
+    assert r.status_code == 200, detail(r)
+    assert r.json() == ["g/data"], r.json()
+    r = http.get("/api/fetch/@public/cycle.h5/g/data", params={"slice_": "2:5"})
+    assert r.status_code == 200, detail(r)
+    np.testing.assert_array_equal(blosc2.ndarray_from_cframe(r.content)[:], [2, 3, 4])
+    assert srv.errors == [], srv.errors
+    alive(srv)

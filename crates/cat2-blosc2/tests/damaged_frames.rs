@@ -266,3 +266,47 @@ fn chunk_headers_are_checked_without_decompressing() {
         assert!(e.is_damaged_data(), "{e}");
     }
 }
+
+/// Found by the `hdf5_filters` fuzz target (a Blosc2-filtered HDF5 chunk is
+/// a frame in memory): a frame C-Blosc2 fails to open from memory made it
+/// free pointers it never set (`blosc2_schunk_free` in `frame_to_schunk`).
+#[test]
+fn a_frame_in_memory_that_fails_to_open_is_an_error() {
+    let bytes = include_bytes!("fixtures/fuzz/trailer-frees-garbage.b2frame");
+    assert!(SChunk::from_cframe(bytes).is_err());
+    assert!(NdArray::from_cframe(bytes).is_err());
+}
+
+/// Found by the `b2z` fuzz target: a vlmeta whose content declares a
+/// negative size made C-Blosc2's `blosc2_vlmeta_get` ask malloc for 16
+/// exabytes (and write through the NULL it got). Vlmeta are decompressed
+/// here instead, their sizes checked first.
+#[test]
+fn a_vlmeta_declaring_a_negative_size_is_damage() {
+    let mut sc = SChunk::new(&CParams::zstd_shuffle(4)).unwrap();
+    sc.append_buffer(&[7u8; 400]).unwrap();
+    sc.set_vlmeta_raw("x", b"\xb4twenty bytes of meta").unwrap();
+    let mut f = sc.to_cframe().unwrap();
+    // The content, in the trailer: 0xc6, its length (big-endian), then a
+    // Blosc2 chunk whose header declares that many compressed bytes.
+    let at = (0..f.len() - 21)
+        .find(|&i| {
+            let len = u32::from_be_bytes(f[i + 1..i + 5].try_into().unwrap());
+            let cbytes = u32::from_le_bytes(f[i + 17..i + 21].try_into().unwrap());
+            f[i] == 0xc6 && len == cbytes && len >= 32
+        })
+        .expect("the vlmeta content")
+        + 5;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.b2frame");
+    std::fs::write(&p, &f).unwrap();
+    assert_eq!(SChunk::open(&p).unwrap().vlmeta().unwrap().len(), 1);
+    f[at + 4..at + 8].copy_from_slice(&(-100i32).to_le_bytes());
+    std::fs::write(&p, &f).unwrap();
+    let e = SChunk::open(&p).unwrap().vlmeta().unwrap_err();
+    assert!(e.is_damaged_data(), "{e}");
+    assert!(
+        e.to_string().contains("vlmeta \"x\" declares -100 bytes"),
+        "{e}"
+    );
+}

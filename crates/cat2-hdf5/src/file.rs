@@ -16,6 +16,9 @@ use crate::{Error, Result};
 /// frame after another out of the same chunks decodes each chunk once).
 pub const CHUNK_CACHE_BYTES: usize = 32 << 20;
 
+/// Deepest group nesting [`File::walk`] follows.
+pub const MAX_GROUP_DEPTH: usize = 128;
+
 /// An open HDF5 file, with every filter of [`crate::filters`] registered.
 pub struct File {
     pub(crate) inner: Hdf5File,
@@ -132,18 +135,39 @@ impl File {
     }
 
     /// Every group (root first) and dataset, depth first, children sorted by name.
+    ///
+    /// A group is walked once, under the first path that reaches it (as
+    /// h5py's `visititems` does): HDF5 allows hard links that make cycles,
+    /// which a file can use to send a walk down forever (found by fuzzing:
+    /// a group linking to itself overflowed the stack). Groups nested more
+    /// than [`MAX_GROUP_DEPTH`] deep are an error.
     pub fn walk(&self) -> Result<Vec<Node>> {
         let mut out = Vec::new();
-        self.walk_group("/", &mut out)?;
+        let mut seen = std::collections::HashSet::new();
+        self.walk_group("/", 0, &mut seen, &mut out)?;
         Ok(out)
     }
 
-    fn walk_group(&self, path: &str, out: &mut Vec<Node>) -> Result<()> {
+    fn walk_group(
+        &self,
+        path: &str,
+        depth: usize,
+        seen: &mut std::collections::HashSet<u64>,
+        out: &mut Vec<Node>,
+    ) -> Result<()> {
         let group = if path == "/" {
             self.inner.root_group()?
         } else {
             self.inner.group(path)?
         };
+        if !seen.insert(group.address()) {
+            return Ok(());
+        }
+        if depth > MAX_GROUP_DEPTH {
+            return Err(Error::TooDeep(format!(
+                "groups nested more than {MAX_GROUP_DEPTH} deep (at {path})"
+            )));
+        }
         out.push(Node::Group(GroupInfo {
             path: path.to_string(),
             attrs: attribute_values(&group.attributes()?),
@@ -162,7 +186,7 @@ impl File {
             out.push(Node::Dataset(self.dataset(&child(&name))?));
         }
         for name in groups {
-            self.walk_group(&child(&name), out)?;
+            self.walk_group(&child(&name), depth + 1, seen, out)?;
         }
         Ok(())
     }

@@ -42,6 +42,10 @@ pub enum Error {
         path: std::path::PathBuf,
         source: hdf5_reader::error::Error,
     },
+    /// The file's structure is more than this reader follows (groups
+    /// nested too deep).
+    #[error("{0}")]
+    TooDeep(String),
     /// A box does not fit in the dataset.
     #[error("bad box for dataset {path}: {reason}")]
     BadBox { path: String, reason: String },

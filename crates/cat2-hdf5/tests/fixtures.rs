@@ -174,3 +174,23 @@ fn unknown_filter_is_a_clear_error() {
         );
     }
 }
+
+/// Found by the `hdf5` fuzz target: a damaged file whose groups link back
+/// to themselves sent the walk down /a/a/a/... until the stack overflowed (a
+/// crash of the server that lists it). Each group is walked once.
+#[test]
+fn a_walk_visits_each_group_once() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz-group-cycle.h5");
+    let file = File::open(&path).expect("the file opens");
+    let nodes = file.walk().expect("the walk ends");
+    let groups: Vec<&str> = nodes
+        .iter()
+        .filter_map(|n| match n {
+            Node::Group(g) => Some(g.path.as_str()),
+            Node::Dataset(_) => None,
+        })
+        .collect();
+    let unique: std::collections::HashSet<&str> = groups.iter().copied().collect();
+    assert_eq!(unique.len(), groups.len(), "{groups:?}");
+    assert!(groups.len() < 64, "{groups:?}");
+}

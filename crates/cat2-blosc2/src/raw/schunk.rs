@@ -15,6 +15,10 @@ use crate::error::{Error, Result};
 use crate::io::FrameIo;
 use crate::CParams;
 
+/// Most bytes one vlmeta entry is decompressed to: they are metadata
+/// (attributes, an expression), read whole on every open that asks for them.
+const MAX_VLMETA_BYTES: i32 = 64 << 20;
+
 /// A super-chunk handle. `owned` handles free the super-chunk on drop;
 /// borrowed ones point into a `RawNdArray` that outlives them.
 pub(crate) struct RawSChunk {
@@ -163,6 +167,14 @@ impl RawSChunk {
         buf.adopted();
         if lazy.special_then_stored()? {
             return Ok(lazy);
+        }
+        // C-Blosc2 2.21 copies a frame's chunks into an array it does not
+        // zero, and when one cannot be fetched or its header is refused it
+        // frees the whole array, pointers it never set included (a crash,
+        // found by fuzzing). So every chunk is fetched, and its header read
+        // the way the copy reads it, from the frame in place first.
+        for n in 0..lazy.nchunks() {
+            super::chunk::sizes(&lazy.chunk(n)?).map_err(|e| e.in_chunk(n))?;
         }
         drop(lazy);
         // SAFETY: with copy=true C-Blosc2 copies the buffer before returning,
@@ -393,29 +405,40 @@ impl RawSChunk {
             .collect())
     }
 
+    /// The content of vlmeta `name`, decompressed. Read from the handle's
+    /// own copy and decompressed here rather than by `blosc2_vlmeta_get`,
+    /// which allocates the size the content's header declares unchecked (a
+    /// negative one from a damaged trailer is a request for exabytes).
     pub(crate) fn vlmeta_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let cname = c_name(name)?;
         // SAFETY: the name is NUL-terminated.
-        let exists = unsafe { ffi::blosc2_vlmeta_exists(self.ptr.as_ptr(), cname.as_ptr()) };
-        if exists < 0 {
+        let index = unsafe { ffi::blosc2_vlmeta_exists(self.ptr.as_ptr(), cname.as_ptr()) };
+        let Ok(index) = usize::try_from(index) else {
+            return Ok(None);
+        };
+        let sc = self.sc();
+        if index >= (sc.nvlmetalayers.max(0) as usize).min(sc.vlmetalayers.len()) {
             return Ok(None);
         }
-        let mut content: *mut u8 = std::ptr::null_mut();
-        let mut len: i32 = 0;
-        // SAFETY: out-pointers are valid; on success C mallocs `content`
-        // (len bytes), which we copy and free.
-        unsafe {
-            let rc =
-                ffi::blosc2_vlmeta_get(self.ptr.as_ptr(), cname.as_ptr(), &mut content, &mut len);
-            check(rc, "blosc2_vlmeta_get")?;
-            let out = if content.is_null() {
-                Vec::new()
-            } else {
-                std::slice::from_raw_parts(content, len.max(0) as usize).to_vec()
-            };
-            c_free(content);
-            Ok(Some(out))
+        let meta = sc.vlmetalayers[index];
+        // SAFETY: entries below nvlmetalayers are live metalayers the handle
+        // owns, each holding `content_len` bytes at `content` (C-Blosc2 read
+        // them from the trailer, bounds checked, when the frame was opened).
+        let packed = unsafe {
+            if meta.is_null() || (*meta).content.is_null() || (*meta).content_len <= 0 {
+                return Ok(Some(Vec::new()));
+            }
+            std::slice::from_raw_parts((*meta).content, (*meta).content_len as usize)
+        };
+        let (nbytes, _, _) = super::chunk::sizes(packed)?;
+        if !(0..=MAX_VLMETA_BYTES).contains(&nbytes) {
+            return Err(Error::Damaged(format!(
+                "vlmeta {name:?} declares {nbytes} bytes (at most {MAX_VLMETA_BYTES} are read)"
+            )));
         }
+        let mut out = Vec::new();
+        super::chunk::RawCtx::decompressor(1)?.decompress(packed, &mut out)?;
+        Ok(Some(out))
     }
 
     pub(crate) fn vlmeta_set(
@@ -475,7 +498,7 @@ impl RawSChunk {
             // up: frame_get_chunk returns an error when the read of a chunk
             // falls short with the buffer still allocated (C-Blosc2 2.21),
             // which would leak as much as a damaged chunk declares.
-            unsafe { super::c_free(chunk) };
+            unsafe { c_free(chunk) };
         }
         let n = self.explain(check(rc, "blosc2_schunk_get_chunk"))? as usize;
         // SAFETY: on success `chunk` points to `n` bytes, owned by C when
