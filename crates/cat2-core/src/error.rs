@@ -138,7 +138,7 @@ impl Error {
     /// This error, as one met reading the dataset at `path`: damage in what
     /// the dataset holds names it (stored files are untrusted input, and the
     /// message must say which one, and where, to whoever fixes it).
-    pub fn reading(self, path: &crate::path::DsPath) -> Self {
+    pub fn reading(self, path: impl std::fmt::Display) -> Self {
         match self {
             Error::Blosc(source) if source.is_damaged_data() => Error::Damaged {
                 path: path.to_string(),
