@@ -521,3 +521,33 @@ def test_hdf5_groups_linked_in_a_cycle_are_listed_once(srv, tmp_path):
     np.testing.assert_array_equal(blosc2.ndarray_from_cframe(r.content)[:], [2, 3, 4])
     assert srv.errors == [], srv.errors
     alive(srv)
+
+
+def test_hdf5_chunks_whose_size_overflows_are_refused(srv):
+    """Found by the `stored_file` fuzz target: a damaged HDF5 file declaring
+    chunks of 2^31 × 2^31 × 2^31 items (more than 64 bits can count) made
+    the listing's arithmetic overflow (a panic in a debug build, nonsense
+    sizes in a release one)."""
+    import h5py
+    path = srv.statedir / "public" / "hugechunk.h5"
+    with h5py.File(path, "w") as h:
+        h.create_dataset("d", shape=(40, 50, 60), chunks=(17, 19, 23), dtype="i4",
+                         data=np.ones((40, 50, 60), "i4"))
+    raw = bytearray(path.read_bytes())
+    # The layout message keeps the chunk's dims, then the item size, as
+    # 4-byte little-endian numbers.
+    dims = np.array([17, 19, 23, 4], "<u4").tobytes()
+    assert raw.count(dims) == 1
+    at = raw.index(dims)
+    raw[at:at + 12] = np.array([2**31] * 3, "<u4").tobytes()
+    path.write_bytes(bytes(raw))
+    http = srv.http(timeout=20)
+    for url, params in [("/api/info/@public/hugechunk.h5/d", {}),
+                        ("/api/fetch/@public/hugechunk.h5/d", {"slice_": "0,0,0:4"}),
+                        ("/api/chunk/@public/hugechunk.h5/d", {"nchunk": 0})]:
+        r = http.get(url, params=params)
+        assert r.status_code < 500, (url, r.status_code, detail(r))
+    r = http.get("/api/list/@public/hugechunk.h5")
+    assert r.status_code < 500, detail(r)
+    assert srv.errors == [], srv.errors
+    alive(srv)

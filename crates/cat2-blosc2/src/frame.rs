@@ -444,6 +444,15 @@ fn check_offsets_header(
     let (nbytes, cbytes, _) =
         chunk_sizes(head).map_err(|e| format!("its offsets index is damaged: {e}"))?;
     let (nbytes, cbytes) = (nbytes.max(0) as u64, cbytes.max(0) as u64);
+    // C-Blosc2 reads offsets as items of the chunk's own typesize into an
+    // 8-byte slot: any other size reads past the offset it meant (or leaves
+    // half the slot unset), a pointer anywhere. Every writer uses 8.
+    if head.get(3) != Some(&8) {
+        return Err(format!(
+            "its offsets index holds items of {} bytes, not 8",
+            head.get(3).copied().unwrap_or(0)
+        ));
+    }
     let memcpyed = head.get(2).is_some_and(|flags| flags & 0x2 != 0);
     let special = head.get(31).is_some_and(|flags| flags & 0x70 != 0);
     if nbytes % 8 != 0 || nchunks.is_some_and(|n| Some(nbytes) != n.checked_mul(8)) {
@@ -560,6 +569,11 @@ pub fn check_cframe(frame: &[u8]) -> std::result::Result<(), String> {
         .checked_add(u64::try_from(cbytes).map_err(|_| "negative cbytes".to_string())?)
         .filter(|&p| p + 32 <= frame_len)
         .ok_or("its offsets index lies outside the frame")? as usize;
+    check_offsets_header(
+        &frame[off_pos..],
+        (frame.len() - off_pos) as u64,
+        Some(nchunks),
+    )?;
     let (off_nbytes, off_cbytes, _) =
         crate::chunk_sizes(&frame[off_pos..]).map_err(|e| format!("its offsets index: {e}"))?;
     let off_end = off_pos + off_cbytes.max(0) as usize;

@@ -310,3 +310,29 @@ fn a_vlmeta_declaring_a_negative_size_is_damage() {
         "{e}"
     );
 }
+
+/// Found by the `blosc2_frame` fuzz target: C-Blosc2 reads each chunk offset
+/// as an item of the offsets index's own typesize into an 8-byte slot, so an
+/// index declaring 4-byte items left half of each offset unset (a read from
+/// freed memory under AddressSanitizer, a pointer anywhere without it).
+#[test]
+fn an_offsets_index_of_items_other_than_8_bytes_is_refused() {
+    let f = array_frame();
+    let be = |at: usize, n: usize| {
+        f[at..at + n]
+            .iter()
+            .fold(0u64, |v, &b| (v << 8) | u64::from(b))
+    };
+    // Right after the chunks: the header's length plus their bytes.
+    let off_pos = (be(11, 4) + be(39, 8)) as usize;
+    assert_eq!(f[off_pos + 3], 8, "the offsets index's typesize");
+    for typesize in [1u8, 4, 16] {
+        let mut bad = f.clone();
+        bad[off_pos + 3] = typesize;
+        let e = check_cframe(&bad).unwrap_err();
+        assert!(e.contains("offsets index"), "{e}");
+        assert!(NdArray::from_cframe(&bad).is_err());
+        assert!(SChunk::from_cframe(&bad).is_err());
+        assert_eq!(open_file(&bad), (false, false));
+    }
+}

@@ -86,7 +86,8 @@ impl File {
                 None => return Ok(None),
             }
         }
-        let chunk_items: u64 = ds.chunks.iter().product();
+        let chunk_items = (ds.chunks.iter()).try_fold(1u64, |n, &c| n.checked_mul(c));
+        let chunk_items = chunk_items.unwrap_or(u64::MAX);
         // A file may declare any chunk size: refuse what no writer makes
         // before anything is allocated for it (hdf5-reader's bound).
         let chunk_bytes = usize::try_from(chunk_items)

@@ -179,14 +179,14 @@ fn to_i64(n: u64) -> i64 {
 /// and no byte ranges.
 pub(crate) fn leaf_meta(d: &DatasetInfo, stored: u64, mtime: Option<String>) -> ArrayInfo {
     let chunks = chunk_shape(d);
-    let items: u64 = chunks.iter().product();
+    // Sizes a file declares: counted saturating (a damaged one may declare
+    // dimensions whose product overflows).
+    let items = crate::budget::bytes_of(chunks.iter().copied(), 1);
     let nbytes = nbytes(d);
-    let nchunks: u64 = d
-        .shape
-        .iter()
-        .zip(&chunks)
-        .map(|(&s, &c)| if c == 0 { 0 } else { s.div_ceil(c) })
-        .product();
+    let nchunks = crate::budget::bytes_of(
+        (d.shape.iter().zip(&chunks)).map(|(&s, &c)| if c == 0 { 0 } else { s.div_ceil(c) }),
+        1,
+    );
     let cparams = cat2_blosc2::CParams::zstd_shuffle(d.itemsize);
     let schunk = SChunkInfo {
         // As for a proxy: the bytes the dataset takes in the HDF5 file.
