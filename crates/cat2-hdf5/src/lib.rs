@@ -23,7 +23,7 @@ pub mod transcode;
 pub use attrs::{attribute_value, attribute_values, AttrValue};
 pub use chunked::ChunkMap;
 pub use dtype::numpy_dtype;
-pub use file::{DatasetInfo, File, Filter, GroupInfo, Node, CHUNK_CACHE_BYTES};
+pub use file::{DatasetInfo, File, Filter, GroupInfo, Node, CHUNK_CACHE_BYTES, MAX_GROUP_DEPTH};
 pub use hdf5_reader::error::Error as ReaderError;
 pub use hdf5_reader::storage::{DynStorage, Storage, StorageBuffer};
 pub use owner::{link_segments, LinkOpener};
