@@ -5,10 +5,9 @@
 #   1. Rust unit and integration tests (cargo test), lints (clippy, fmt),
 #   2. our integration suite: the official client against a real `cat2rs serve`,
 #   3. the upstream Caterva2 test suite against `cat2rs serve` (conformance),
-#      failing if a test that passed before (conformance/expected-pass) fails.
-# The fuzz targets (scripts/fuzz-smoke.sh) are not run here yet: their first
-# build (nightly, ASan) has not been shown to fit CI's time on a fresh
-# machine, and the b2z target still finds an open out-of-memory (issue 15).
+#      failing if a test that passed before (conformance/expected-pass) fails,
+#   4. every fuzz target for 15 s from its seed corpus (scripts/fuzz-smoke.sh:
+#      nightly, ASan; its first build takes ~12 min on two idle cores).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -54,5 +53,8 @@ bench/run --smoke --bin "$CAT2RS_BIN"
 
 step "conformance: upstream Caterva2 suite against cat2rs serve"
 "$python" conformance/run-upstream.py --check
+
+step "fuzz targets, 15 s each from their seeds (keeps fuzz/ from rotting)"
+scripts/fuzz-smoke.sh
 
 step "all tests passed in $(( $(date +%s) - start ))s"
