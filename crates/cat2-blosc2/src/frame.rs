@@ -454,7 +454,16 @@ fn check_offsets_header(
         ));
     }
     let memcpyed = head.get(2).is_some_and(|flags| flags & 0x2 != 0);
-    let special = head.get(31).is_some_and(|flags| flags & 0x70 != 0);
+    let special_kind = head.get(31).map_or(0, |flags| (flags & 0x70) >> 4);
+    let special = special_kind != 0;
+    // An index of zeros, NaNs or one repeated value is read as such; one
+    // stored as uninitialised leaves C-Blosc2's 8-byte slot as it was (stack
+    // garbage taken for an offset), and kinds past 4 are not Blosc2's.
+    if special_kind > 3 {
+        return Err(format!(
+            "its offsets index is a special chunk of kind {special_kind} (uninitialised or unknown)"
+        ));
+    }
     if nbytes % 8 != 0 || nchunks.is_some_and(|n| Some(nbytes) != n.checked_mul(8)) {
         return Err(format!(
             "its offsets index holds {nbytes} bytes for {} chunks",

@@ -336,3 +336,30 @@ fn an_offsets_index_of_items_other_than_8_bytes_is_refused() {
         assert_eq!(open_file(&bad), (false, false));
     }
 }
+
+/// Found by the `blosc2_frame` fuzz target: an offsets index stored as an
+/// "uninitialised" special chunk makes C-Blosc2's `blosc2_getitem` leave
+/// the 8-byte slot it reads each offset into as it was, so a chunk was
+/// fetched from wherever stack garbage pointed (a heap overflow).
+#[test]
+fn an_offsets_index_stored_as_uninitialised_is_refused() {
+    let f = array_frame();
+    let be = |at: usize, n: usize| {
+        f[at..at + n]
+            .iter()
+            .fold(0u64, |v, &b| (v << 8) | u64::from(b))
+    };
+    let off_pos = (be(11, 4) + be(39, 8)) as usize;
+    for kind in [4u8, 5, 7] {
+        let mut bad = f.clone();
+        bad[off_pos + 31] = (bad[off_pos + 31] & !0x70) | (kind << 4);
+        let e = check_cframe(&bad).unwrap_err();
+        assert!(e.contains("special chunk"), "{e}");
+        assert!(NdArray::from_cframe(&bad).is_err());
+        assert!(SChunk::from_cframe(&bad).is_err());
+        assert_eq!(open_file(&bad), (false, false));
+    }
+    let bytes = include_bytes!("fixtures/fuzz/offsets-uninit.b2nd");
+    assert!(NdArray::from_cframe(bytes).is_err());
+    assert_eq!(open_file(bytes), (false, false));
+}

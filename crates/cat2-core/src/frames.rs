@@ -53,7 +53,27 @@ impl FrameIo for StagedFrameIo {
 
 /// The b2nd array whose frame is the object `blob`.
 pub(crate) fn open_array(blob: &Arc<dyn Blob>) -> cat2_blosc2::Result<NdArray> {
-    NdArray::open_io(Arc::new(BlobIo(blob.clone())))
+    items_match_dtype(NdArray::open_io(Arc::new(BlobIo(blob.clone())))?)
+}
+
+/// `arr`, if the items its chunks hold are as wide as its dtype says.
+///
+/// Why: readers size a box from the chunks (C-Blosc2's item size) and
+/// results from the dtype; a damaged file whose dtype says `<i4` over
+/// chunks of 1-byte items made every read a quarter of what its result was
+/// laid out from (a panic, found by the `b2z` fuzz target). Checked once
+/// here, for every stored array, before anything is read. A dtype this
+/// server does not parse is left to the reads that need it.
+pub(crate) fn items_match_dtype(arr: NdArray) -> cat2_blosc2::Result<NdArray> {
+    let dtype = arr.dtype();
+    match crate::dtype::DType::parse(&dtype) {
+        Ok(d) if d.itemsize() != arr.itemsize() => Err(cat2_blosc2::Error::Damaged(format!(
+            "its dtype {dtype} has items of {} bytes, but its chunks hold items of {}",
+            d.itemsize(),
+            arr.itemsize()
+        ))),
+        _ => Ok(arr),
+    }
 }
 
 /// The super-chunk whose frame is the object `blob`.
@@ -63,7 +83,10 @@ pub fn open_frame(blob: &Arc<dyn Blob>) -> cat2_blosc2::Result<SChunk> {
 
 /// The b2nd array whose frame starts `offset` bytes into `blob`.
 pub(crate) fn open_array_at(blob: &Arc<dyn Blob>, offset: u64) -> cat2_blosc2::Result<NdArray> {
-    NdArray::open_io_offset(Arc::new(BlobIo(blob.clone())), offset)
+    items_match_dtype(NdArray::open_io_offset(
+        Arc::new(BlobIo(blob.clone())),
+        offset,
+    )?)
 }
 
 /// The super-chunk whose frame starts `offset` bytes into `blob`.

@@ -393,3 +393,20 @@ fn a_leaf_whose_chunk_shape_is_not_its_chunks_is_refused() {
     );
     assert!(store.open_leaf("/a").is_ok());
 }
+
+/// A 1 kB store (found by the `b2z` fuzz target) whose leaf `/x` has the
+/// dtype `int` (8-byte items) over chunks of 2-byte items: each box read was
+/// a quarter of what its result was laid out from (a panic in a fetch of
+/// it). The leaf is refused when opened, with the reason; the other leaf
+/// still opens.
+#[test]
+fn a_leaf_whose_dtype_is_not_its_items_is_refused() {
+    let store = open_store(&fixture("itemsize-mismatch.b2z")).expect("the store opens");
+    let err = store.open_leaf("/x").err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains("its dtype int has items of 8 bytes, but its chunks hold items of 2"),
+        "{err}"
+    );
+    assert!(store.open_leaf("/y").is_ok());
+}

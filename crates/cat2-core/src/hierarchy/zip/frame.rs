@@ -54,7 +54,9 @@ pub(super) fn open_bytes(frame: &[u8]) -> cat2_blosc2::Result<LeafData> {
     let sc = SChunk::from_cframe(frame)?;
     if sc.metalayer("b2nd").is_some() {
         drop(sc);
-        Ok(LeafData::Array(NdArray::from_cframe(frame)?))
+        Ok(LeafData::Array(crate::frames::items_match_dtype(
+            NdArray::from_cframe(frame)?,
+        )?))
     } else {
         Ok(LeafData::Frame(sc))
     }
