@@ -329,6 +329,24 @@ def test_error_texts_carry_logical_paths_only(srv, admin, http):
         assert not re.search(r"(?<!@)\b(personal|shared|public)/", r.text), (r.request.url, r.text[:300])
 
 
+def test_info_shows_logical_paths_only(srv, admin, http):
+    """`urlpath` in `/api/info` is the dataset's logical path: the reference shows
+    its absolute path on the server (the official client ignores it), which would
+    tell anyone the state directory and the users' ids."""
+    alice = srv.client(ALICE, keepalive=False)
+    ahttp = srv.http(alice.cookie, keepalive=False)
+    alice.upload(np.arange(4), "@personal/i/a.b2nd")
+    upload(ahttp, "@personal/i/notes.txt", b"text")
+    secrets = [str(srv.statedir), str(srv.statedir.resolve()), srv.user_id(ALICE[0])]
+    for path in ["@personal/i/a.b2nd", "@personal/i/notes.txt"]:
+        r = ahttp.get(f"/api/info/{path}")
+        assert r.status_code == 200, r.text
+        meta = r.json()
+        assert meta.get("schunk", meta)["urlpath"] == path, meta
+        for s in secrets:
+            assert s not in r.text, (path, s)
+
+
 # --------------------------------------------------------------------------------------
 # maxusers and registration
 

@@ -42,7 +42,7 @@ impl Dataset for ArrayDataset {
         let mtime = super::mtime_of(self.stored.blob());
         let schunk = self
             .stored
-            .schunk_info(self.arr.schunk(), None)
+            .schunk_info(self.arr.schunk(), &self.path, None)
             .map_err(|e| e.reading(&self.path))?;
         // A member's byte ranges are not advertised (they are the store's).
         let ranges = (!self.stored.is_member()).then(|| "bytes".to_string());

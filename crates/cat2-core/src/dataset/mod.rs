@@ -175,8 +175,10 @@ pub(crate) fn array_meta(
     }
 }
 
-/// Metadata of a super-chunk stored at `urlpath`; `mtime` is set only when
-/// it is the top level.
+/// Metadata of a super-chunk; `urlpath` is the dataset's logical path (the
+/// reference shows its absolute path on the server, which would tell anyone
+/// the state directory's layout and users' ids), `mtime` is set only when it
+/// is the top level.
 pub(crate) fn schunk_info(
     sc: &cat2_blosc2::SChunk,
     urlpath: Option<String>,
@@ -331,9 +333,10 @@ impl Stored {
     pub(crate) fn schunk_info(
         &self,
         sc: &cat2_blosc2::SChunk,
+        path: &DsPath,
         mtime: Option<String>,
     ) -> Result<SChunkInfo> {
-        let mut info = schunk_info(sc, self.blob().location(), mtime)?;
+        let mut info = schunk_info(sc, Some(path.to_string()), mtime)?;
         if let Stored::Member {
             placement: crate::hierarchy::zip::Placement::Embedded(_),
             ..

@@ -125,8 +125,8 @@ impl<'a> Proxy<'a> {
 
     /// `/api/info`: the proxy's metadata, with the HDF5 storage size as its
     /// compressed size and no byte ranges.
-    pub(crate) fn info(&self, blob: &Arc<dyn Blob>) -> Result<Info> {
-        let mut schunk = super::schunk_info(self.arr.schunk(), blob.location(), None)?;
+    pub(crate) fn info(&self, blob: &Arc<dyn Blob>, path: &DsPath) -> Result<Info> {
+        let mut schunk = super::schunk_info(self.arr.schunk(), Some(path.to_string()), None)?;
         let stored = self.tree.storage_size(&self.key)?;
         schunk.cbytes = i64::try_from(stored).unwrap_or(i64::MAX);
         schunk.cratio = if stored > 0 {
@@ -351,7 +351,7 @@ impl Dataset for ProxyDataset {
     }
 
     fn info(&self) -> Result<Info> {
-        self.proxy()?.info(&self.blob)
+        self.proxy()?.info(&self.blob, &self.path)
     }
 
     /// Computed from the HDF5 dataset like an in-place leaf, with the proxy's

@@ -36,7 +36,7 @@ impl Dataset for FrameDataset {
 
     fn info(&self) -> Result<Info> {
         let mtime = super::mtime_of(self.stored.blob());
-        let info = self.stored.schunk_info(&self.sc, mtime);
+        let info = self.stored.schunk_info(&self.sc, &self.path, mtime);
         Ok(Info::SChunk(info.map_err(|e| e.reading(&self.path))?))
     }
 
@@ -102,7 +102,7 @@ impl Dataset for RegularFile {
         let mtime = super::mtime_of(&self.blob);
         Ok(Info::SChunk(super::schunk_info(
             &self.sc,
-            self.blob.location(),
+            Some(self.path.to_string()),
             mtime,
         )?))
     }

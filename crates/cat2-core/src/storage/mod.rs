@@ -182,12 +182,6 @@ impl ReadAt for Vec<u8> {
 /// One version of an object, opened for reading.
 pub trait Blob: ReadAt {
     fn meta(&self) -> &ObjectMeta;
-
-    /// Where the backend keeps the object, as a client might find it (a
-    /// path on the server's disk, a URL), for metadata that shows it.
-    fn location(&self) -> Option<String> {
-        None
-    }
 }
 
 /// A held lock; released when dropped.

@@ -166,7 +166,6 @@ fn read_full_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<usi
 struct LocalBlob {
     file: File,
     meta: ObjectMeta,
-    path: PathBuf,
 }
 
 impl ReadAt for LocalBlob {
@@ -181,9 +180,6 @@ impl ReadAt for LocalBlob {
 impl Blob for LocalBlob {
     fn meta(&self) -> &ObjectMeta {
         &self.meta
-    }
-    fn location(&self) -> Option<String> {
-        Some(self.path.to_string_lossy().into_owned())
     }
 }
 
@@ -387,7 +383,7 @@ impl Storage for LocalStorage {
             return Err(Error::not_found(key));
         }
         let meta = self.meta_of(key, &path, &m);
-        Ok(Arc::new(LocalBlob { file, meta, path }))
+        Ok(Arc::new(LocalBlob { file, meta }))
     }
 
     fn list(&self, key: &Key) -> Result<Listing> {
