@@ -275,6 +275,9 @@ fn a_frame_in_memory_that_fails_to_open_is_an_error() {
     let bytes = include_bytes!("fixtures/fuzz/trailer-frees-garbage.b2frame");
     assert!(SChunk::from_cframe(bytes).is_err());
     assert!(NdArray::from_cframe(bytes).is_err());
+    // The same through b2nd_from_cframe (found by the `blosc2_frame` target).
+    let bytes = include_bytes!("fixtures/fuzz/array-copy-frees-garbage.b2nd");
+    assert!(NdArray::from_cframe(bytes).is_err());
 }
 
 /// Found by the `b2z` fuzz target: a vlmeta whose content declares a

@@ -176,6 +176,7 @@ impl RawNdArray {
         if sc.special_then_stored()? {
             return Ok(lazy);
         }
+        sc.check_before_copy()?;
         drop(sc);
         drop(lazy);
         let mut arr: *mut ffi::b2nd_array_t = std::ptr::null_mut();

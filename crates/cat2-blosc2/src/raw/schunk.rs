@@ -168,14 +168,7 @@ impl RawSChunk {
         if lazy.special_then_stored()? {
             return Ok(lazy);
         }
-        // C-Blosc2 2.21 copies a frame's chunks into an array it does not
-        // zero, and when one cannot be fetched or its header is refused it
-        // frees the whole array, pointers it never set included (a crash,
-        // found by fuzzing). So every chunk is fetched, and its header read
-        // the way the copy reads it, from the frame in place first.
-        for n in 0..lazy.nchunks() {
-            super::chunk::sizes(&lazy.chunk(n)?).map_err(|e| e.in_chunk(n))?;
-        }
+        lazy.check_before_copy()?;
         drop(lazy);
         // SAFETY: with copy=true C-Blosc2 copies the buffer before returning,
         // so the borrow only needs to last for the call; it never writes to it.
@@ -183,6 +176,22 @@ impl RawSChunk {
             ffi::blosc2_schunk_from_buffer(frame.as_ptr() as *mut u8, frame.len() as i64, true)
         };
         Self::owned(ptr, "blosc2_schunk_from_buffer")
+    }
+
+    /// Fetches every chunk of this super-chunk, opened in place on a frame
+    /// in memory, and reads its header, before the frame is copied.
+    ///
+    /// Why: C-Blosc2 2.21 copies a frame's chunks into an array it does not
+    /// zero, and when one cannot be fetched or its header is refused it
+    /// frees the whole array, pointers it never set included (a crash, found
+    /// by fuzzing both `blosc2_schunk_from_buffer` and `b2nd_from_cframe`).
+    /// Fetching them the way the copy does, from the frame in place, finds
+    /// what it would refuse first.
+    pub(crate) fn check_before_copy(&self) -> Result<()> {
+        for n in 0..self.nchunks() {
+            super::chunk::sizes(&self.chunk(n)?).map_err(|e| e.in_chunk(n))?;
+        }
+        Ok(())
     }
 
     /// Whether a stored chunk follows a special one (zeros, NaN, uninit):
