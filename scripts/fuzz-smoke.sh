@@ -40,9 +40,12 @@ for t in "${targets[@]}"; do
     # -timeout: an input that runs for 30 s is a hang, and a failure.
     # -detect_leaks=0: C-Blosc2 2.21 leaks on some damaged frames (error paths
     # of frame_from_cframe and frame_get_chunk, in C; see the fuzz log), which
-    # would stop every run of the targets that read frames.
+    # would stop every run of the targets that read frames; what it leaks, and
+    # ASan's quarantine, take the frame targets past libFuzzer's default 2 GB
+    # of RSS within minutes, hence 4 GB (any one allocation past it still fails).
     if nice -n 10 cargo +nightly fuzz run --dev "$t" "$work/$t" "corpus/$t" -- \
-        -max_total_time="$seconds" -timeout=30 -detect_leaks=0 -print_final_stats=1 \
+        -max_total_time="$seconds" -timeout=30 -detect_leaks=0 -rss_limit_mb=4096 \
+        -print_final_stats=1 \
         >"$work/$t.log" 2>&1; then
         grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$work/$t.log" || true
     else
