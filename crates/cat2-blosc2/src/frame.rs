@@ -236,6 +236,10 @@ pub fn check_chunk_headers(io: &dyn FrameIo, offset: u64) -> Result<()> {
     Ok(())
 }
 
+fn be_u16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
@@ -395,6 +399,13 @@ pub(crate) fn check_frame_io(io: &dyn FrameIo, offset: u64) -> Result<CheckedFra
     let header = read_exact_at(io, offset, header_len).map_err(io_err)?;
     let trailer_at = offset + frame_len - trailer_len;
     let trailer = read_exact_at(io, trailer_at, trailer_len).map_err(io_err)?;
+    check_meta_index(&header, HEADER_META_INDEX_AT, "metalayers").map_err(bad)?;
+    check_meta_index(
+        &trailer,
+        TRAILER_META_INDEX_AT,
+        "variable-length metalayers",
+    )
+    .map_err(bad)?;
     // C-Blosc2 reads the fixed header and the end of the trailer again, from
     // these parts: they must be the ones checked.
     let trailer_end = trailer.len() - TRAILER_MINLEN as usize;
@@ -411,6 +422,63 @@ pub(crate) fn check_frame_io(io: &dyn FrameIo, offset: u64) -> Result<CheckedFra
         parts: vec![(offset, header), (trailer_at, trailer)],
         largest_read,
     })
+}
+
+/// Where the metalayers' index starts in a frame's header, and the
+/// variable-length metalayers' index in its trailer: at a big-endian u16
+/// (the index's size), then a msgpack map16 of names to offsets.
+const HEADER_META_INDEX_AT: usize = 89;
+const TRAILER_META_INDEX_AT: usize = 4;
+
+/// Checks the index of (variable-length) metalayers in `section`, a frame's
+/// header or trailer, the way C-Blosc2 reads it when it opens the frame
+/// (`get_meta_from_header`, `get_vlmeta_from_trailer`): every content,
+/// `0xc6`, its length and its bytes, must lie inside the section.
+///
+/// Why: C-Blosc2 2.21 adds a content's offset and declared length in 32
+/// bits, so a length near 2^31 wraps past its bounds check and it copies
+/// 2 GB from wherever the section is (a heap overflow, found by the `b2z`
+/// fuzz target). Here the sums cannot wrap. Indexes C-Blosc2 would refuse
+/// anyway are refused too.
+fn check_meta_index(
+    section: &[u8],
+    index_at: usize,
+    what: &str,
+) -> std::result::Result<(), String> {
+    let bad = |why: &str| Err(format!("its {what} index is damaged: {why}"));
+    let byte = |at: usize| section.get(at).copied();
+    let (Some(0xde), Some(count)) = (byte(index_at + 2), be_u16(section, index_at + 3)) else {
+        return bad("no map of them");
+    };
+    let mut at = index_at + 5;
+    for _ in 0..count {
+        let Some(name_len) = byte(at)
+            .filter(|b| b & 0xe0 == 0xa0)
+            .map(|b| usize::from(b & 0x1f))
+        else {
+            return bad("a name is not a short string");
+        };
+        at += 1 + name_len;
+        if byte(at) != Some(0xd2) {
+            return bad("an offset is not an int32");
+        }
+        let Some(offset) = be_i32(section, at + 1) else {
+            return bad("an offset is cut short");
+        };
+        at += 5;
+        let content_at = usize::try_from(offset).ok().filter(|&o| o < section.len());
+        let Some(content_at) = content_at else {
+            return bad("an offset points outside it");
+        };
+        let (Some(0xc6), Some(len)) = (byte(content_at), be_u32(section, content_at + 1)) else {
+            return bad("a content has no length");
+        };
+        let end = (content_at as u64) + 5 + u64::from(len);
+        if len > i32::MAX as u32 || end > section.len() as u64 {
+            return bad(&format!("a content of {len} bytes does not fit in it"));
+        }
+    }
+    Ok(())
 }
 
 /// What [`check_frame_io`] read and learnt of a frame.
@@ -566,6 +634,18 @@ pub fn check_cframe(frame: &[u8]) -> std::result::Result<(), String> {
         ));
     }
     let header_len = be_i32(frame, HEADER_LEN_AT).map_or(0, |v| v as u64);
+    let header = frame
+        .get(..header_len as usize)
+        .ok_or("its header is longer than the frame")?;
+    check_meta_index(header, HEADER_META_INDEX_AT, "metalayers")?;
+    let trailer_len = frame
+        .len()
+        .checked_sub(TRAILER_LEN_FROM_END as usize)
+        .and_then(|at| be_u32(frame, at))
+        .filter(|&n| n as usize <= frame.len() - header.len())
+        .ok_or("its trailer is damaged")?;
+    let trailer = &frame[frame.len() - trailer_len as usize..];
+    check_meta_index(trailer, TRAILER_META_INDEX_AT, "variable-length metalayers")?;
     let nbytes = be_i64(frame, NBYTES_AT).unwrap_or(0);
     let cbytes = be_i64(frame, CBYTES_AT).unwrap_or(0);
     let chunksize = i64::from(be_i32(frame, CHUNKSIZE_AT).unwrap_or(0));

@@ -366,3 +366,49 @@ fn an_offsets_index_stored_as_uninitialised_is_refused() {
     assert!(NdArray::from_cframe(bytes).is_err());
     assert_eq!(open_file(bytes), (false, false));
 }
+
+/// Found by the `b2z` fuzz target: C-Blosc2 checks a metalayer's content
+/// against its header (or a vlmeta's against its trailer) by adding offset
+/// and length in 32 bits, so a length near 2^31 passed the check and 2 GB
+/// were copied from the header (a heap overflow). Both indexes are checked
+/// before C-Blosc2 reads them.
+#[test]
+fn a_metalayer_declaring_two_gigabytes_is_refused() {
+    let mut sc = SChunk::new(&CParams::zstd_shuffle(4)).unwrap();
+    sc.append_buffer(&[7u8; 400]).unwrap();
+    sc.set_vlmeta_raw("x", b"\xa5hello").unwrap();
+    let sound = sc.to_cframe().unwrap();
+    check_cframe(&sound).unwrap();
+    // The first metalayer's content in the header ("b2nd" of an array), and
+    // the vlmeta's in the trailer: 0xc6 and a big-endian u32 length.
+    let header_content = |f: &[u8]| {
+        let at = i32::from_be_bytes(f[100..104].try_into().unwrap()) as usize;
+        assert_eq!(f[at], 0xc6);
+        at + 1
+    };
+    let trailer_len =
+        |f: &[u8]| u32::from_be_bytes(f[f.len() - 22..f.len() - 18].try_into().unwrap()) as usize;
+    let trailer_content = |f: &[u8]| {
+        let t = f.len() - trailer_len(f);
+        let name_len = usize::from(f[t + 9] & 0x1f);
+        let at = i32::from_be_bytes(f[t + 11 + name_len..t + 15 + name_len].try_into().unwrap());
+        assert_eq!(f[t + at as usize], 0xc6);
+        t + at as usize + 1
+    };
+    let arr = array_frame();
+    let cases = [
+        (arr.clone(), header_content(&arr)),
+        (sound.clone(), trailer_content(&sound)),
+    ];
+    for (frame, at) in cases {
+        for len in [0x7fff_ffffu32, 0x7fff_fff0, 0xffff_ffff, 1 << 20] {
+            let mut bad = frame.clone();
+            bad[at..at + 4].copy_from_slice(&len.to_be_bytes());
+            let e = check_cframe(&bad).unwrap_err();
+            assert!(e.contains("does not fit"), "{e}");
+            assert!(SChunk::from_cframe(&bad).is_err());
+            assert!(NdArray::from_cframe(&bad).is_err());
+            assert_eq!(open_file(&bad), (false, false));
+        }
+    }
+}

@@ -410,3 +410,14 @@ fn a_leaf_whose_dtype_is_not_its_items_is_refused() {
     );
     assert!(store.open_leaf("/y").is_ok());
 }
+
+/// A 1 kB store (found by the `b2z` fuzz target) whose embedded index frame
+/// declares a metalayer of 2 GB: C-Blosc2 copied 2 GB from its header (a
+/// heap overflow) when the store was opened. Now it is not a store.
+#[test]
+fn a_store_whose_index_declares_a_huge_metalayer_is_refused() {
+    let Err(err) = open_store(&fixture("metalayer-2gb.b2z")) else {
+        panic!("the store opened");
+    };
+    assert!(err.to_string().contains("does not fit"), "{err}");
+}
