@@ -436,3 +436,21 @@ fn a_metalayer_declaring_two_gigabytes_is_refused() {
         }
     }
 }
+
+/// Found by the `blosc2_frame` fuzz target: a frame whose offsets index
+/// marks chunk 0 special and stores chunks 1–3, which are themselves
+/// "uninitialised" special chunks. Whether a frame in memory is read in
+/// place (C-Blosc2 2.21's copy frees a pointer into the frame when a stored
+/// chunk follows a special one) was decided from the chunks' headers, all
+/// special here, so it was copied: an abort. It is decided from the index.
+#[test]
+fn a_stored_chunk_after_a_special_slot_is_read_in_place() {
+    let bytes = include_bytes!("fixtures/fuzz/stored-special-after-special.b2nd");
+    let sc = SChunk::from_cframe(bytes).expect("opens in place");
+    assert_eq!(sc.nchunks(), 4);
+    let mut buf = Vec::new();
+    for n in 0..4 {
+        sc.decompress_chunk(n, &mut buf).expect("a chunk reads");
+    }
+    let _ = NdArray::from_cframe(bytes).map(|a| a.to_vec());
+}

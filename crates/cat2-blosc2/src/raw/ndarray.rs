@@ -173,7 +173,7 @@ impl RawNdArray {
         sc.adopt_frame_buffer();
         buf.adopted();
         // See `RawSChunk::special_then_stored`.
-        if sc.special_then_stored()? {
+        if super::schunk::RawSChunk::special_then_stored(frame)? {
             return Ok(lazy);
         }
         sc.check_before_copy()?;

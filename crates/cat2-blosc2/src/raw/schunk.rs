@@ -165,7 +165,7 @@ impl RawSChunk {
         let mut lazy = Self::owned(ptr, "blosc2_schunk_from_buffer")?;
         lazy.adopt_frame_buffer();
         buf.adopted();
-        if lazy.special_then_stored()? {
+        if Self::special_then_stored(frame)? {
             return Ok(lazy);
         }
         lazy.check_before_copy()?;
@@ -194,23 +194,27 @@ impl RawSChunk {
         Ok(())
     }
 
-    /// Whether a stored chunk follows a special one (zeros, NaN, uninit):
-    /// the frames C-Blosc2 2.21 cannot copy into memory (see `MallocFrame`),
-    /// which are then read in place instead. Other frames are copied, as
-    /// python-blosc2 does, so their figures (`cbytes`) are the same.
-    pub(crate) fn special_then_stored(&self) -> Result<bool> {
-        let mut seen_special = false;
-        for n in 0..self.nchunks() {
-            let chunk = self.chunk(n)?;
-            match crate::chunks::Special::of(&chunk) {
-                crate::chunks::Special::Zero
-                | crate::chunks::Special::Nan
-                | crate::chunks::Special::Uninit => seen_special = true,
-                _ if seen_special => return Ok(true),
-                _ => {}
-            }
-        }
-        Ok(false)
+    /// Whether the offsets index of `frame` (a whole frame in memory) has a
+    /// stored chunk after a special one (zeros, NaN, uninit): the frames
+    /// C-Blosc2 2.21 cannot copy into memory (see `MallocFrame`), which are
+    /// then read in place instead. Other frames are copied, as python-blosc2
+    /// does, so their figures (`cbytes`) are the same.
+    ///
+    /// The index, not the chunks' headers, is what C-Blosc2's copy goes by:
+    /// a stored chunk may itself be a special one (a fuzzed frame of four
+    /// "uninitialised" chunks, the first in the index and three stored, made
+    /// it free a pointer into the frame).
+    pub(crate) fn special_then_stored(frame: &[u8]) -> Result<bool> {
+        use crate::frame::ChunkSlot;
+        let slots = crate::frame::read_frame_index(&mut std::io::Cursor::new(frame))?;
+        let first_special = slots
+            .iter()
+            .position(|s| matches!(s, ChunkSlot::Special(_)));
+        Ok(first_special.is_some_and(|first| {
+            slots[first..]
+                .iter()
+                .any(|s| matches!(s, ChunkSlot::Stored(_)))
+        }))
     }
 
     /// Makes C-Blosc2 own (and free) the frame buffer this in-memory
