@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Benchmark: peak memory of `cat2rs serve` while it receives a large upload, for a file
-stored verbatim (an .h5 name: the body starts with the HDF5 signature, which is what the
+stored verbatim (an .h5 name: the body starts with a small HDF5 file, which is what the
 server checks) and for one compressed into a .b2 super-chunk. The sampler and the upload
 body are also used by bench/side_by_side.py.
 
@@ -22,6 +22,24 @@ from servers import running
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BOUNDARY = "cat2rsbenchboundary"
 BLOCK = (b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4096)[: 1 << 20]
+
+
+def _hdf5_head():
+    """A small HDF5 file written by h5py: the body starts with it, so that the server's
+    upload check (the superblock and the root group parse) accepts the body as HDF5; the
+    rest of the body is `BLOCK`s, past the file's end of data, as a real file may have."""
+    import io
+
+    import h5py
+    import numpy as np
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", libver="earliest") as f:
+        f["x"] = np.arange(16)
+    return buf.getvalue()
+
+
+HEAD = _hdf5_head()
 
 
 def rss_kb(pid):
@@ -62,7 +80,8 @@ def multipart(size, filename="big"):
 
     def blocks():
         yield head
-        sent = 0
+        yield HEAD[:size]
+        sent = len(HEAD[:size])
         while sent < size:
             n = min(len(BLOCK), size - sent)
             yield BLOCK[:n]
@@ -75,7 +94,10 @@ def multipart(size, filename="big"):
 def holds_payload(path, size):
     """Whether file `path` holds exactly the `size` bytes multipart() sends as the file."""
     with open(path, "rb") as f:
-        left = size
+        first = HEAD[:size]
+        if f.read(len(first)) != first:
+            return False
+        left = size - len(first)
         while left:
             want = BLOCK[:min(len(BLOCK), left)]
             if f.read(len(want)) != want:
