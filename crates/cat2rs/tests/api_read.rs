@@ -233,7 +233,8 @@ mod info {
             sc["cratio"].as_f64().unwrap(),
             8000.0 / stored.cbytes() as f64
         );
-        assert!(sc["urlpath"].as_str().unwrap().ends_with("ds-1d.b2nd"));
+        assert!(sc["urlpath"].as_str().unwrap().ends_with("/ds-1d.b2nd"));
+        assert!(sc["urlpath"].as_str().unwrap().starts_with('@'));
 
         let cp = &sc["cparams"];
         assert_eq!(cp["codec"], 5);
@@ -321,7 +322,8 @@ mod info {
         assert_eq!(v["nbytes"], NOTES.len());
         assert_eq!(v["nchunks"], 1);
         assert_eq!(v["cparams"]["typesize"], 1);
-        assert!(v["urlpath"].as_str().unwrap().ends_with("notes.txt.b2"));
+        // The logical path (the reference shows the stored file's absolute path).
+        assert_eq!(v["urlpath"], "@public/notes.txt");
     }
 
     #[test]

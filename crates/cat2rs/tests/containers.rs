@@ -111,6 +111,11 @@ fn info_of_stores_groups_and_leaves() {
     assert_eq!(a["mtime"], v["mtime"]);
     assert_eq!(a["accept_ranges"], Value::Null);
     assert_eq!(a["schunk"]["contiguous"], true);
+    // The logical path of the store that holds the leaf.
+    assert!(a["schunk"]["urlpath"]
+        .as_str()
+        .unwrap()
+        .starts_with("@public/"));
     assert!(a["schunk"]["urlpath"]
         .as_str()
         .unwrap()

@@ -328,15 +328,29 @@ impl Stored {
     }
 
     /// The super-chunk's metadata as `/api/info` shows it for this place:
-    /// an embedded leaf is a frame copied out of its store, with no file of
-    /// its own, as the reference reports it.
+    /// its `urlpath` is the logical path of the file that holds it (the
+    /// dataset at `path`, or the `.b2z` store a leaf is in), and an embedded
+    /// leaf is a frame copied out of its store, with no file of its own, as
+    /// the reference reports it.
     pub(crate) fn schunk_info(
         &self,
         sc: &cat2_blosc2::SChunk,
         path: &DsPath,
         mtime: Option<String>,
     ) -> Result<SChunkInfo> {
-        let mut info = schunk_info(sc, Some(path.to_string()), mtime)?;
+        let file = match self {
+            Stored::Object(_) => path.to_string(),
+            Stored::Member { .. } => {
+                let parts = path.parts();
+                let store = parts.iter().position(|p| p.ends_with(".b2z"));
+                let mut file = DsPath::parse(path.root().name())?;
+                for part in &parts[..store.map_or(parts.len(), |i| i + 1)] {
+                    file = file.join(part);
+                }
+                file.to_string()
+            }
+        };
+        let mut info = schunk_info(sc, Some(file), mtime)?;
         if let Stored::Member {
             placement: crate::hierarchy::zip::Placement::Embedded(_),
             ..
