@@ -48,8 +48,8 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let fits = |start: &[u64], stop: &[u64]| {
-            let items = start.iter().zip(stop).map(|(a, b)| b.saturating_sub(*a));
-            items
+            (start.iter().zip(stop))
+                .map(|(a, b)| b.saturating_sub(*a))
                 .try_fold(ds.itemsize as u64, |n, k| n.checked_mul(k))
                 .is_some_and(|n| n <= MAX_BOX)
         };
