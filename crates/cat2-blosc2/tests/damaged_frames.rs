@@ -37,6 +37,27 @@ fn open_file(bytes: &[u8]) -> (bool, bool) {
     (NdArray::open(&p).is_ok(), SChunk::open(&p).is_ok())
 }
 
+/// Where a frame's offsets index starts: right after the chunks, the
+/// header's length plus their bytes (big-endian fields of the header).
+fn offsets_index_at(f: &[u8]) -> usize {
+    let be = |at: usize, n: usize| {
+        f[at..at + n]
+            .iter()
+            .fold(0u64, |v, &b| (v << 8) | u64::from(b))
+    };
+    (be(11, 4) + be(39, 8)) as usize
+}
+
+/// `bad` is refused by `check_cframe` with a reason mentioning `why`, and
+/// opens neither from memory nor from a file.
+fn refused_everywhere(bad: &[u8], why: &str) {
+    let e = check_cframe(bad).unwrap_err();
+    assert!(e.contains(why), "{e}");
+    assert!(NdArray::from_cframe(bad).is_err());
+    assert!(SChunk::from_cframe(bad).is_err());
+    assert_eq!(open_file(bad), (false, false));
+}
+
 #[test]
 fn a_sound_frame_passes_every_check() {
     let f = array_frame();
@@ -345,22 +366,12 @@ fn a_vlmeta_declaring_a_negative_size_is_damage() {
 #[test]
 fn an_offsets_index_of_items_other_than_8_bytes_is_refused() {
     let f = array_frame();
-    let be = |at: usize, n: usize| {
-        f[at..at + n]
-            .iter()
-            .fold(0u64, |v, &b| (v << 8) | u64::from(b))
-    };
-    // Right after the chunks: the header's length plus their bytes.
-    let off_pos = (be(11, 4) + be(39, 8)) as usize;
+    let off_pos = offsets_index_at(&f);
     assert_eq!(f[off_pos + 3], 8, "the offsets index's typesize");
     for typesize in [1u8, 4, 16] {
         let mut bad = f.clone();
         bad[off_pos + 3] = typesize;
-        let e = check_cframe(&bad).unwrap_err();
-        assert!(e.contains("offsets index"), "{e}");
-        assert!(NdArray::from_cframe(&bad).is_err());
-        assert!(SChunk::from_cframe(&bad).is_err());
-        assert_eq!(open_file(&bad), (false, false));
+        refused_everywhere(&bad, "offsets index");
     }
 }
 
@@ -371,20 +382,11 @@ fn an_offsets_index_of_items_other_than_8_bytes_is_refused() {
 #[test]
 fn an_offsets_index_stored_as_uninitialised_is_refused() {
     let f = array_frame();
-    let be = |at: usize, n: usize| {
-        f[at..at + n]
-            .iter()
-            .fold(0u64, |v, &b| (v << 8) | u64::from(b))
-    };
-    let off_pos = (be(11, 4) + be(39, 8)) as usize;
+    let off_pos = offsets_index_at(&f);
     for kind in [4u8, 5, 7] {
         let mut bad = f.clone();
         bad[off_pos + 31] = (bad[off_pos + 31] & !0x70) | (kind << 4);
-        let e = check_cframe(&bad).unwrap_err();
-        assert!(e.contains("special chunk"), "{e}");
-        assert!(NdArray::from_cframe(&bad).is_err());
-        assert!(SChunk::from_cframe(&bad).is_err());
-        assert_eq!(open_file(&bad), (false, false));
+        refused_everywhere(&bad, "special chunk");
     }
     let bytes = include_bytes!("fixtures/fuzz/offsets-uninit.b2nd");
     assert!(NdArray::from_cframe(bytes).is_err());
@@ -428,11 +430,7 @@ fn a_metalayer_declaring_two_gigabytes_is_refused() {
         for len in [0x7fff_ffffu32, 0x7fff_fff0, 0xffff_ffff, 1 << 20] {
             let mut bad = frame.clone();
             bad[at..at + 4].copy_from_slice(&len.to_be_bytes());
-            let e = check_cframe(&bad).unwrap_err();
-            assert!(e.contains("does not fit"), "{e}");
-            assert!(SChunk::from_cframe(&bad).is_err());
-            assert!(NdArray::from_cframe(&bad).is_err());
-            assert_eq!(open_file(&bad), (false, false));
+            refused_everywhere(&bad, "does not fit");
         }
     }
 }
