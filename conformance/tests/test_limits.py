@@ -40,6 +40,7 @@ LIMITS = {
 # What the server may hold beyond its budgets: code, caches, buffers of
 # connections, the allocator's slack.
 SLACK = 160 * MIB
+NOISE_ITEMS = 1 << 24
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,9 @@ def srv(tmp_path_factory):
                            cparams={"typesize": 1})
         sc.append_data(b"x" * (1 << 30))
         blosc2.asarray(np.arange(10**6, dtype="f8"), urlpath=str(public / "ramp.b2nd"), mode="w")
+        # 128 MiB of noise, which compresses to more than a request's memory.
+        noise = np.random.default_rng(7).random(NOISE_ITEMS)
+        blosc2.asarray(noise, chunks=(1 << 20,), urlpath=str(public / "noise.b2nd"), mode="w")
         blosc2.asarray(np.arange(4 * 64 * 64, dtype="f4").reshape(4, 64, 64),
                        urlpath=str(public / "stack.b2nd"), mode="w")
         s.add_user(*USER)
@@ -167,6 +171,50 @@ def test_a_huge_computation_is_stopped_by_its_budget(srv):
     assert took < 30
     assert s.grew() < 128 * MIB + SLACK, s.grew()
     alive(srv)
+
+
+def test_a_computed_result_larger_than_a_request_budget_is_stored(srv):
+    """compute=true writes its result into storage chunk by chunk: a result
+    larger, compressed, than the request's memory (made in memory, it would
+    need it twice) is stored whole in bounded memory, and reads back as
+    computed."""
+    http = logged_in(srv)
+    with Sampler(srv.proc.pid) as s:
+        r = save_expression(http, "noisy", "a * 2 + 1", {"a": "@public/noise.b2nd"}, compute=True)
+    assert r.status_code == 200, (r.status_code, detail(r))
+    stored = srv.personal_dir(USER[0]) / "noisy.b2nd"
+    assert stored.stat().st_size > 64 * MIB, stored.stat().st_size
+    assert s.grew() < 64 * MIB + SLACK, s.grew()
+    result = blosc2.open(str(stored))
+    assert result.shape == (NOISE_ITEMS,)
+    noise = blosc2.open(str(srv.statedir / "public" / "noise.b2nd"))
+    for start in (0, NOISE_ITEMS // 2 + 12345, NOISE_ITEMS - 1000):
+        np.testing.assert_array_equal(result[start:start + 1000], noise[start:start + 1000] * 2 + 1)
+    # No staged leftovers beside it (the lock file writers share stays).
+    assert {p.name for p in stored.parent.iterdir()} <= {"noisy.b2nd", "noisy.b2nd.b2lock"}
+    alive(srv)
+
+
+def test_a_computed_result_past_the_quota_is_refused_and_leaves_nothing(tmp_path):
+    """The quota is checked as the result is written: past it, a 400 with
+    the quota message, and no file (nor a staged part of one) is left."""
+    s = start_server(tmp_path / "quota", settings={**LIMITS, "quota": "40M"})
+    try:
+        public = s.statedir / "public"
+        public.mkdir(exist_ok=True)
+        rng = np.random.default_rng(8)
+        blosc2.asarray(rng.random(1 << 22), urlpath=str(public / "noise.b2nd"), mode="w")
+        s.add_user(*USER)
+        http = s.http(cookie=s.login_cookie(*USER), timeout=60)
+        r = save_expression(http, "big", "a * 2 + 1", {"a": "@public/noise.b2nd"}, compute=True)
+        assert r.status_code == 400, (r.status_code, detail(r))
+        assert "quota" in detail(r)
+        mine = s.personal_dir(USER[0])
+        assert not mine.exists() or {p.name for p in mine.iterdir()} <= {"big.b2nd.b2lock"}
+        r = save_expression(http, "small", "a[:1000] * 2", {"a": "@public/noise.b2nd"}, compute=True)
+        assert r.status_code == 200, (r.status_code, detail(r))
+    finally:
+        s.close()
 
 
 def test_abandoned_computations_stop(srv):

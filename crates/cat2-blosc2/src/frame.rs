@@ -1,27 +1,20 @@
-//! Assembling NDArray frames from chunks that are already compressed.
-//!
-//! Serving a selection made of whole stored chunks should cost a copy, not a
-//! decompression and recompression. C-Blosc2 can only build a contiguous
-//! frame by appending chunks one at a time (rewriting the offsets index each
-//! time), so the frame is assembled here in one pass instead: C-Blosc2 makes
-//! the frame of an all-uninitialised array of the same geometry (tiny, and
-//! exact in its header, metalayers and trailer), and its chunk section and
-//! offsets index are replaced by the real chunks (`README_CFRAME_FORMAT`:
-//! header | chunks | offsets chunk | trailer; the trailer's own offsets are
-//! relative to its start, so it moves as it is).
+//! Reading and checking Blosc2 frames before C-Blosc2 is given them: the
+//! offsets index (which chunks are stored where), the header, metalayer and
+//! trailer indexes, and every chunk's header, so that a damaged frame is
+//! refused with a message instead of being read past its end by C.
+//! (Frames are assembled from compressed chunks in `assemble.rs`.)
 
 use std::io::{Read, Seek, SeekFrom};
 
 use crate::error::{Error, Result};
 use crate::io::{read_exact_at, read_full, FrameIo};
-use crate::raw::ndarray::{Fill, RawNdArray};
-use crate::{chunk_sizes, ArraySpec, CParams, Compressor, Decompressor, Special};
+use crate::{chunk_sizes, Decompressor, Special};
 
 /// Offsets of big-endian fields in a frame header (after their msgpack markers).
-const HEADER_LEN_AT: usize = 11;
-const FRAME_LEN_AT: usize = 16;
+pub(crate) const HEADER_LEN_AT: usize = 11;
+pub(crate) const FRAME_LEN_AT: usize = 16;
 const NBYTES_AT: usize = 30;
-const CBYTES_AT: usize = 39;
+pub(crate) const CBYTES_AT: usize = 39;
 /// The frame magic, a msgpack str8 of 8 bytes after the fixarray marker.
 const MAGIC: &[u8] = b"\xa8b2frame\0";
 /// Enough of a header to hold every fixed field read here.
@@ -240,11 +233,11 @@ fn be_u16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn be_u32(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn be_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-fn be_i64(b: &[u8], at: usize) -> Option<i64> {
+pub(crate) fn be_i64(b: &[u8], at: usize) -> Option<i64> {
     Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
@@ -321,7 +314,7 @@ pub fn check_header(h: &[u8]) -> std::result::Result<u64, String> {
 
 /// Largest frame header or trailer read to check a frame (they hold the
 /// metalayers and the vlmeta, which are small).
-const MAX_META_LEN: u64 = 64 << 20;
+pub(crate) const MAX_META_LEN: u64 = 64 << 20;
 /// The trailer ends with its length: a msgpack uint32 marker, 22 bytes from
 /// the end of the frame, in its last 25 bytes.
 const TRAILER_MINLEN: u64 = 25;
@@ -706,182 +699,4 @@ pub fn check_cframe(frame: &[u8]) -> std::result::Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The frame of an array of geometry `spec` whose chunks (C order of the
-/// chunk grid) are `chunks`, each a complete compressed chunk holding one
-/// extended chunk of `spec`, carrying the variable-length metadata `vlmeta`
-/// (name, raw msgpack content).
-pub fn ndarray_frame_from_chunks(
-    spec: &ArraySpec,
-    chunks: &[Vec<u8>],
-    vlmeta: &[(String, Vec<u8>)],
-) -> Result<Vec<u8>> {
-    let bad = |what: &str| Error::Invalid(format!("cannot assemble a frame: {what}"));
-    let nchunks: i64 = spec
-        .shape
-        .iter()
-        .zip(&spec.chunks)
-        .map(|(&s, &c)| {
-            if c > 0 {
-                (s + i64::from(c) - 1) / i64::from(c)
-            } else {
-                0
-            }
-        })
-        .product();
-    if nchunks <= 0 || nchunks as usize != chunks.len() {
-        return Err(bad(&format!(
-            "{} chunks given for a grid of {nchunks}",
-            chunks.len()
-        )));
-    }
-    let mut array = RawNdArray::create_in(spec, Fill::Uninit, true)?;
-    if !vlmeta.is_empty() {
-        let mut sc = array.schunk()?;
-        let cp = CParams::zstd_shuffle(1);
-        for (name, content) in vlmeta {
-            sc.vlmeta_set(name, content, &cp)?;
-        }
-    }
-    let template = array.to_cframe()?;
-    let header_len = be_u32(&template, HEADER_LEN_AT).ok_or_else(|| bad("short header"))? as usize;
-    let cbytes0 = be_i64(&template, CBYTES_AT).ok_or_else(|| bad("short header"))?;
-    let offsets_at = header_len
-        .checked_add(usize::try_from(cbytes0).map_err(|_| bad("negative cbytes"))?)
-        .ok_or_else(|| bad("header overflow"))?;
-    let offsets0 = template
-        .get(offsets_at..)
-        .ok_or_else(|| bad("no offsets"))?;
-    let (_, off_cbytes0, _) = chunk_sizes(offsets0)?;
-    let trailer = template
-        .get(offsets_at + off_cbytes0 as usize..)
-        .ok_or_else(|| bad("no trailer"))?;
-
-    // The extended chunk size every chunk must decompress to.
-    let ext_items: i64 = spec
-        .chunks
-        .iter()
-        .zip(&spec.blocks)
-        .map(|(&c, &b)| {
-            let (c, b) = (i64::from(c), i64::from(b).max(1));
-            (c + b - 1) / b * b
-        })
-        .product();
-    let chunk_nbytes = ext_items * i64::from(spec.cparams.typesize.max(1));
-    let mut offsets = Vec::with_capacity(chunks.len() * 8);
-    let mut total: i64 = 0;
-    for (i, c) in chunks.iter().enumerate() {
-        let (nbytes, cbytes, _) = chunk_sizes(c)?;
-        if cbytes as usize != c.len() || i64::from(nbytes) != chunk_nbytes {
-            return Err(bad(&format!(
-                "chunk {i} holds {nbytes} bytes in {cbytes} ({} given) where {chunk_nbytes} are needed",
-                c.len()
-            )));
-        }
-        // Zero, NaN and uninitialised chunks are coded in their offset and
-        // not stored, as C-Blosc2 does when it appends them: C-Blosc2 3.x
-        // (python-blosc2) refuses to open a frame *file* that stores one.
-        let special = match crate::chunks::Special::of(c) {
-            crate::chunks::Special::Zero => Some(1u64),
-            crate::chunks::Special::Nan => Some(2),
-            crate::chunks::Special::Uninit => Some(4),
-            _ => None,
-        };
-        if let Some(code) = special {
-            offsets.extend_from_slice(&((1u64 << 63) | (code << 56)).to_le_bytes());
-            continue;
-        }
-        offsets.extend_from_slice(&total.to_le_bytes());
-        total += i64::from(cbytes);
-    }
-    let mut cp = CParams::zstd_shuffle(8);
-    cp.nthreads = 1;
-    let offsets_chunk = Compressor::new(&cp)?.compress(&offsets)?;
-
-    let frame_len = header_len + total as usize + offsets_chunk.len() + trailer.len();
-    let mut frame = Vec::with_capacity(frame_len);
-    frame.extend_from_slice(&template[..header_len]);
-    frame[FRAME_LEN_AT..FRAME_LEN_AT + 8].copy_from_slice(&(frame_len as u64).to_be_bytes());
-    frame[CBYTES_AT..CBYTES_AT + 8].copy_from_slice(&total.to_be_bytes());
-    for c in chunks {
-        if matches!(
-            crate::chunks::Special::of(c),
-            crate::chunks::Special::None | crate::chunks::Special::Value
-        ) {
-            frame.extend_from_slice(c);
-        }
-    }
-    frame.extend_from_slice(&offsets_chunk);
-    frame.extend_from_slice(trailer);
-    crate::schunk::fix_frame_typesize(&mut frame, spec.cparams.typesize.max(1) as usize);
-    Ok(frame)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::NdArray;
-
-    fn spec(shape: &[i64], chunks: &[i32], blocks: &[i32]) -> ArraySpec {
-        ArraySpec {
-            shape: shape.to_vec(),
-            chunks: chunks.to_vec(),
-            blocks: blocks.to_vec(),
-            dtype: "<u2".into(),
-            cparams: CParams::zstd_shuffle(2),
-            urlpath: None,
-        }
-    }
-
-    #[test]
-    fn assembled_frame_reads_back_as_the_source() {
-        let s = spec(&[5, 7, 9], &[2, 7, 4], &[1, 3, 4]);
-        let data: Vec<u8> = (0..5 * 7 * 9u16).flat_map(u16::to_le_bytes).collect();
-        let src = NdArray::from_buffer(&s, &data).unwrap();
-        let chunks: Vec<Vec<u8>> = (0..src.schunk().nchunks())
-            .map(|n| src.schunk().chunk(n).unwrap())
-            .collect();
-        let frame = ndarray_frame_from_chunks(&s, &chunks, &[]).unwrap();
-        let back = NdArray::from_cframe(&frame).unwrap();
-        assert_eq!(back.shape(), [5, 7, 9]);
-        assert_eq!(back.chunks(), [2, 7, 4]);
-        assert_eq!(back.dtype(), "<u2");
-        assert_eq!(back.to_vec().unwrap(), data);
-    }
-
-    #[test]
-    fn special_chunks_are_coded_in_offsets() {
-        let s = spec(&[4, 3], &[2, 3], &[1, 3]);
-        // The first chunk all zeros: C-Blosc2 compresses it as a special.
-        let mut data = vec![0u8; 4 * 3 * 2];
-        data[12..]
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, b)| *b = i as u8 + 1);
-        let src = NdArray::from_buffer(&s, &data).unwrap();
-        let mut chunks: Vec<Vec<u8>> = (0..2).map(|n| src.schunk().chunk(n).unwrap()).collect();
-        let (nbytes, _, _) = chunk_sizes(&chunks[0]).unwrap();
-        chunks[0] = crate::special_chunk(&s.cparams, nbytes, false).unwrap();
-        assert_eq!(
-            crate::chunks::Special::of(&chunks[0]),
-            crate::chunks::Special::Zero
-        );
-        let frame = ndarray_frame_from_chunks(&s, &chunks, &[]).unwrap();
-        // The zero chunk takes no room among the chunk data.
-        assert_eq!(be_i64(&frame, CBYTES_AT).unwrap() as usize, chunks[1].len());
-        let back = NdArray::from_cframe(&frame).unwrap();
-        assert_eq!(back.to_vec().unwrap(), data);
-    }
-
-    #[test]
-    fn wrong_chunks_are_refused() {
-        let s = spec(&[4], &[2], &[1]);
-        let data: Vec<u8> = (0..4u16).flat_map(u16::to_le_bytes).collect();
-        let src = NdArray::from_buffer(&s, &data).unwrap();
-        let one = src.schunk().chunk(0).unwrap();
-        assert!(ndarray_frame_from_chunks(&s, std::slice::from_ref(&one), &[]).is_err());
-        let other = spec(&[6], &[3], &[1]);
-        assert!(ndarray_frame_from_chunks(&other, &[one.clone(), one], &[]).is_err());
-    }
 }

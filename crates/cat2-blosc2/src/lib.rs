@@ -15,6 +15,7 @@
 //! [`SChunk::create_io`]); the path-based constructors open the file once
 //! and hand it over as one.
 
+mod assemble;
 mod boxread;
 mod chunks;
 pub mod cparams;
@@ -26,14 +27,15 @@ mod ndarray;
 mod raw;
 mod schunk;
 
+pub use assemble::{ndarray_frame_from_chunks, FrameAssembler, FrameEnds};
 pub use chunks::{
     bitunshuffle, chunk_sizes, chunk_version, special_chunk, Compressor, Decompressor, Special,
 };
 pub use cparams::CParams;
 pub use error::{Error, Result};
 pub use frame::{
-    check_b2nd_meta, check_cframe, check_chunk_headers, check_header, ndarray_frame_from_chunks,
-    read_frame_index, read_frame_index_io, ChunkSlot, FRAME_HEADER_MINLEN, MAX_CHECKED_CHUNKS,
+    check_b2nd_meta, check_cframe, check_chunk_headers, check_header, read_frame_index,
+    read_frame_index_io, ChunkSlot, FRAME_HEADER_MINLEN, MAX_CHECKED_CHUNKS,
 };
 pub use io::{FileIo, FrameIo};
 pub use layout::{pack_chunk, pack_chunk_owned};

@@ -7,6 +7,7 @@
 //! Which of these a dataset uses is its own business
 //! ([`crate::dataset::Dataset::fetch`]); this module knows no kinds.
 
+pub(crate) mod frame_out;
 pub(crate) mod geometry;
 pub(crate) mod passthrough;
 pub(crate) mod readers;
@@ -18,7 +19,7 @@ pub use geometry::{auto_geometry, result_geometry, Geometry};
 pub(crate) use readers::{ArrayReader, MemReader};
 pub(crate) use results::{
     build_array_frame, compress_chunk, frame_from_chunks, frame_from_selection, result_cparams,
-    ChunkSource, OpenReader,
+    write_frame, ChunkSource, OpenReader,
 };
 
 use crate::budget::{bytes_of, dims_of, Budget, Reservation};

@@ -3,10 +3,13 @@
 //! blocks and compressed, in parallel, so memory stays at a few chunks
 //! whatever the size of the selection.
 
-use cat2_blosc2::{ArraySpec, CParams, NdArray};
+use std::sync::Mutex;
 
+use cat2_blosc2::{ArraySpec, CParams, FrameAssembler, NdArray};
+
+use super::frame_out::{FrameDest, FrameOut, MadeFrame};
 use super::geometry::{fit_geometry, Geometry};
-use crate::budget::{bytes_of, dims_of, Budget, Reservation};
+use crate::budget::{bytes_of, dims_of, Budget};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::selection::{read_selection, BoxReader, Selection};
@@ -107,8 +110,8 @@ struct ResultGrid<'s> {
     grid: Vec<i64>,
     cparams: CParams,
     budget: &'s Budget,
-    /// The compressed chunks made so far, as they count against the budget.
-    output: Reservation,
+    /// Where the compressed chunks go as they are made.
+    out: Mutex<FrameOut>,
     /// Result chunks worked on at once.
     in_flight: usize,
 }
@@ -118,11 +121,15 @@ impl ResultGrid<'_> {
         self.grid.iter().product()
     }
 
-    /// Counts a compressed chunk against the budget, and stops when the
+    /// Gives compressed result chunk `n` to the frame, and stops when the
     /// request is cancelled or out of time.
-    fn made(&self, compressed: &[u8]) -> Result<()> {
+    fn made(&self, n: i64, compressed: Vec<u8>) -> Result<()> {
         self.budget.check()?;
-        self.output.grow(compressed.len() as u64, &|| {
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        out.put(n as usize, compressed, &|| {
             format!(
                 "the answer (shape {:?}, compressed as it is made)",
                 self.out_shape
@@ -189,13 +196,40 @@ impl ResultGrid<'_> {
 
 /// [`frame_from_selection`] from any [`ChunkSource`].
 pub(crate) fn frame_from_chunks(
-    mut source: ChunkSource<'_>,
+    source: ChunkSource<'_>,
     sel: &Selection,
     dtype: &DType,
     geometry: Geometry,
     cparams: &CParams,
     budget: &Budget,
 ) -> Result<Vec<u8>> {
+    match write_frame(
+        source,
+        sel,
+        dtype,
+        geometry,
+        cparams,
+        budget,
+        FrameDest::Memory,
+    )? {
+        MadeFrame::Bytes(frame) => Ok(frame),
+        MadeFrame::Written => Err(Error::BadRequest(
+            "an answer made in memory was written to storage".into(),
+        )),
+    }
+}
+
+/// The frame of a selection read from any [`ChunkSource`], made into
+/// `dest` one result chunk at a time (see [`FrameDest`]).
+pub(crate) fn write_frame(
+    mut source: ChunkSource<'_>,
+    sel: &Selection,
+    dtype: &DType,
+    geometry: Geometry,
+    cparams: &CParams,
+    budget: &Budget,
+    dest: FrameDest,
+) -> Result<MadeFrame> {
     let out_shape = sel.out_shape();
     let itemsize = dtype.itemsize();
     if out_shape.is_empty() || out_shape.contains(&0) || itemsize == 0 {
@@ -204,7 +238,7 @@ pub(crate) fn frame_from_chunks(
             ChunkSource::Serial(reader) => read_selection(*reader, sel)?,
             ChunkSource::Workers(open) => read_selection(&mut *open()?, sel)?,
         };
-        return build_array_frame(&data, &out_shape, dtype, Some(geometry));
+        return dest.store_whole(build_array_frame(&data, &out_shape, dtype, Some(geometry))?);
     }
     let (chunks, blocks) = fit_geometry(&out_shape, itemsize, Some(geometry));
     let chunks64: Vec<i64> = chunks.iter().map(|&c| i64::from(c)).collect();
@@ -236,59 +270,57 @@ pub(crate) fn frame_from_chunks(
             "computing the answer (shape {out_shape:?}) in chunks of {chunks:?} items, {in_flight} at a time,"
         )
     })?;
-    let output = budget.nothing_held();
+    let spec = ArraySpec {
+        shape: out_shape.clone(),
+        chunks,
+        blocks,
+        dtype: dtype.descr_str(),
+        cparams,
+        urlpath: None,
+    };
+    let assembler = FrameAssembler::new(&spec, &[])?;
     let mut rg = ResultGrid {
         sel,
         kept: (0..sel.dims.len())
             .filter(|&d| sel.dims[d].keep_dim)
             .collect(),
-        out_shape: out_shape.clone(),
+        out_shape,
         chunks: chunks64,
         blocks: blocks64,
         itemsize,
         grid,
-        cparams,
+        cparams: spec.cparams,
         budget,
-        output,
+        out: Mutex::new(FrameOut::new(assembler, dest, budget)),
         in_flight: in_flight as usize,
     };
     if rg.nchunks() > 1 {
         // Parallelism comes from working on several chunks at once.
         rg.cparams.nthreads = 1;
     }
-    let compressed = match source {
+    match source {
         ChunkSource::Serial(reader) => serial_chunks(&rg, reader)?,
         ChunkSource::Workers(open) => worker_chunks(&rg, open)?,
     };
     drop(working);
-    // The frame is a copy of the chunks, made while they are still held.
-    let _frame = budget.reserve(rg.output.bytes(), &|| {
+    let out = rg
+        .out
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    out.finish(budget, &|| {
         format!("the answer's frame (shape {:?})", rg.out_shape)
-    })?;
-    let spec = ArraySpec {
-        shape: out_shape,
-        chunks,
-        blocks,
-        dtype: dtype.descr_str(),
-        cparams: rg.cparams,
-        urlpath: None,
-    };
-    Ok(cat2_blosc2::ndarray_frame_from_chunks(
-        &spec,
-        &compressed,
-        &[],
-    )?)
+    })
 }
 
-/// The compressed result chunks of one reader, read a batch at a time and
-/// compressed in parallel.
-fn serial_chunks(rg: &ResultGrid<'_>, reader: &mut dyn BoxReader) -> Result<Vec<Vec<u8>>> {
+/// The result chunks of one reader, read a batch at a time, compressed in
+/// parallel and given to the frame in order.
+fn serial_chunks(rg: &ResultGrid<'_>, reader: &mut dyn BoxReader) -> Result<()> {
     use rayon::prelude::*;
 
     let nchunks = rg.nchunks();
     let native = rg.native_from(reader);
-    let mut compressed = Vec::with_capacity(nchunks as usize);
     let mut batch = Vec::with_capacity(rg.in_flight);
+    let mut first = 0;
     for n in 0..nchunks {
         batch.push(if native {
             let mut chunk = Vec::new();
@@ -305,18 +337,19 @@ fn serial_chunks(rg: &ResultGrid<'_>, reader: &mut dyn BoxReader) -> Result<Vec<
             .par_iter()
             .map(|packed| Ok(rg.compressor()?.compress(packed)?))
             .collect::<Result<_>>()?;
-        for chunk in &done {
-            rg.made(chunk)?;
+        for (chunk, k) in done.into_iter().zip(first..) {
+            rg.made(k, chunk)?;
         }
-        compressed.extend(done);
         batch.clear();
+        first = n + 1;
     }
-    Ok(compressed)
+    Ok(())
 }
 
-/// The compressed result chunks made by one worker per thread, each with a
-/// reader of its own, taking chunks from a shared counter.
-fn worker_chunks(rg: &ResultGrid<'_>, open: &OpenReader<'_>) -> Result<Vec<Vec<u8>>> {
+/// The result chunks made by one worker per thread, each with a reader of
+/// its own, taking chunks from a shared counter and giving them to the
+/// frame as they are done.
+fn worker_chunks(rg: &ResultGrid<'_>, open: &OpenReader<'_>) -> Result<()> {
     use rayon::prelude::*;
     use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
@@ -324,39 +357,24 @@ fn worker_chunks(rg: &ResultGrid<'_>, open: &OpenReader<'_>) -> Result<Vec<Vec<u
     let next = AtomicI64::new(0);
     let failed = AtomicBool::new(false);
     let workers = rg.in_flight.clamp(1, nchunks as usize);
-    let made: Vec<Vec<(i64, Vec<u8>)>> = (0..workers)
-        .into_par_iter()
-        .map(|_| {
-            let work = || -> Result<Vec<(i64, Vec<u8>)>> {
-                let mut reader = open()?;
-                let native = rg.native_from(&*reader);
-                let mut compressor = rg.compressor()?;
-                let mut scratch = Vec::new();
-                let mut mine = Vec::new();
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= nchunks || failed.load(Ordering::Relaxed) {
-                        return Ok(mine);
-                    }
-                    let chunk = rg.compressed_chunk(
-                        &mut *reader,
-                        native,
-                        &mut compressor,
-                        &mut scratch,
-                        n,
-                    )?;
-                    rg.made(&chunk)?;
-                    mine.push((n, chunk));
+    (0..workers).into_par_iter().try_for_each(|_| {
+        let work = || -> Result<()> {
+            let mut reader = open()?;
+            let native = rg.native_from(&*reader);
+            let mut compressor = rg.compressor()?;
+            let mut scratch = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= nchunks || failed.load(Ordering::Relaxed) {
+                    return Ok(());
                 }
-            };
-            work().inspect_err(|_| failed.store(true, Ordering::Relaxed))
-        })
-        .collect::<Result<_>>()?;
-    let mut compressed: Vec<Vec<u8>> = vec![Vec::new(); nchunks as usize];
-    for (n, chunk) in made.into_iter().flatten() {
-        compressed[n as usize] = chunk;
-    }
-    Ok(compressed)
+                let chunk =
+                    rg.compressed_chunk(&mut *reader, native, &mut compressor, &mut scratch, n)?;
+                rg.made(n, chunk)?;
+            }
+        };
+        work().inspect_err(|_| failed.store(true, Ordering::Relaxed))
+    })
 }
 
 /// Compresses C-ordered items into an NDArray frame.

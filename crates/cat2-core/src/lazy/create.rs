@@ -10,12 +10,14 @@ use crate::dataset::lazy_format::{carrier_frame, relative_path};
 use crate::dataset::operand::Opening;
 use crate::dataset::Opener;
 use crate::error::{Error, Result};
-use crate::fetch::{frame_from_chunks, ChunkSource, Geometry};
+use crate::fetch::frame_out::FrameDest;
+use crate::fetch::{write_frame, ChunkSource, Geometry};
 use crate::path::DsPath;
 use crate::resolve::Resolver;
 use crate::selection::Selection;
 use crate::storage::PutMode;
 use crate::store::{Caller, StateDir};
+use crate::write::upload::commit_replacing;
 use crate::write::WritePolicy;
 
 /// What the client sends (`Cat2LazyArr`).
@@ -117,7 +119,7 @@ pub fn save(
     };
     // Like the reference, linear algebra (concat, stack, matmul, transpose...) is stored
     // computed.
-    let frame = if req.compute || lazy.forces_compute() {
+    if req.compute || lazy.forces_compute() {
         let sel = Selection::full(&spec.shape);
         let geometry = Geometry {
             chunks: lazy.chunks.clone(),
@@ -135,14 +137,25 @@ pub fn save(
         } else {
             ChunkSource::Workers(&open)
         };
-        frame_from_chunks(
+        // Written into storage as it is computed, whatever its size: only the
+        // chunks in flight are in memory, and the quota is checked as they
+        // are written.
+        let staged = sd.storage().stage(&target)?;
+        let dest = FrameDest::Staged {
+            io: staged.io(),
+            room: sd.quota_room(policy, sd.object_size(&target))?,
+            name: path.to_string(),
+        };
+        write_frame(
             source,
             &sel,
             &lazy.core_dtype()?,
             geometry,
             &lazy.cparams,
             budget,
-        )?
+            dest,
+        )?;
+        commit_replacing(sd, staged, &target)?;
     } else {
         let here = target.parent().unwrap_or_default();
         let urlpaths: Vec<(String, String)> = lazy
@@ -154,11 +167,11 @@ pub fn save(
                 Ok((name.clone(), relative_path(&here, file.as_str())))
             })
             .collect::<Result<_>>()?;
-        carrier_frame(&spec, text, &urlpaths)?
-    };
-    let replaced = sd.object_size(&target);
-    sd.check_quota(policy, frame.len() as u64, replaced, "Upload")?;
-    sd.storage().put(&target, &frame, PutMode::Overwrite)?;
+        let frame = carrier_frame(&spec, text, &urlpaths)?;
+        let replaced = sd.object_size(&target);
+        sd.check_quota(policy, frame.len() as u64, replaced, "Upload")?;
+        sd.storage().put(&target, &frame, PutMode::Overwrite)?;
+    }
     Ok(path.to_string())
 }
 

@@ -125,6 +125,16 @@ impl StateDir {
         Ok(())
     }
 
+    /// The bytes a write may add before the state directory is over its
+    /// quota, when the write replaces an object of `replaced` bytes (the
+    /// room [`StateDir::check_quota`] leaves); `None` without a quota.
+    pub(crate) fn quota_room(&self, policy: &WritePolicy, replaced: u64) -> Result<Option<u64>> {
+        policy
+            .quota
+            .map(|quota| Ok(quota.saturating_add(replaced).saturating_sub(self.usage()?)))
+            .transpose()
+    }
+
     /// The size of the object at `key`, 0 if there is none.
     pub(crate) fn object_size(&self, key: &Key) -> u64 {
         match self.storage().head(key) {
