@@ -195,10 +195,44 @@ def test_a_computed_result_larger_than_a_request_budget_is_stored(srv):
     alive(srv)
 
 
+def spill_files(srv):
+    return [p.name for p in srv.statedir.iterdir() if p.name.startswith(".cat2rs-tmp-")]
+
+
+def test_a_computed_answer_larger_than_a_request_budget_is_spilled_and_sent(srv):
+    """A fetch (and a download) of a computed answer larger, compressed,
+    than the request's memory is spilled into storage and streamed from
+    there in bounded memory; the spill is gone once it is sent."""
+    http = logged_in(srv)
+    r = save_expression(http, "noisy_lazy", "a * 2 + 1", {"a": "@public/noise.b2nd"})
+    assert r.status_code == 200, (r.status_code, detail(r))
+    noise = blosc2.open(str(srv.statedir / "public" / "noise.b2nd"))
+    for route in ("/api/fetch/@personal/noisy_lazy.b2nd", "/api/download/@personal/noisy_lazy.b2nd"):
+        with Sampler(srv.proc.pid) as s:
+            r = http.get(route)
+        assert r.status_code == 200, (route, r.status_code, detail(r))
+        assert len(r.content) > 64 * MIB, len(r.content)
+        assert int(r.headers["content-length"]) == len(r.content)
+        assert s.grew() < 64 * MIB + SLACK, (route, s.grew())
+        result = blosc2.ndarray_from_cframe(r.content)
+        assert result.shape == (NOISE_ITEMS,)
+        for start in (0, NOISE_ITEMS // 3, NOISE_ITEMS - 1000):
+            np.testing.assert_array_equal(result[start:start + 1000],
+                                          noise[start:start + 1000] * 2 + 1)
+        del r, result
+        deadline = time.monotonic() + 10
+        while spill_files(srv) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert spill_files(srv) == []
+    alive(srv)
+
+
 def test_a_computed_result_past_the_quota_is_refused_and_leaves_nothing(tmp_path):
     """The quota is checked as the result is written: past it, a 400 with
-    the quota message, and no file (nor a staged part of one) is left."""
-    s = start_server(tmp_path / "quota", settings={**LIMITS, "quota": "40M"})
+    the quota message, and no file (nor a staged part of one) is left; an
+    answer spilled past request_disk_limit is a 413 that names it."""
+    s = start_server(tmp_path / "quota",
+                     settings={**LIMITS, "quota": "40M", "request_disk_limit": "8M"})
     try:
         public = s.statedir / "public"
         public.mkdir(exist_ok=True)
@@ -213,6 +247,13 @@ def test_a_computed_result_past_the_quota_is_refused_and_leaves_nothing(tmp_path
         assert not mine.exists() or {p.name for p in mine.iterdir()} <= {"big.b2nd.b2lock"}
         r = save_expression(http, "small", "a[:1000] * 2", {"a": "@public/noise.b2nd"}, compute=True)
         assert r.status_code == 200, (r.status_code, detail(r))
+        # Fetched instead, the same result is spilled, up to request_disk_limit.
+        r = save_expression(http, "lazy", "a * 2 + 1", {"a": "@public/noise.b2nd"})
+        assert r.status_code == 200, (r.status_code, detail(r))
+        r = http.get("/api/fetch/@personal/lazy.b2nd")
+        assert r.status_code == 413, (r.status_code, detail(r))
+        assert "request_disk_limit" in detail(r)
+        assert [p.name for p in s.statedir.iterdir() if p.name.startswith(".cat2rs-tmp-")] == []
     finally:
         s.close()
 

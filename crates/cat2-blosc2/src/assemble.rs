@@ -140,6 +140,11 @@ impl FrameAssembler {
         self.offsets.len()
     }
 
+    /// Where the first stored chunk goes: the header's length.
+    pub fn header_len(&self) -> u64 {
+        self.header.len() as u64
+    }
+
     /// Bytes of chunks stored so far (the frame's chunk section).
     pub fn stored(&self) -> u64 {
         self.stored

@@ -37,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let out = resolver.resolve(&path)?.fetch(&req)?;
         let len = match out {
             FetchOutput::Frame(f) => f.len(),
+            FetchOutput::Spilled(f) => cat2_core::storage::ReadAt::len(f.as_ref()) as usize,
             FetchOutput::Stored { .. } => return Err("not computed: stored bytes".into()),
         };
         println!("{:.3} s, {len} bytes", t.elapsed().as_secs_f64());

@@ -45,6 +45,9 @@ pub struct Limits {
     pub total_memory: u64,
     /// Longest a computation may run.
     pub compute_time: Duration,
+    /// Bytes of storage one computed answer may be spilled into when it
+    /// does not fit `request_memory` (0: never spilled, refused instead).
+    pub request_disk: u64,
 }
 
 impl Default for Limits {
@@ -53,6 +56,7 @@ impl Default for Limits {
             request_memory: 512 << 20,
             total_memory: 1 << 30,
             compute_time: Duration::from_secs(600),
+            request_disk: 8 << 30,
         }
     }
 }
@@ -124,6 +128,16 @@ struct Inner {
     /// When computing must stop, and the limit that set it (for messages).
     deadline: Option<(Instant, Duration)>,
     cancelled: AtomicBool,
+    spill: Option<Spill>,
+}
+
+/// Where a computed answer too large for the request's memory is written
+/// instead (an object staged in `storage`, never committed, removed once
+/// sent), and how large it may grow there.
+#[derive(Debug, Clone)]
+pub struct Spill {
+    pub storage: Arc<dyn crate::storage::Storage>,
+    pub limit: u64,
 }
 
 impl Budget {
@@ -136,12 +150,31 @@ impl Budget {
                 pool: None,
                 deadline: None,
                 cancelled: AtomicBool::new(false),
+                spill: None,
             }),
         }
     }
 
     /// A request's budget under `limits`, drawing on `pool`; its time starts now.
     pub fn new(limits: &Limits, pool: Arc<MemoryPool>) -> Budget {
+        Budget::made(limits, pool, None)
+    }
+
+    /// [`Budget::new`], with answers too large for memory spilled into
+    /// `storage` (up to `limits.request_disk`; none when that is 0).
+    pub fn spilling_to(
+        limits: &Limits,
+        pool: Arc<MemoryPool>,
+        storage: Arc<dyn crate::storage::Storage>,
+    ) -> Budget {
+        let spill = (limits.request_disk > 0).then(|| Spill {
+            storage,
+            limit: limits.request_disk,
+        });
+        Budget::made(limits, pool, spill)
+    }
+
+    fn made(limits: &Limits, pool: Arc<MemoryPool>, spill: Option<Spill>) -> Budget {
         Budget {
             inner: Arc::new(Inner {
                 memory: limits.request_memory.min(pool.limit),
@@ -149,8 +182,14 @@ impl Budget {
                 pool: Some(pool),
                 deadline: Some((Instant::now() + limits.compute_time, limits.compute_time)),
                 cancelled: AtomicBool::new(false),
+                spill,
             }),
         }
+    }
+
+    /// Where an answer too large for memory may be spilled, if anywhere.
+    pub(crate) fn spill(&self) -> Option<&Spill> {
+        self.inner.spill.as_ref()
     }
 
     /// The request is not wanted any more: work on it stops at the next check.
@@ -348,6 +387,7 @@ mod tests {
             request_memory: request,
             total_memory: total,
             compute_time: Duration::from_secs(60),
+            request_disk: 0,
         }
     }
 

@@ -58,9 +58,12 @@ pub fn fetch_values(ds: &dyn Dataset, slice: Option<String>, budget: &Budget) ->
         budget: budget.clone(),
         ..FetchRequest::default()
     };
-    let arr: NdArray = match ds.fetch(&req)? {
-        FetchOutput::Frame(bytes) => NdArray::from_cframe(&bytes)?,
-        FetchOutput::Stored { blob, offset, .. } => crate::frames::open_array_at(&blob, offset)?,
+    // Held until the items are read: a spilled answer lives as long as it.
+    let answer = ds.fetch(&req)?;
+    let arr: NdArray = match &answer {
+        FetchOutput::Frame(bytes) => NdArray::from_cframe(bytes)?,
+        FetchOutput::Spilled(frame) => crate::frames::open_staged_array(frame.io(), "the answer")?,
+        FetchOutput::Stored { blob, offset, .. } => crate::frames::open_array_at(blob, *offset)?,
     };
     // The items, and what the views make of them (up to 8 bytes each).
     let shape = arr.shape();

@@ -61,6 +61,7 @@ fn fetched(sd: &StateDir, path: &str, slice: Option<&str>) -> NdArray {
     match node(sd, path).fetch(&req).expect(path) {
         FetchOutput::Frame(f) => NdArray::from_cframe(&f).expect("a frame"),
         FetchOutput::Stored { .. } => panic!("{path}: a proxy is computed, got stored bytes"),
+        FetchOutput::Spilled(_) => panic!("{path}: spilled with an unlimited budget"),
     }
 }
 

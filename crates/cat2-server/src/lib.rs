@@ -90,9 +90,14 @@ impl AppState {
         })
     }
 
-    /// A new request's budget (see [`extract::RequestBudget`]).
+    /// A new request's budget (see [`extract::RequestBudget`]); answers
+    /// too large for its memory are spilled into the state's storage.
     pub fn new_budget(&self) -> cat2_core::budget::Budget {
-        cat2_core::budget::Budget::new(&self.config.limits, self.memory.clone())
+        cat2_core::budget::Budget::spilling_to(
+            &self.config.limits,
+            self.memory.clone(),
+            self.service.state().storage_arc().clone(),
+        )
     }
 
     /// Whether the server has users (`login = true`).

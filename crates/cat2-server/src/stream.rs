@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use tokio::sync::mpsc;
 
-use cat2_core::storage::{Blob, StagedIo};
+use cat2_core::storage::{Blob, ReadAt, StagedIo};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -25,7 +25,7 @@ fn stream_of<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl futures_util:
 
 /// A body of bytes `offset..offset + len` of a stored object, read a piece
 /// at a time on the blocking pool.
-pub fn blob_body(blob: Arc<dyn Blob>, offset: u64, len: u64) -> Body {
+pub fn blob_body<R: ReadAt + ?Sized + 'static>(blob: Arc<R>, offset: u64, len: u64) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
         let end = offset.saturating_add(len);

@@ -520,7 +520,6 @@ fn fetch_lazy(lazy: &Lazy, open: &OpenReader<'_>, req: &FetchRequest) -> Result<
         ChunkSource::Workers(open)
     };
     frame_from_chunks(source, &sel, &dtype, geometry, &lazy.cparams, &req.budget)
-        .map(FetchOutput::Frame)
 }
 
 /// Chunk `nchunk` of a lazy expression's result, in its carrier's geometry.

@@ -95,6 +95,9 @@ pub enum Download {
     RegularFile(Arc<dyn Blob>),
     /// A frame computed for the answer.
     Computed(Vec<u8>),
+    /// A frame computed for the answer, too large for memory: spilled into
+    /// storage, removed once sent.
+    Spilled(Arc<crate::fetch::SpilledFrame>),
 }
 
 /// The download of an array whose data lives elsewhere: the whole of it,
@@ -106,6 +109,7 @@ pub(crate) fn computed(ds: &dyn Dataset, budget: &Budget) -> Result<Download> {
     };
     match ds.fetch(&whole)? {
         FetchOutput::Frame(frame) => Ok(Download::Computed(frame)),
+        FetchOutput::Spilled(frame) => Ok(Download::Spilled(frame)),
         FetchOutput::Stored { .. } => Err(Error::BadRequest(format!(
             "{} could not be computed",
             ds.path()

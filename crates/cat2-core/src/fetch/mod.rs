@@ -15,6 +15,7 @@ pub(crate) mod results;
 
 use std::sync::Arc;
 
+pub use frame_out::SpilledFrame;
 pub use geometry::{auto_geometry, result_geometry, Geometry};
 pub(crate) use readers::{ArrayReader, MemReader};
 pub(crate) use results::{
@@ -95,6 +96,9 @@ pub enum FetchOutput {
     },
     /// A freshly built frame (NDArray or SChunk).
     Frame(Vec<u8>),
+    /// A freshly built frame too large for the request's memory, spilled
+    /// into storage; removed when the last handle on it is dropped.
+    Spilled(Arc<SpilledFrame>),
 }
 
 impl FetchOutput {
@@ -159,7 +163,7 @@ pub(crate) fn selection_frame(
     budget: &Budget,
 ) -> Result<FetchOutput> {
     match field {
-        None => frame_from_selection(reader, sel, dtype, geometry, budget).map(FetchOutput::Frame),
+        None => frame_from_selection(reader, sel, dtype, geometry, budget),
         Some(name) => {
             let out_shape = sel.out_shape();
             // The records, and the field's items taken out of them.

@@ -9,6 +9,7 @@ use cat2_blosc2::{ArraySpec, CParams, FrameAssembler, NdArray};
 
 use super::frame_out::{FrameDest, FrameOut, MadeFrame};
 use super::geometry::{fit_geometry, Geometry};
+use super::FetchOutput;
 use crate::budget::{bytes_of, dims_of, Budget};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -79,14 +80,15 @@ pub(crate) enum ChunkSource<'a> {
 /// Reads a selection into a new NDArray frame one result chunk at a time:
 /// each chunk's items are read, laid out in blocks and compressed (in
 /// parallel, a batch at a time), so memory stays at a few chunks whatever
-/// the size of the selection.
+/// the size of the selection (an answer larger than the request's memory is
+/// spilled, see [`super::frame_out`]).
 pub(crate) fn frame_from_selection(
     reader: &mut dyn BoxReader,
     sel: &Selection,
     dtype: &DType,
     geometry: Geometry,
     budget: &Budget,
-) -> Result<Vec<u8>> {
+) -> Result<FetchOutput> {
     let cparams = result_cparams(dtype.itemsize());
     frame_from_chunks(
         ChunkSource::Serial(reader),
@@ -202,7 +204,7 @@ pub(crate) fn frame_from_chunks(
     geometry: Geometry,
     cparams: &CParams,
     budget: &Budget,
-) -> Result<Vec<u8>> {
+) -> Result<FetchOutput> {
     match write_frame(
         source,
         sel,
@@ -212,7 +214,8 @@ pub(crate) fn frame_from_chunks(
         budget,
         FrameDest::Memory,
     )? {
-        MadeFrame::Bytes(frame) => Ok(frame),
+        MadeFrame::Bytes(frame) => Ok(FetchOutput::Frame(frame)),
+        MadeFrame::Spilled(frame) => Ok(FetchOutput::Spilled(frame)),
         MadeFrame::Written => Err(Error::BadRequest(
             "an answer made in memory was written to storage".into(),
         )),

@@ -98,6 +98,14 @@ pub async fn get_download(
                 .header("server-timing", server_timing("compute", took));
             Body::from(frame)
         }
+        // The same, spilled into storage: sent from there, removed when sent.
+        Download::Spilled(frame) => {
+            let len = cat2_core::storage::ReadAt::len(frame.as_ref());
+            builder = builder
+                .header(header::CONTENT_LENGTH, len)
+                .header("server-timing", server_timing("compute", took));
+            blob_body(frame, 0, len)
+        }
         Download::RegularFile(blob) if !wants_blosc2(&headers) => decompressed_body(blob),
         Download::RegularFile(blob) => {
             // The stored frame itself, to a client that takes Blosc2.
@@ -135,6 +143,10 @@ pub async fn get_preview(
             blob_body(blob, 0, len)
         }
         Download::Computed(frame) => Body::from(frame),
+        Download::Spilled(frame) => {
+            let len = cat2_core::storage::ReadAt::len(frame.as_ref());
+            blob_body(frame, 0, len)
+        }
     };
     builder.body(body).map_err(ApiError::internal)
 }

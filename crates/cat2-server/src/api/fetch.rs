@@ -136,6 +136,20 @@ async fn answer(
                 .body(Body::from(bytes))
                 .map_err(ApiError::internal);
         }
+        // Too large for memory: sent from its spill, removed once sent.
+        FetchOutput::Spilled(frame) => {
+            if range.is_some() {
+                return Err(not_from_file(&shown.to_string()));
+            }
+            let len = cat2_core::storage::ReadAt::len(frame.as_ref());
+            return Response::builder()
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header(header::ACCEPT_RANGES, "none")
+                .header(header::CONTENT_LENGTH, len)
+                .header("server-timing", server_timing("compute", took))
+                .body(blob_body(frame, 0, len))
+                .map_err(ApiError::internal);
+        }
         FetchOutput::Stored {
             blob,
             offset,
