@@ -1,7 +1,8 @@
 //! `/api/fetch`: what a request asks for ([`FetchRequest`]), what the answer
 //! is ([`FetchOutput`]), and the machinery every kind of dataset answers
 //! with: selections read through a [`BoxReader`] and built into new frames
-//! ([`results`]), their geometry ([`geometry`]), stored chunks copied as they
+//! ([`results`]; where their chunks go, memory, a spill or a staged object:
+//! [`frame_out`]), their geometry ([`geometry`]), stored chunks copied as they
 //! are ([`passthrough`]), and readers over arrays and memory ([`readers`]).
 //!
 //! Which of these a dataset uses is its own business
@@ -9,14 +10,14 @@
 
 pub(crate) mod frame_out;
 pub(crate) mod geometry;
+mod output;
 pub(crate) mod passthrough;
 pub(crate) mod readers;
 pub(crate) mod results;
 
-use std::sync::Arc;
-
 pub use frame_out::SpilledFrame;
 pub use geometry::{auto_geometry, result_geometry, Geometry};
+pub use output::FetchOutput;
 pub(crate) use readers::{ArrayReader, MemReader};
 pub(crate) use results::{
     build_array_frame, compress_chunk, frame_from_chunks, frame_from_selection, result_cparams,
@@ -28,7 +29,6 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::indices::{parse_indices, read_indices};
 use crate::selection::{parse_slice, read_selection, BoxReader, Selection};
-use crate::storage::Blob;
 
 /// The parameters of a fetch (query string or JSON body).
 #[derive(Debug, Clone, Default)]
@@ -79,36 +79,6 @@ impl FetchRequest {
         {
             None => Ok(Selection::full(shape)),
             Some(spec) => spec.resolve(shape),
-        }
-    }
-}
-
-/// What to answer.
-pub enum FetchOutput {
-    /// Stored bytes, verbatim (ranges allowed, relative to `offset`): a whole
-    /// object (`whole`: the answer names it as a file), or the window of a
-    /// container holding a leaf's frame.
-    Stored {
-        blob: Arc<dyn Blob>,
-        offset: u64,
-        len: u64,
-        whole: bool,
-    },
-    /// A freshly built frame (NDArray or SChunk).
-    Frame(Vec<u8>),
-    /// A freshly built frame too large for the request's memory, spilled
-    /// into storage; removed when the last handle on it is dropped.
-    Spilled(Arc<SpilledFrame>),
-}
-
-impl FetchOutput {
-    /// The whole of a stored object.
-    pub fn object(blob: &Arc<dyn Blob>) -> FetchOutput {
-        FetchOutput::Stored {
-            len: blob.meta().size,
-            blob: blob.clone(),
-            offset: 0,
-            whole: true,
         }
     }
 }

@@ -9,7 +9,7 @@ use cat2_blosc2::{ArraySpec, CParams, FrameAssembler, NdArray};
 
 use super::frame_out::{FrameDest, FrameOut, MadeFrame};
 use super::geometry::{fit_geometry, Geometry};
-use super::FetchOutput;
+use super::output::FetchOutput;
 use crate::budget::{bytes_of, dims_of, Budget};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
