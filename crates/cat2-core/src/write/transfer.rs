@@ -84,6 +84,10 @@ pub fn transfer(
         || suffix(dst.name()).is_empty();
     let (logical, mut target) = if into_dir {
         let name = logical_name(&stored_name).to_string();
+        // The name is the source's, which may be one the server would not
+        // create (a file put in the state directory by hand): it must meet
+        // the rules for new names like any name a write makes.
+        crate::path::check_new_name(&name)?;
         (dst.join(&name), to.join(&stored_name)?)
     } else {
         (dst.clone(), to)
@@ -245,6 +249,30 @@ mod tests {
         .unwrap();
         assert_eq!(got.to_string(), "@shared/e/d");
         assert!(sd.path().join("shared/e/d").is_dir());
+    }
+
+    #[test]
+    fn names_put_in_by_hand_meet_the_rules_when_copied_or_moved_into_a_directory() {
+        let (_t, sd) = setup();
+        let pol = WritePolicy::default();
+        // 250 bytes: a file system takes it, but not with a `.b2lock` beside it.
+        let long = format!("{}.b2nd", "n".repeat(245));
+        fs::write(sd.path().join("shared").join(&long), b"L").unwrap();
+        for kind in [Transfer::Copy, Transfer::Move] {
+            let err = transfer(
+                &sd,
+                kind,
+                &p(&format!("@shared/{long}")),
+                &p("@shared/d"),
+                user(),
+                &pol,
+            )
+            .unwrap_err();
+            assert!(matches!(err, Error::BadRequest(_)), "{err}");
+            assert!(err.to_string().contains("at most 245 bytes"), "{err}");
+        }
+        assert!(sd.path().join("shared").join(&long).is_file());
+        assert!(!sd.path().join("shared/d").join(&long).exists());
     }
 
     #[test]
