@@ -116,6 +116,15 @@ impl Users {
         )
     }
 
+    /// How many users there are.
+    pub fn count(&self) -> Result<u64> {
+        let conn = self.connect()?;
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM user", [], |r| r.get(0))
+            .map_err(|e| self.db("count users", e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// All users, in table order (what `/api/listusers/` returns).
     pub fn list(&self) -> Result<Vec<User>> {
         let conn = self.connect()?;
@@ -172,6 +181,14 @@ impl Users {
         validate_password(password)?;
         if self.get_by_email(&email)?.is_some() {
             return Err(Error::UserAlreadyExists { email });
+        }
+        // Refused before the password is hashed (Argon2: 64 MiB and a good
+        // fraction of a second), so registrations to a full server cost
+        // nothing; counted again under the write lock below.
+        if let Some(max) = max_users {
+            if self.count()? >= max {
+                return Err(Error::TooManyUsers { max });
+            }
         }
         let user = User {
             id: uuid::Uuid::new_v4().hyphenated().to_string(),

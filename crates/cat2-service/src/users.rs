@@ -134,7 +134,7 @@ impl Service {
             return Err(Error::NotAllowed("Only superusers can add users".into()));
         }
         if let Some(max) = self.settings.maxusers {
-            if accounts.users.list()?.len() as u64 >= max {
+            if accounts.users.count()? >= max {
                 return Err(Error::BadRequest(format!(
                     "Only a maximum of {max} users are allowed"
                 )));
