@@ -168,6 +168,8 @@ pub fn budget() -> Budget {
         request_memory: 256 << 20,
         total_memory: 512 << 20,
         compute_time: Duration::from_secs(10),
+        // Nothing is spilled: a budget made by `Budget::new` has no storage.
+        request_disk: 0,
     };
     Budget::new(&limits, MemoryPool::new(limits.total_memory))
 }
