@@ -452,3 +452,21 @@ fn a_stored_chunk_after_a_special_slot_is_read_in_place() {
     }
     let _ = NdArray::from_cframe(bytes).map(|a| a.to_vec());
 }
+
+/// Found by the `blosc2_frame` fuzz target: an index of eight chunks
+/// "stored" at offset 0 (the index itself: the frame stores no chunk) and
+/// two special ones, whose chunks hold more bytes than the header declares.
+/// C-Blosc2 2.21's copy of such a frame fails, and on the way out freed a
+/// pointer into the frame (an abort). The sizes are compared before the copy.
+#[test]
+fn chunks_holding_other_than_the_declared_bytes_are_refused_before_the_copy() {
+    let bytes = include_bytes!("fixtures/fuzz/offsets-stored-at-the-index.b2nd");
+    let Err(e) = NdArray::from_cframe(bytes) else {
+        panic!("opened as an array")
+    };
+    assert!(e.to_string().contains("where its header declares"), "{e}");
+    let Err(e) = SChunk::from_cframe(bytes) else {
+        panic!("opened as a super-chunk")
+    };
+    assert!(e.to_string().contains("where its header declares"), "{e}");
+}

@@ -186,10 +186,22 @@ impl RawSChunk {
     /// frees the whole array, pointers it never set included (a crash, found
     /// by fuzzing both `blosc2_schunk_from_buffer` and `b2nd_from_cframe`).
     /// Fetching them the way the copy does, from the frame in place, finds
-    /// what it would refuse first.
+    /// what it would refuse first. The copy also fails, and frees what it
+    /// made, when its chunks do not hold the bytes the header declares; that
+    /// path freed a pointer into the frame (found by fuzzing: eight chunks
+    /// "stored" at the offsets index itself, then two special ones), so that
+    /// is refused here too.
     pub(crate) fn check_before_copy(&self) -> Result<()> {
+        let mut held: i64 = 0;
         for n in 0..self.nchunks() {
-            super::chunk::sizes(&self.chunk(n)?).map_err(|e| e.in_chunk(n))?;
+            let (nbytes, _, _) = super::chunk::sizes(&self.chunk(n)?).map_err(|e| e.in_chunk(n))?;
+            held = held.saturating_add(i64::from(nbytes));
+        }
+        if held != self.nbytes() {
+            return Err(Error::Damaged(format!(
+                "its chunks hold {held} bytes where its header declares {}",
+                self.nbytes()
+            )));
         }
         Ok(())
     }
