@@ -227,6 +227,32 @@ def test_a_computed_answer_larger_than_a_request_budget_is_spilled_and_sent(srv)
     alive(srv)
 
 
+def test_spills_of_all_requests_together_are_bounded(tmp_path):
+    """total_disk_limit bounds the spills of all requests together: a spill
+    past it is a 503 naming it (the answer's own limit is not reached), and
+    what it held is given back (a smaller answer is served afterwards)."""
+    s = start_server(tmp_path / "spills",
+                     settings={**LIMITS, "request_memory_limit": "16M", "total_disk_limit": "24M"})
+    try:
+        public = s.statedir / "public"
+        public.mkdir(exist_ok=True)
+        rng = np.random.default_rng(9)
+        blosc2.asarray(rng.random(1 << 22), chunks=(1 << 16,), urlpath=str(public / "noise.b2nd"), mode="w")
+        s.add_user(*USER)
+        http = s.http(cookie=s.login_cookie(*USER), timeout=60)
+        r = save_expression(http, "lazy", "a * 2 + 1", {"a": "@public/noise.b2nd"})
+        assert r.status_code == 200, (r.status_code, detail(r))
+        r = http.get("/api/fetch/@personal/lazy.b2nd")
+        assert r.status_code == 503, (r.status_code, detail(r))
+        assert "total_disk_limit" in detail(r)
+        r = http.get("/api/fetch/@personal/lazy.b2nd", params={"slice_": ":1000000"})
+        assert r.status_code == 200, (r.status_code, detail(r))
+        assert blosc2.ndarray_from_cframe(r.content).shape == (1000000,)
+        assert [p.name for p in s.statedir.iterdir() if p.name.startswith(".cat2rs-tmp-")] == []
+    finally:
+        s.close()
+
+
 def test_a_computed_result_past_the_quota_is_refused_and_leaves_nothing(tmp_path):
     """The quota is checked as the result is written: past it, a 400 with
     the quota message, and no file (nor a staged part of one) is left; an

@@ -170,6 +170,7 @@ pub fn budget() -> Budget {
         compute_time: Duration::from_secs(10),
         // Nothing is spilled: a budget made by `Budget::new` has no storage.
         request_disk: 0,
+        total_disk: 0,
     };
     Budget::new(&limits, MemoryPool::new(limits.total_memory))
 }

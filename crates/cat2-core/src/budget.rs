@@ -48,6 +48,8 @@ pub struct Limits {
     /// Bytes of storage one computed answer may be spilled into when it
     /// does not fit `request_memory` (0: never spilled, refused instead).
     pub request_disk: u64,
+    /// Bytes of storage all spilled answers together may hold.
+    pub total_disk: u64,
 }
 
 impl Default for Limits {
@@ -57,6 +59,7 @@ impl Default for Limits {
             total_memory: 1 << 30,
             compute_time: Duration::from_secs(600),
             request_disk: 8 << 30,
+            total_disk: 32 << 30,
         }
     }
 }
@@ -133,11 +136,79 @@ struct Inner {
 
 /// Where a computed answer too large for the request's memory is written
 /// instead (an object staged in `storage`, never committed, removed once
-/// sent), and how large it may grow there.
+/// sent), how large it may grow there, and the server's [`SpillPool`] it
+/// counts against.
 #[derive(Debug, Clone)]
 pub struct Spill {
     pub storage: Arc<dyn crate::storage::Storage>,
     pub limit: u64,
+    pub pool: Arc<SpillPool>,
+}
+
+/// The storage all spilled answers share: a counter of bytes that refuses
+/// (it does not wait: a spill is written as the answer is computed, and
+/// waiting would hold the computation) past its limit.
+#[derive(Debug)]
+pub struct SpillPool {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl SpillPool {
+    pub fn new(limit: u64) -> Arc<SpillPool> {
+        Arc::new(SpillPool {
+            limit,
+            used: AtomicU64::new(0),
+        })
+    }
+
+    /// Bytes spilled now, by all requests.
+    pub fn in_use(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Nothing taken yet, to [`SpillHold::grow`].
+    pub fn hold(self: &Arc<Self>) -> SpillHold {
+        SpillHold {
+            pool: self.clone(),
+            bytes: 0,
+        }
+    }
+}
+
+/// Bytes of a [`SpillPool`] held by one spilled answer, given back when
+/// dropped (with the answer's spill object).
+#[derive(Debug)]
+pub struct SpillHold {
+    pool: Arc<SpillPool>,
+    bytes: u64,
+}
+
+impl SpillHold {
+    /// Takes `more` bytes, or refuses (503) when all spills together would
+    /// pass the pool's limit.
+    pub fn grow(&mut self, more: u64) -> Result<()> {
+        let pool = &self.pool;
+        let taken = pool
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(more).filter(|&after| after <= pool.limit)
+            });
+        if taken.is_err() {
+            return Err(Error::Busy(format!(
+                "the storage for answers too large for memory ({}, total_disk_limit) is held by other requests; retry later, or ask for less at a time",
+                describe_bytes(pool.limit)
+            )));
+        }
+        self.bytes += more;
+        Ok(())
+    }
+}
+
+impl Drop for SpillHold {
+    fn drop(&mut self) {
+        self.pool.used.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl Budget {
@@ -161,15 +232,18 @@ impl Budget {
     }
 
     /// [`Budget::new`], with answers too large for memory spilled into
-    /// `storage` (up to `limits.request_disk`; none when that is 0).
+    /// `storage` (up to `limits.request_disk` each and what `spills` has
+    /// room for; none when `request_disk` is 0).
     pub fn spilling_to(
         limits: &Limits,
         pool: Arc<MemoryPool>,
         storage: Arc<dyn crate::storage::Storage>,
+        spills: Arc<SpillPool>,
     ) -> Budget {
         let spill = (limits.request_disk > 0).then(|| Spill {
             storage,
             limit: limits.request_disk,
+            pool: spills,
         });
         Budget::made(limits, pool, spill)
     }
@@ -388,7 +462,26 @@ mod tests {
             total_memory: total,
             compute_time: Duration::from_secs(60),
             request_disk: 0,
+            total_disk: 0,
         }
+    }
+
+    #[test]
+    fn spills_together_stay_within_their_pool_and_give_back_when_dropped() {
+        let pool = SpillPool::new(100);
+        let mut a = pool.hold();
+        let mut b = pool.hold();
+        a.grow(60).unwrap();
+        let err = b.grow(50).unwrap_err();
+        assert!(matches!(err, Error::Busy(_)), "{err}");
+        assert!(err.to_string().contains("total_disk_limit"), "{err}");
+        b.grow(40).unwrap();
+        assert_eq!(pool.in_use(), 100);
+        drop(a);
+        assert_eq!(pool.in_use(), 40);
+        b.grow(50).unwrap();
+        drop(b);
+        assert_eq!(pool.in_use(), 0);
     }
 
     #[test]

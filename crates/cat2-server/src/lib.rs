@@ -44,6 +44,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The working memory all requests share (`total_memory_limit`).
     pub memory: Arc<cat2_core::budget::MemoryPool>,
+    /// The storage all spilled answers share (`total_disk_limit`).
+    pub spills: Arc<cat2_core::budget::SpillPool>,
 }
 
 /// Why a server cannot start.
@@ -86,6 +88,7 @@ impl AppState {
         Ok(AppState {
             service: Arc::new(Service::new(state_dir, accounts, settings)),
             memory: cat2_core::budget::MemoryPool::new(config.limits.total_memory),
+            spills: cat2_core::budget::SpillPool::new(config.limits.total_disk),
             config: Arc::new(config),
         })
     }
@@ -97,6 +100,7 @@ impl AppState {
             &self.config.limits,
             self.memory.clone(),
             self.service.state().storage_arc().clone(),
+            self.spills.clone(),
         )
     }
 

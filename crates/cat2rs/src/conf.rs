@@ -40,6 +40,8 @@ struct ServerTable {
     /// cat2rs only: storage one computed answer too large for memory may be
     /// spilled into (a size such as "8G"; 0: refused instead).
     request_disk_limit: Option<toml::Value>,
+    /// cat2rs only: storage all spilled answers together may hold.
+    total_disk_limit: Option<toml::Value>,
     /// cat2rs only: longest a computation may run, in seconds.
     compute_time_limit: Option<u64>,
     /// cat2rs only: largest side of a viewer frame, in pixels.
@@ -144,6 +146,9 @@ fn apply_limits(config: &mut Config, s: &ServerTable) -> anyhow::Result<()> {
     }
     if let Some(v) = &s.request_disk_limit {
         limits.request_disk = size_value(v.clone(), "request_disk_limit")?;
+    }
+    if let Some(v) = &s.total_disk_limit {
+        limits.total_disk = size_value(v.clone(), "total_disk_limit")?;
     }
     if let Some(v) = s.compute_time_limit {
         limits.compute_time = secs(v, "compute_time_limit")?;

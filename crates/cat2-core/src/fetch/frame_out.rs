@@ -13,7 +13,8 @@
 //!   answer past the request's memory and the budget has a [`Spill`], the
 //!   chunks held so far are written into an object staged in that storage
 //!   and their memory is returned; the rest follow them there, up to the
-//!   spill's limit (413 past it). The staged object is never committed: it
+//!   spill's limit (413 past it) and what the server's spill storage has
+//!   room for (`total_disk_limit`: 503 past it). The staged object is never committed: it
 //!   is read back while the answer is sent and removed when the
 //!   [`SpilledFrame`] is dropped (a crash leaves a temporary file the
 //!   storage removes when it next starts).
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use cat2_blosc2::FrameAssembler;
 
-use crate::budget::{describe_bytes, Budget, Reservation, Spill};
+use crate::budget::{describe_bytes, Budget, Reservation, Spill, SpillHold};
 use crate::error::{Error, Result};
 use crate::storage::{Key, ReadAt, Staged, StagedIo};
 
@@ -61,6 +62,8 @@ enum Dest {
         staged: Box<dyn Staged>,
         io: Arc<dyn StagedIo>,
         limit: u64,
+        /// What it holds of the server's spill storage.
+        hold: SpillHold,
     },
     Staged {
         io: Arc<dyn StagedIo>,
@@ -83,6 +86,7 @@ pub(crate) enum MadeFrame {
 /// sent; its staged object is discarded (never committed) when dropped.
 pub struct SpilledFrame {
     _staged: Mutex<Box<dyn Staged>>,
+    _hold: SpillHold,
     io: Arc<dyn StagedIo>,
     len: u64,
 }
@@ -173,14 +177,17 @@ impl FrameOut {
                 self.spill(area, what)?;
             }
         }
-        match &self.dest {
+        match &mut self.dest {
             Dest::Memory { .. } => Err(Error::BadRequest(
                 "an answer held in memory was not spilled".into(),
             )),
-            Dest::Spilled { io, limit, .. } => {
+            Dest::Spilled {
+                io, limit, hold, ..
+            } => {
                 if at + chunk.len() as u64 > *limit {
                     return Err(over_spill(*limit, what));
                 }
+                hold.grow(chunk.len() as u64)?;
                 write_to(io.as_ref(), at, &chunk, "the answer's spill")
             }
             Dest::Staged { io, room, name } => {
@@ -195,6 +202,7 @@ impl FrameOut {
     /// Moves the chunks held in memory into a new spill object in `area`
     /// (their memory is returned as the old destination drops).
     fn spill(&mut self, area: Spill, what: &dyn Fn() -> String) -> Result<()> {
+        let mut hold = area.pool.hold();
         let staged = area.storage.stage(&Key::root())?;
         let io = staged.io();
         let mut at = self.asm.header_len();
@@ -203,6 +211,7 @@ impl FrameOut {
                 if at + c.len() as u64 > area.limit {
                     return Err(over_spill(area.limit, what));
                 }
+                hold.grow(c.len() as u64)?;
                 write_to(io.as_ref(), at, c, "the answer's spill")?;
                 at += c.len() as u64;
             }
@@ -211,6 +220,7 @@ impl FrameOut {
             staged,
             io,
             limit: area.limit,
+            hold,
         };
         Ok(())
     }
@@ -241,14 +251,21 @@ impl FrameOut {
             Dest::Memory { .. } => Err(Error::BadRequest(
                 "an answer held in memory was not spilled".into(),
             )),
-            Dest::Spilled { staged, io, limit } => {
+            Dest::Spilled {
+                staged,
+                io,
+                limit,
+                mut hold,
+            } => {
                 if ends.frame_len() > limit {
                     return Err(over_spill(limit, what));
                 }
+                hold.grow((ends.header.len() + ends.tail.len()) as u64)?;
                 write_to(io.as_ref(), ends.tail_at, &ends.tail, "the answer's spill")?;
                 write_to(io.as_ref(), 0, &ends.header, "the answer's spill")?;
                 Ok(MadeFrame::Spilled(Arc::new(SpilledFrame {
                     _staged: Mutex::new(staged),
+                    _hold: hold,
                     io,
                     len: ends.frame_len(),
                 })))
