@@ -227,19 +227,30 @@ def test_a_computed_answer_larger_than_a_request_budget_is_spilled_and_sent(srv)
     alive(srv)
 
 
+def small_server(tmp_path, name, settings, seed, **array_kw):
+    """A server of its own with `settings` on top of LIMITS, holding 4 Mi
+    random f8 as @public/noise.b2nd, and USER's logged-in client."""
+    s = start_server(tmp_path / name, settings={**LIMITS, **settings})
+    try:
+        public = s.statedir / "public"
+        public.mkdir(exist_ok=True)
+        noise = np.random.default_rng(seed).random(1 << 22)
+        blosc2.asarray(noise, urlpath=str(public / "noise.b2nd"), mode="w", **array_kw)
+        s.add_user(*USER)
+        return s, s.http(cookie=s.login_cookie(*USER), timeout=60)
+    except BaseException:
+        s.close()
+        raise
+
+
 def test_spills_of_all_requests_together_are_bounded(tmp_path):
     """total_disk_limit bounds the spills of all requests together: a spill
     past it is a 503 naming it (the answer's own limit is not reached), and
     what it held is given back (a smaller answer is served afterwards)."""
-    s = start_server(tmp_path / "spills",
-                     settings={**LIMITS, "request_memory_limit": "16M", "total_disk_limit": "24M"})
+    s, http = small_server(tmp_path, "spills",
+                           {"request_memory_limit": "16M", "total_disk_limit": "24M"},
+                           seed=9, chunks=(1 << 16,))
     try:
-        public = s.statedir / "public"
-        public.mkdir(exist_ok=True)
-        rng = np.random.default_rng(9)
-        blosc2.asarray(rng.random(1 << 22), chunks=(1 << 16,), urlpath=str(public / "noise.b2nd"), mode="w")
-        s.add_user(*USER)
-        http = s.http(cookie=s.login_cookie(*USER), timeout=60)
         r = save_expression(http, "lazy", "a * 2 + 1", {"a": "@public/noise.b2nd"})
         assert r.status_code == 200, (r.status_code, detail(r))
         r = http.get("/api/fetch/@personal/lazy.b2nd")
@@ -248,7 +259,7 @@ def test_spills_of_all_requests_together_are_bounded(tmp_path):
         r = http.get("/api/fetch/@personal/lazy.b2nd", params={"slice_": ":1000000"})
         assert r.status_code == 200, (r.status_code, detail(r))
         assert blosc2.ndarray_from_cframe(r.content).shape == (1000000,)
-        assert [p.name for p in s.statedir.iterdir() if p.name.startswith(".cat2rs-tmp-")] == []
+        assert spill_files(s) == []
     finally:
         s.close()
 
@@ -257,15 +268,8 @@ def test_a_computed_result_past_the_quota_is_refused_and_leaves_nothing(tmp_path
     """The quota is checked as the result is written: past it, a 400 with
     the quota message, and no file (nor a staged part of one) is left; an
     answer spilled past request_disk_limit is a 413 that names it."""
-    s = start_server(tmp_path / "quota",
-                     settings={**LIMITS, "quota": "40M", "request_disk_limit": "8M"})
+    s, http = small_server(tmp_path, "quota", {"quota": "40M", "request_disk_limit": "8M"}, seed=8)
     try:
-        public = s.statedir / "public"
-        public.mkdir(exist_ok=True)
-        rng = np.random.default_rng(8)
-        blosc2.asarray(rng.random(1 << 22), urlpath=str(public / "noise.b2nd"), mode="w")
-        s.add_user(*USER)
-        http = s.http(cookie=s.login_cookie(*USER), timeout=60)
         r = save_expression(http, "big", "a * 2 + 1", {"a": "@public/noise.b2nd"}, compute=True)
         assert r.status_code == 400, (r.status_code, detail(r))
         assert "quota" in detail(r)
@@ -279,7 +283,7 @@ def test_a_computed_result_past_the_quota_is_refused_and_leaves_nothing(tmp_path
         r = http.get("/api/fetch/@personal/lazy.b2nd")
         assert r.status_code == 413, (r.status_code, detail(r))
         assert "request_disk_limit" in detail(r)
-        assert [p.name for p in s.statedir.iterdir() if p.name.startswith(".cat2rs-tmp-")] == []
+        assert spill_files(s) == []
     finally:
         s.close()
 

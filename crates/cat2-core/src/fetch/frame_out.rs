@@ -116,10 +116,10 @@ impl SpilledFrame {
     }
 }
 
-/// The refusal of a result larger than the quota leaves room for (the
-/// words the reference uses for uploads, which the client shows).
-pub(crate) fn over_quota() -> Error {
-    Error::BadRequest("Upload failed because quota limit has been exceeded.".into())
+/// The refusal of a result larger than the quota leaves room for (a
+/// stored result is an upload, as the reference words it).
+fn over_quota() -> Error {
+    crate::write::quota_exceeded("Upload")
 }
 
 fn over_spill(limit: u64, what: &dyn Fn() -> String) -> Error {

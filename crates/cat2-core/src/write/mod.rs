@@ -117,9 +117,7 @@ impl StateDir {
                 .saturating_add(incoming)
                 .saturating_sub(replaced);
             if after > quota {
-                return Err(Error::BadRequest(format!(
-                    "{what} failed because quota limit has been exceeded."
-                )));
+                return Err(quota_exceeded(what));
             }
         }
         Ok(())
@@ -151,6 +149,14 @@ impl StateDir {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The refusal of a write past the quota, in the reference's words (which
+/// the client shows): `what` is `Upload`, `Copy`, ….
+pub(crate) fn quota_exceeded(what: &str) -> Error {
+    Error::BadRequest(format!(
+        "{what} failed because quota limit has been exceeded."
+    ))
 }
 
 /// `std::io::Write` onto the end of a staged object.
