@@ -38,6 +38,7 @@ use std::path::PathBuf;
 mod email;
 pub mod password;
 mod pool;
+mod sqlite;
 mod tokens;
 mod users;
 
@@ -46,8 +47,8 @@ pub use tokens::{
     Tokens, RESET_AUDIENCE, RESET_LIFETIME_SECS, SESSION_AUDIENCE, SESSION_LIFETIME_SECS,
 };
 pub use users::{
-    validate_password, AddOutcome, User, Users, CREATE_INDEX_SQL, CREATE_TABLE_SQL, DB_FILE,
-    MIN_PASSWORD_CHARS,
+    validate_password, AddOutcome, User, UserTable, Users, CREATE_INDEX_SQL, CREATE_TABLE_SQL,
+    DB_FILE, MIN_PASSWORD_CHARS,
 };
 
 /// Errors of this crate. The `Display` texts of the first group are exactly what the
@@ -89,6 +90,13 @@ pub enum Error {
         path: PathBuf,
         op: &'static str,
         source: rusqlite::Error,
+    },
+    /// Another user database (PostgreSQL) failed.
+    #[error("user database {place}: {op}: {source}")]
+    Backend {
+        place: String,
+        op: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A row of the user table holds a value of the wrong type.
     #[error("user database {path}: column {column} of a user row has an unexpected value")]

@@ -1,14 +1,12 @@
-//! The user table of `<statedir>/db.sqlite`, as fastapi-users' SQLAlchemy adapter keeps it.
+//! The users: fastapi-users' rules (validation, hashing, lookups) over a
+//! [`UserTable`] that keeps the rows — `<statedir>/db.sqlite` by default
+//! ([`crate::sqlite`]), or any other database with the same table shape
+//! (PostgreSQL for replicas, in cat2-cloud).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
-
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 
 use crate::password::{self, Verified};
-use crate::pool::{ConnPool, Pooled};
 use crate::{email, Error, Result};
 
 /// The DDL that SQLAlchemy's `create_all` emits for fastapi-users' `SQLAlchemyBaseUserTableUUID`
@@ -25,11 +23,6 @@ pub const DB_FILE: &str = "db.sqlite";
 
 /// fastapi-users' minimum password length (caterva2's `UserManager.validate_password`).
 pub const MIN_PASSWORD_CHARS: usize = 8;
-
-/// How long a call waits for another process's write lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-const COLUMNS: &str = "id, email, hashed_password, is_active, is_superuser, is_verified";
 
 /// One row of the user table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,83 +55,95 @@ impl AddOutcome {
     }
 }
 
-/// The user database of one state directory. Cheap to clone (clones share their
-/// connections); rows written by other processes are seen at once.
+/// Where the rows of the user table are kept: the storage half of
+/// [`Users`], which adds fastapi-users' rules on top. Implementations keep
+/// the reference's table shape (`id`, `email`, `hashed_password`,
+/// `is_active`, `is_superuser`, `is_verified`) and see rows other processes
+/// wrote at once.
+pub trait UserTable: std::fmt::Debug + Send + Sync {
+    /// Where the table is, for messages (`/srv/state/db.sqlite`).
+    fn describe(&self) -> String;
+    /// The local file of the table, if it is one.
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+    /// The user whose e-mail equals `email` ignoring ASCII case.
+    fn by_email(&self, email: &str) -> Result<Option<User>>;
+    /// The user with this canonical (lowercase hyphenated) id.
+    fn by_id(&self, id: &str) -> Result<Option<User>>;
+    fn count(&self) -> Result<u64>;
+    /// All users, in table order.
+    fn list(&self) -> Result<Vec<User>>;
+    /// Users whose e-mail is exactly `email`.
+    fn list_email(&self, email: &str) -> Result<Vec<User>>;
+    /// Inserts `user`, atomically refused with [`Error::UserAlreadyExists`]
+    /// if its e-mail (ignoring ASCII case) is taken, or with
+    /// [`Error::TooManyUsers`] if the table holds `max_users` rows already —
+    /// also against racing inserts by other processes.
+    fn insert(&self, user: &User, max_users: Option<u64>) -> Result<()>;
+    fn delete(&self, id: &str) -> Result<()>;
+    fn set_hash(&self, id: &str, hash: &str) -> Result<()>;
+}
+
+/// The users of one server. Cheap to clone (clones share their table and
+/// its connections); rows written by other processes are seen at once.
 #[derive(Debug, Clone)]
 pub struct Users {
-    path: PathBuf,
-    pool: Arc<ConnPool>,
+    table: Arc<dyn UserTable>,
 }
 
 impl Users {
     /// Opens `<statedir>/db.sqlite`, creating the directory, the file and the table (with the
     /// reference's DDL) when missing. Existing databases are used as they are.
     pub fn open(statedir: &Path) -> Result<Users> {
-        std::fs::create_dir_all(statedir).map_err(|source| Error::StateDir {
-            path: statedir.to_owned(),
-            source,
-        })?;
-        let users = Users {
-            path: statedir.join(DB_FILE),
-            pool: Arc::default(),
-        };
-        users.connect()?;
-        Ok(users)
+        Ok(Users::with_table(Arc::new(
+            crate::sqlite::SqliteUsers::open(statedir)?,
+        )))
     }
 
-    /// The path of the SQLite file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Users kept in `table`.
+    pub fn with_table(table: Arc<dyn UserTable>) -> Users {
+        Users { table }
+    }
+
+    /// The SQLite file, when the users are kept in one.
+    pub fn path(&self) -> Option<&Path> {
+        self.table.path()
+    }
+
+    /// Where the users are kept, for messages.
+    pub fn describe(&self) -> String {
+        self.table.describe()
     }
 
     /// The user with this e-mail address, compared like fastapi-users does
     /// (`lower(email) = lower(?)`, i.e. ignoring ASCII case).
     pub fn get_by_email(&self, email: &str) -> Result<Option<User>> {
-        let conn = self.connect()?;
-        self.query_one(
-            &conn,
-            &format!("SELECT {COLUMNS} FROM user WHERE lower(email) = lower(?1)"),
-            email,
-        )
+        self.table.by_email(email)
     }
 
     /// The user with this id. The id is parsed as Python's `uuid.UUID` would (hyphens, braces
     /// and a `urn:uuid:` prefix allowed, any case); an unparsable id is just "no user".
     pub fn get_by_id(&self, id: &str) -> Result<Option<User>> {
-        let Some(id) = canonical_uuid(id) else {
-            return Ok(None);
-        };
-        let conn = self.connect()?;
-        self.query_one(
-            &conn,
-            &format!("SELECT {COLUMNS} FROM user WHERE id = ?1"),
-            &id,
-        )
+        match canonical_uuid(id) {
+            Some(id) => self.table.by_id(&id),
+            None => Ok(None),
+        }
     }
 
     /// How many users there are.
     pub fn count(&self) -> Result<u64> {
-        let conn = self.connect()?;
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM user", [], |r| r.get(0))
-            .map_err(|e| self.db("count users", e))?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.table.count()
     }
 
     /// All users, in table order (what `/api/listusers/` returns).
     pub fn list(&self) -> Result<Vec<User>> {
-        let conn = self.connect()?;
-        self.query_all(&conn, &format!("SELECT {COLUMNS} FROM user"), &[])
+        self.table.list()
     }
 
     /// Users whose e-mail is exactly `email` (case-sensitive; `/api/listusers/?username=`).
     pub fn list_email(&self, email: &str) -> Result<Vec<User>> {
-        let conn = self.connect()?;
-        self.query_all(
-            &conn,
-            &format!("SELECT {COLUMNS} FROM user WHERE email = ?1"),
-            &[email],
-        )
+        self.table.list_email(email)
     }
 
     /// `srv_utils.add_user` semantics (used by `/api/adduser/` and the CLI): if a user with
@@ -168,8 +173,8 @@ impl Users {
     }
 
     /// [`Users::create`], refused with [`Error::TooManyUsers`] when the table holds
-    /// `max_users` users already. The count is taken under the same write lock as the
-    /// insert, so racing registrations (in this process or another) never go past it.
+    /// `max_users` users already. The count is taken atomically with the insert, so
+    /// racing registrations (in this process or another) never go past it.
     pub fn create_capped(
         &self,
         email: &str,
@@ -184,7 +189,7 @@ impl Users {
         }
         // Refused before the password is hashed (Argon2: 64 MiB and a good
         // fraction of a second), so registrations to a full server cost
-        // nothing; counted again under the write lock below.
+        // nothing; counted again atomically with the insert.
         if let Some(max) = max_users {
             if self.count()? >= max {
                 return Err(Error::TooManyUsers { max });
@@ -198,43 +203,7 @@ impl Users {
             is_superuser: superuser,
             is_verified: false,
         };
-        let mut conn = self.connect()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.db("begin insert", e))?;
-        // Checked again under the write lock: another process may have added it meanwhile.
-        if self
-            .query_one(
-                &tx,
-                &format!("SELECT {COLUMNS} FROM user WHERE lower(email) = lower(?1)"),
-                &user.email,
-            )?
-            .is_some()
-        {
-            return Err(Error::UserAlreadyExists { email: user.email });
-        }
-        if let Some(max) = max_users {
-            let count: i64 = tx
-                .query_row("SELECT count(*) FROM user", [], |r| r.get(0))
-                .map_err(|e| self.db("count users", e))?;
-            if u64::try_from(count).unwrap_or(0) >= max {
-                return Err(Error::TooManyUsers { max });
-            }
-        }
-        tx.execute(
-            "INSERT INTO user (id, email, hashed_password, is_active, is_superuser, is_verified) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            (
-                &user.id,
-                &user.email,
-                &user.hashed_password,
-                user.is_active,
-                user.is_superuser,
-                user.is_verified,
-            ),
-        )
-        .map_err(|e| self.db("insert user", e))?;
-        tx.commit().map_err(|e| self.db("commit insert", e))?;
+        self.table.insert(&user, max_users)?;
         Ok(user)
     }
 
@@ -246,9 +215,7 @@ impl Users {
             .ok_or_else(|| Error::UserNotExists {
                 key: email.to_owned(),
             })?;
-        let conn = self.connect()?;
-        conn.execute("DELETE FROM user WHERE id = ?1", [&user.id])
-            .map_err(|e| self.db("delete user", e))?;
+        self.table.delete(&user.id)?;
         Ok(user)
     }
 
@@ -267,12 +234,27 @@ impl Users {
             Verified::Yes {
                 rehash: Some(new_hash),
             } => {
-                self.store_hash(&user.id, &new_hash)?;
+                self.table.set_hash(&user.id, &new_hash)?;
                 user.hashed_password = new_hash;
             }
             Verified::Yes { rehash: None } => {}
         }
         Ok(user.is_active.then_some(user))
+    }
+
+    /// Adds `user` as it is — id, e-mail, hash and flags — unless its e-mail
+    /// is taken (moving users between databases); answers whether it was added.
+    pub fn import(&self, user: &User) -> Result<bool> {
+        if canonical_uuid(&user.id).as_deref() != Some(user.id.as_str()) {
+            return Err(Error::UserNotExists {
+                key: user.id.clone(),
+            });
+        }
+        match self.table.insert(user, None) {
+            Ok(()) => Ok(true),
+            Err(Error::UserAlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sets a new password (after the length check) for the user with this id.
@@ -281,127 +263,7 @@ impl Users {
         let user = self
             .get_by_id(id)?
             .ok_or_else(|| Error::UserNotExists { key: id.to_owned() })?;
-        self.store_hash(&user.id, &password::hash(password)?)
-    }
-
-    fn store_hash(&self, id: &str, hash: &str) -> Result<()> {
-        let conn = self.connect()?;
-        conn.execute(
-            "UPDATE user SET hashed_password = ?1 WHERE id = ?2",
-            [hash, id],
-        )
-        .map_err(|e| self.db("update password hash", e))?;
-        Ok(())
-    }
-
-    /// A kept connection, or a new one (with the table created first if the file lacks it).
-    fn connect(&self) -> Result<Pooled<'_>> {
-        let conn = match self.pool.take(&self.path) {
-            Some(conn) => conn,
-            None => self.open_connection()?,
-        };
-        Ok(self.pool.lend(&self.path, conn))
-    }
-
-    fn open_connection(&self) -> Result<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn =
-            Connection::open_with_flags(&self.path, flags).map_err(|e| self.db("open", e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| self.db("set busy timeout", e))?;
-        if !self.has_user_table(&conn)? {
-            // Like SQLAlchemy's create_all: table and index together, only if the table is missing.
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| self.db("begin create table", e))?;
-            if !self.has_user_table(&tx)? {
-                tx.execute_batch(&format!("{CREATE_TABLE_SQL};\n{CREATE_INDEX_SQL};"))
-                    .map_err(|e| self.db("create table", e))?;
-            }
-            tx.commit().map_err(|e| self.db("commit create table", e))?;
-        }
-        Ok(conn)
-    }
-
-    fn has_user_table(&self, conn: &Connection) -> Result<bool> {
-        conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'user'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-        .map_err(|e| self.db("look up table", e))
-    }
-
-    fn query_one(&self, conn: &Connection, sql: &str, arg: &str) -> Result<Option<User>> {
-        let mut stmt = conn
-            .prepare_cached(sql)
-            .map_err(|e| self.db("prepare query", e))?;
-        let row = stmt
-            .query_row([arg], |row| Ok(self.user_from_row(row)))
-            .optional()
-            .map_err(|e| self.db("query", e))?;
-        row.transpose()
-    }
-
-    fn query_all(&self, conn: &Connection, sql: &str, args: &[&str]) -> Result<Vec<User>> {
-        let mut stmt = conn
-            .prepare_cached(sql)
-            .map_err(|e| self.db("prepare query", e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |row| {
-                Ok(self.user_from_row(row))
-            })
-            .map_err(|e| self.db("query", e))?;
-        let mut users = Vec::new();
-        for row in rows {
-            users.push(row.map_err(|e| self.db("read row", e))??);
-        }
-        Ok(users)
-    }
-
-    fn user_from_row(&self, row: &Row<'_>) -> Result<User> {
-        let text = |i: usize, column: &'static str| -> Result<String> {
-            match row.get_ref(i) {
-                Ok(ValueRef::Text(t)) => {
-                    String::from_utf8(t.to_vec()).map_err(|_| self.bad_row(column))
-                }
-                _ => Err(self.bad_row(column)),
-            }
-        };
-        // SQLAlchemy stores booleans as 0/1 and reads any number with bool().
-        let flag = |i: usize, column: &'static str| -> Result<bool> {
-            match row.get_ref(i) {
-                Ok(ValueRef::Integer(n)) => Ok(n != 0),
-                Ok(ValueRef::Real(x)) => Ok(x != 0.0),
-                _ => Err(self.bad_row(column)),
-            }
-        };
-        Ok(User {
-            id: text(0, "id")?,
-            email: text(1, "email")?,
-            hashed_password: text(2, "hashed_password")?,
-            is_active: flag(3, "is_active")?,
-            is_superuser: flag(4, "is_superuser")?,
-            is_verified: flag(5, "is_verified")?,
-        })
-    }
-
-    fn db(&self, op: &'static str, source: rusqlite::Error) -> Error {
-        Error::Db {
-            path: self.path.clone(),
-            op,
-            source,
-        }
-    }
-
-    fn bad_row(&self, column: &'static str) -> Error {
-        Error::BadRow {
-            path: self.path.clone(),
-            column,
-        }
+        self.table.set_hash(&user.id, &password::hash(password)?)
     }
 }
 
@@ -435,6 +297,7 @@ pub(crate) fn canonical_uuid(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     fn fresh() -> (tempfile::TempDir, Users) {
         let dir = tempfile::tempdir().unwrap();
@@ -445,7 +308,7 @@ mod tests {
     #[test]
     fn open_creates_the_reference_schema() {
         let (_dir, users) = fresh();
-        let conn = Connection::open(users.path()).unwrap();
+        let conn = Connection::open(users.path().unwrap()).unwrap();
         let mut stmt = conn
             .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY name")
             .unwrap();
@@ -467,7 +330,7 @@ mod tests {
             ]
         );
         // Opening again leaves it alone.
-        Users::open(users.path().parent().unwrap()).unwrap();
+        Users::open(users.path().unwrap().parent().unwrap()).unwrap();
     }
 
     #[test]
@@ -654,7 +517,7 @@ mod tests {
         ));
 
         // Inactive users do not log in.
-        let conn = Connection::open(users.path()).unwrap();
+        let conn = Connection::open(users.path().unwrap()).unwrap();
         conn.execute("UPDATE user SET is_active = 0", []).unwrap();
         assert_eq!(
             users
@@ -675,7 +538,7 @@ mod tests {
         let bcrypt_hash = bcrypt::hash_with_salt("oldpassword", 4, [3u8; 16])
             .unwrap()
             .format_for_version(bcrypt::Version::TwoB);
-        users.store_hash(&u.id, &bcrypt_hash).unwrap();
+        users.table.set_hash(&u.id, &bcrypt_hash).unwrap();
         let logged = users
             .authenticate("old@example.com", "oldpassword")
             .unwrap()
@@ -688,7 +551,7 @@ mod tests {
             logged.hashed_password
         );
         // Unknown hash formats never log in (the reference fails with a server error).
-        users.store_hash(&u.id, "plaintext").unwrap();
+        users.table.set_hash(&u.id, "plaintext").unwrap();
         assert_eq!(
             users.authenticate("old@example.com", "plaintext").unwrap(),
             None
@@ -698,7 +561,7 @@ mod tests {
     #[test]
     fn rows_written_behind_our_back_are_seen() {
         let (_dir, users) = fresh();
-        let conn = Connection::open(users.path()).unwrap();
+        let conn = Connection::open(users.path().unwrap()).unwrap();
         conn.execute(
             "INSERT INTO user VALUES ('0b1c3f3e-8a57-4d3c-9d0e-2f0c5f1f6a11', 'ext@example.com', 'x', 1, 0, 1)",
             [],
@@ -708,7 +571,7 @@ mod tests {
         assert!(u.is_verified);
         // A database file replaced by another one (a restored backup) is read, not the
         // file the kept connections were opened on.
-        let other = users.path().with_file_name("other.sqlite");
+        let other = users.path().unwrap().with_file_name("other.sqlite");
         let conn = Connection::open(&other).unwrap();
         conn.execute_batch(&format!("{CREATE_TABLE_SQL}; {CREATE_INDEX_SQL};"))
             .unwrap();
@@ -718,11 +581,11 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        std::fs::rename(&other, users.path()).unwrap();
+        std::fs::rename(&other, users.path().unwrap()).unwrap();
         let emails: Vec<String> = users.list().unwrap().into_iter().map(|u| u.email).collect();
         assert_eq!(emails, ["new@example.com"]);
         // A database file without the table (e.g. wiped) gets one on the next call.
-        std::fs::remove_file(users.path()).unwrap();
+        std::fs::remove_file(users.path().unwrap()).unwrap();
         assert_eq!(users.list().unwrap(), []);
     }
 

@@ -352,7 +352,7 @@ print(BcryptHasher().hash(sys.argv[1]))
 
 /// Writes a hash straight into the table, as an older server would have left it.
 fn set_hash(users: &Users, id: &str, hash: &str) {
-    let conn = rusqlite::Connection::open(users.path()).unwrap();
+    let conn = rusqlite::Connection::open(users.path().unwrap()).unwrap();
     conn.execute(
         "UPDATE user SET hashed_password = ?1 WHERE id = ?2",
         [hash, id],

@@ -64,12 +64,25 @@ impl AppState {
     /// `secret` signs session tokens; it is required when `config.login`.
     pub fn new(config: Config, secret: Option<&str>) -> Result<Self, StartError> {
         let state_dir = StateDir::open(&config.statedir)?;
+        Self::with_backends(config, secret, state_dir, |sd| {
+            cat2_auth::Users::open(sd.path())
+        })
+    }
+
+    /// A server of `state_dir` (on any storage), whose users (with login)
+    /// `users` opens.
+    pub fn with_backends(
+        config: Config,
+        secret: Option<&str>,
+        state_dir: StateDir,
+        users: impl FnOnce(&StateDir) -> Result<cat2_auth::Users, cat2_auth::Error>,
+    ) -> Result<Self, StartError> {
         let accounts = if config.login {
             let secret = secret
                 .filter(|s| !s.is_empty())
                 .ok_or(StartError::NoSecret)?;
             Some(Accounts {
-                users: cat2_auth::Users::open(state_dir.path())?,
+                users: users(&state_dir)?,
                 tokens: cat2_auth::Tokens::new(secret),
             })
         } else {

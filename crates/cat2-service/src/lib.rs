@@ -94,6 +94,20 @@ impl Service {
         }
     }
 
+    /// Whether this server can answer requests: its storage answers and,
+    /// with users, their database does (`GET /healthz`). The error names
+    /// what does not answer.
+    pub fn health(&self) -> Result<(), String> {
+        self.state
+            .storage()
+            .check_health()
+            .map_err(|e| format!("storage: {e}"))?;
+        if let Some(accounts) = &self.users {
+            accounts.users.count().map_err(|e| format!("users: {e}"))?;
+        }
+        Ok(())
+    }
+
     pub fn state(&self) -> &StateDir {
         &self.state
     }

@@ -4,12 +4,45 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cat2_server::config::{parse_size, Config};
+
+use crate::backends::Backends;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
 struct File {
     #[serde(default)]
     server: ServerTable,
+    /// cat2rs only: data on S3-compatible object storage (replicas).
+    storage: Option<StorageTable>,
+    /// cat2rs only: users, catalog and locks in PostgreSQL (replicas).
+    database: Option<DatabaseTable>,
+}
+
+/// `[storage]`: where the data lives when it is not the state directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageTable {
+    /// `s3://BUCKET[/PREFIX]`.
+    url: String,
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    /// Where objects being written are spooled (default `<statedir>/spool`).
+    spool: Option<PathBuf>,
+    /// Seconds superseded data objects are kept before they are deleted.
+    gc_grace: Option<u64>,
+    /// Bytes of the cache of small reads (a size such as "64M").
+    cache_size: Option<toml::Value>,
+}
+
+/// `[database]`: the PostgreSQL database of users (and of the catalog,
+/// with `[storage]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseTable {
+    /// `postgresql://USER[:PASSWORD]@HOST:PORT/DB`.
+    url: String,
 }
 
 /// The keys Caterva2 reads; unknown keys (peers, client sections) are ignored.
@@ -65,15 +98,16 @@ fn default_paths() -> Vec<PathBuf> {
     v
 }
 
-/// Loads the configuration; a missing file means all defaults, as in Caterva2.
-pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
+/// Loads the configuration and the backends it names; a missing file means
+/// all defaults, as in Caterva2.
+pub fn load(conf: Option<&Path>) -> anyhow::Result<(Config, Backends)> {
     let path = match conf {
         Some(p) => Some(p.to_path_buf()).filter(|p| p.exists()),
         None => default_paths().into_iter().find(|p| p.exists()),
     };
     let mut config = Config::default();
     let Some(path) = path else {
-        return Ok(config);
+        return Ok((config, Backends::default()));
     };
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -81,6 +115,12 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let s = file.server;
     apply_limits(&mut config, &s)?;
+    let statedir = s
+        .statedir
+        .clone()
+        .unwrap_or_else(|| config.statedir.clone());
+    let backends = backends(file.storage, file.database, &statedir)
+        .with_context(|| format!("reading {}", path.display()))?;
     if let Some(v) = s.listen {
         config.urlbase = format!("http://{v}");
         config.listen = v;
@@ -122,7 +162,43 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<Config> {
             anyhow::bail!("public_writes must be \"superusers\" or \"users\", not {other:?}")
         }
     };
-    Ok(config)
+    Ok((config, backends))
+}
+
+fn backends(
+    storage: Option<StorageTable>,
+    database: Option<DatabaseTable>,
+    statedir: &Path,
+) -> anyhow::Result<Backends> {
+    let database_url = database.map(|d| d.url);
+    let Some(st) = storage else {
+        return Ok(Backends {
+            storage: None,
+            database_url,
+        });
+    };
+    let Some(db) = &database_url else {
+        anyhow::bail!(
+            "[storage] needs a [database] url: the catalog of what the bucket holds is kept there"
+        );
+    };
+    let mut cloud = cat2_cloud::CloudConfig::new(&st.url, db);
+    cloud.endpoint = st.endpoint;
+    cloud.region = st.region;
+    cloud.access_key_id = st.access_key_id;
+    cloud.secret_access_key = st.secret_access_key;
+    cloud.spool_dir = st.spool.unwrap_or_else(|| statedir.join("spool"));
+    if let Some(g) = st.gc_grace {
+        cloud.gc_grace = std::time::Duration::from_secs(g);
+    }
+    if let Some(v) = st.cache_size {
+        cloud.cache_bytes = usize::try_from(size_value(v, "[storage] cache_size")?)
+            .context("[storage] cache_size is too large")?;
+    }
+    Ok(Backends {
+        storage: Some(cloud),
+        database_url,
+    })
 }
 
 /// The budgets of requests and connections; zero is refused (it would make

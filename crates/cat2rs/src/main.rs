@@ -3,6 +3,7 @@
 //! the local user administration are here; the client commands (`roots`,
 //! `list`, `show`, `upload`, ...) in [`remote`].
 
+mod backends;
 mod conf;
 mod memory;
 mod remote;
@@ -58,34 +59,89 @@ enum Command {
         /// Make the user a superuser.
         #[arg(long, short = 'S')]
         superuser: bool,
-        #[arg(long, default_value = "_caterva2/state")]
-        statedir: PathBuf,
+        #[command(flatten)]
+        place: Place,
         #[command(flatten)]
         server: remote::AdminRemote,
     },
     /// Delete a user and their @personal files (of a state directory, or through a server with --url).
     Deluser {
         email: String,
-        #[arg(long, default_value = "_caterva2/state")]
-        statedir: PathBuf,
+        #[command(flatten)]
+        place: Place,
         #[command(flatten)]
         server: remote::AdminRemote,
     },
     /// List the users (of a state directory, or of a server with --url).
     #[command(alias = "lsu")]
     Listusers {
-        #[arg(long, default_value = "_caterva2/state")]
-        statedir: PathBuf,
+        #[command(flatten)]
+        place: Place,
         #[command(flatten)]
         server: remote::AdminRemote,
     },
     /// Write the example datasets into @public/examples of a state directory.
     Examples {
-        #[arg(long, default_value = "_caterva2/state")]
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Copy a Caterva2 state directory (datasets, proxies, lazy expressions,
+    /// users) into the object store and database a configuration names.
+    Import {
+        /// The state directory to copy from.
         statedir: PathBuf,
+        /// The configuration with [storage] and [database].
+        #[arg(long)]
+        conf: PathBuf,
+    },
+    /// Copy the state of the object store and database a configuration names
+    /// into a state directory (that a Caterva2 server can serve).
+    Export {
+        /// The state directory to copy into (made if missing).
+        statedir: PathBuf,
+        /// The configuration with [storage] and [database].
+        #[arg(long)]
+        conf: PathBuf,
     },
     #[command(flatten)]
     Remote(remote::RemoteCommand),
+}
+
+/// Which state and users a local admin command acts on.
+#[derive(clap::Args)]
+struct Place {
+    /// State directory (default: the configuration's, else _caterva2/state).
+    #[arg(long)]
+    statedir: Option<PathBuf>,
+    /// Configuration file: its statedir, or its [storage] and [database]
+    /// (the users and data of a cluster).
+    #[arg(long)]
+    conf: Option<PathBuf>,
+}
+
+impl Place {
+    /// The state directory and the backends named.
+    fn resolve(&self) -> anyhow::Result<(PathBuf, backends::Backends)> {
+        let (config, backends) = match &self.conf {
+            Some(c) => {
+                anyhow::ensure!(c.exists(), "no configuration file at {}", c.display());
+                conf::load(Some(c))?
+            }
+            None => Default::default(),
+        };
+        let statedir = self.statedir.clone().unwrap_or(config.statedir);
+        Ok((statedir, backends))
+    }
+
+    fn users(&self) -> anyhow::Result<cat2_auth::Users> {
+        let (statedir, backends) = self.resolve()?;
+        backends.open_users(&statedir)
+    }
+
+    fn state(&self) -> anyhow::Result<cat2_core::StateDir> {
+        let (statedir, backends) = self.resolve()?;
+        backends.open_state(&statedir)
+    }
 }
 
 /// Stack size of the server's async, blocking and compute threads.
@@ -124,7 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             loglevel,
         } => {
             conf::load_dotenv();
-            let mut config = conf::load(conf.as_deref())?;
+            let (mut config, backends) = conf::load(conf.as_deref())?;
             if let Some(d) = statedir {
                 config.statedir = d;
             }
@@ -136,10 +192,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             init_logging(&config.loglevel);
             let secret = std::env::var("CATERVA2_SECRET").ok();
-            let state = match cat2_server::AppState::new(config.clone(), secret.as_deref()) {
+            // Users are opened only with login; their database's errors say where.
+            let users_error = std::sync::Mutex::new(None);
+            let state_dir = backends.open_state(&config.statedir)?;
+            let state = match cat2_server::AppState::with_backends(
+                config.clone(),
+                secret.as_deref(),
+                state_dir,
+                |sd| {
+                    backends.open_users(sd.path()).map_err(|e| {
+                        let text = format!("{e:#}");
+                        *users_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        cat2_auth::Error::Backend {
+                            place: "the configured user database".into(),
+                            op: "opening",
+                            source: text.into(),
+                        }
+                    })
+                },
+            ) {
                 Err(e @ cat2_server::StartError::NoSecret) => anyhow::bail!("{e}"),
-                other => other
-                    .with_context(|| format!("opening state dir {}", config.statedir.display()))?,
+                Err(e) => match users_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                    Some(cause) => return Err(cause),
+                    None => {
+                        return Err(e).with_context(|| {
+                            format!("opening state dir {}", config.statedir.display())
+                        })
+                    }
+                },
+                Ok(state) => state,
             };
             let swept = state
                 .state_dir()
@@ -172,7 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             password,
             superuser,
-            statedir,
+            place,
             server,
         } => {
             if let Some(r) = server.remote() {
@@ -185,7 +266,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     r,
                 );
             }
-            let users = open_users(&statedir)?;
+            let users = place.users()?;
             let generated = match &password {
                 Some(_) => None,
                 None => Some(cat2_auth::password::generate().context("generating a password")?),
@@ -212,26 +293,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Deluser {
             email,
-            statedir,
+            place,
             server,
         } => {
             if let Some(r) = server.remote() {
                 return remote::admin(remote::AdminOp::Delete(email), r);
             }
-            let users = open_users(&statedir)?;
+            let users = place.users()?;
             let user = users.delete(&email).context("deleting the user")?;
-            let sd = cat2_core::StateDir::open(&statedir)
-                .with_context(|| format!("opening state dir {}", statedir.display()))?;
+            let sd = place.state()?;
             sd.remove_personal(&user.id)
                 .with_context(|| format!("removing the @personal of {}", user.email))?;
             println!("deleted {}", user.email);
             Ok(())
         }
-        Command::Listusers { statedir, server } => {
+        Command::Listusers { place, server } => {
             if let Some(r) = server.remote() {
                 return remote::admin(remote::AdminOp::List, r);
             }
-            let users = open_users(&statedir)?;
+            let users = place.users()?;
             for u in users.list().context("listing users")? {
                 let su = if u.is_superuser { " superuser" } else { "" };
                 let active = if u.is_active { "" } else { " inactive" };
@@ -240,9 +320,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Remote(cmd) => remote::run(cmd),
-        Command::Examples { statedir } => {
-            let sd = cat2_core::StateDir::open(&statedir)
-                .with_context(|| format!("opening state dir {}", statedir.display()))?;
+        Command::Import { statedir, conf } => {
+            anyhow::ensure!(
+                statedir.is_dir(),
+                "no state directory at {}",
+                statedir.display()
+            );
+            let (config, backends) = conf::load(Some(&conf))?;
+            anyhow::ensure!(
+                backends.storage.is_some(),
+                "{} names no [storage] to import into",
+                conf.display()
+            );
+            let local = backends::Backends::default();
+            migrate(
+                &local.open_state(&statedir)?,
+                &local.open_users(&statedir)?,
+                &backends.open_state(&config.statedir)?,
+                &backends.open_users(&config.statedir)?,
+            )
+        }
+        Command::Export { statedir, conf } => {
+            let (config, backends) = conf::load(Some(&conf))?;
+            anyhow::ensure!(
+                backends.storage.is_some(),
+                "{} names no [storage] to export from",
+                conf.display()
+            );
+            let local = backends::Backends::default();
+            migrate(
+                &backends.open_state(&config.statedir)?,
+                &backends.open_users(&config.statedir)?,
+                &local.open_state(&statedir)?,
+                &local.open_users(&statedir)?,
+            )
+        }
+        Command::Examples { place } => {
+            let sd = place.state()?;
             let written =
                 cat2_core::examples::write_examples(&sd).context("writing the example datasets")?;
             for key in written {
@@ -253,9 +367,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn open_users(statedir: &std::path::Path) -> anyhow::Result<cat2_auth::Users> {
-    cat2_auth::Users::open(statedir)
-        .with_context(|| format!("opening the user database of {}", statedir.display()))
+/// Copies a whole state (objects, then users) and says what it did.
+fn migrate(
+    from: &cat2_core::StateDir,
+    from_users: &cat2_auth::Users,
+    to: &cat2_core::StateDir,
+    to_users: &cat2_auth::Users,
+) -> anyhow::Result<()> {
+    let copied = cat2_core::storage::transfer::copy_state(from.storage(), to.storage())
+        .with_context(|| format!("copying into {}", to.storage().describe()))?;
+    println!(
+        "copied {} objects ({} bytes) from {} to {}",
+        copied.objects,
+        copied.bytes,
+        from.storage().describe(),
+        to.storage().describe()
+    );
+    let (mut added, mut kept) = (0, 0);
+    for user in from_users.list().context("listing the users")? {
+        if to_users
+            .import(&user)
+            .with_context(|| format!("copying the user {}", user.email))?
+        {
+            added += 1;
+        } else {
+            kept += 1;
+        }
+    }
+    println!(
+        "copied {added} users to {} ({kept} were there already)",
+        to_users.describe()
+    );
+    Ok(())
 }
 
 fn init_logging(level: &str) {

@@ -48,6 +48,7 @@ pub mod conformance;
 mod error;
 pub(crate) mod key;
 pub mod local;
+pub mod transfer;
 
 use std::fmt;
 use std::sync::Arc;
@@ -308,6 +309,12 @@ pub trait Storage: fmt::Debug + Send + Sync + 'static {
     fn key_of_path(&self, path: &std::path::Path) -> Option<Key> {
         let _ = path;
         None
+    }
+
+    /// Whether the store answers now (for a load balancer's health check):
+    /// the default looks at the root; a networked backend asks its services.
+    fn check_health(&self) -> Result<()> {
+        self.head(&Key::root()).map(|_| ())
     }
 
     /// Removes what interrupted writes left behind (a crash between staging

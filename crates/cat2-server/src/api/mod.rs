@@ -6,6 +6,7 @@ pub mod browse;
 pub mod chunk;
 pub mod download;
 pub mod fetch;
+pub mod health;
 pub mod lazy;
 pub mod load;
 pub mod publish;
@@ -21,6 +22,7 @@ use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/healthz", get(health::get_healthz))
         .route("/api/roots", get(browse::get_roots))
         .route("/api/list/{*path}", get(browse::get_list))
         .route("/api/info/{*path}", get(browse::get_info))
