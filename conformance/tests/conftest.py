@@ -4,7 +4,12 @@ One server for the whole session: the fixtures (../fixtures/make_fixtures.py) ar
 written once, copied into a fresh state dir, and `cat2rs serve` is started on a
 free loopback port with a login=false configuration.  `CAT2RS_BIN` picks the
 server (see ../pylib/cat2rs_launch.py): unset = <repo>/target/debug/cat2rs,
-``reference`` = the reference Python server.  `CAT2RS_FIXTURES=DIR` reuses fixtures
+``reference`` = the reference Python server.  `CAT2RS_CLUSTER=DIR` (a cluster that
+``scripts/cluster.sh up DIR --nologin`` started) runs the tests that use this server
+against the cluster's balancer instead, with the fixtures imported into it by
+``cat2rs import``; the tests that start servers of their own are skipped then (they
+run in the single-server pass), as are those marked ``local_state``, which look at
+the state directory's files themselves.  `CAT2RS_FIXTURES=DIR` reuses fixtures
 already written by make_fixtures.py instead of writing them anew.
 
 Every HTTP response seen by the official client or by the raw `http` client is
@@ -37,19 +42,33 @@ import make_fixtures  # noqa: E402
 import caterva2 as cat2  # noqa: E402
 
 STARTUP_TIMEOUT = float(os.environ.get("CAT2RS_STARTUP_TIMEOUT", "30"))
+CLUSTER = os.environ.get("CAT2RS_CLUSTER")
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "reference_bug(reason): the reference server gets this wrong; xfail against it"
     )
+    config.addinivalue_line(
+        "markers", "local_state: reads the served state directory's files; skipped against a cluster"
+    )
 
 
 def pytest_report_header(config):
+    if CLUSTER:
+        return [f"server under test: the cluster in {CLUSTER}"]
     return [f"server under test: {cat2rs_launch.describe()}"]
 
 
 def pytest_collection_modifyitems(config, items):
+    if CLUSTER:
+        own = pytest.mark.skip(reason="starts servers of its own: runs in the single-server pass")
+        local = pytest.mark.skip(reason="reads the state directory's files; a cluster keeps them in object storage")
+        for item in items:
+            if "server" not in item.fixturenames:
+                item.add_marker(own)
+            elif item.get_closest_marker("local_state") is not None:
+                item.add_marker(local)
     if cat2rs_launch.server_spec() != cat2rs_launch.REFERENCE:
         return
     for item in items:
@@ -163,6 +182,44 @@ class Server:
             self.errors.append((response.request.method, str(response.request.url), response.status_code))
 
 
+class ClusterServer(Server):
+    """The read suite's server when `CAT2RS_CLUSTER` names a cluster: its balancer.
+
+    `start` imports the fixtures (the local state dir, which stays what `local`
+    answers: the same bytes) into the cluster's object store with `cat2rs import`.
+    The cluster's processes are the cluster script's, not the test's: `stop` leaves
+    them running, and the replicas' logs are what `log_tail` shows.
+    """
+
+    def __init__(self, workdir, statedir, cluster):
+        super().__init__(workdir, statedir)
+        self.cluster = pathlib.Path(cluster)
+        self.url = (self.cluster / "url").read_text().strip()
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.imported = False
+
+    def start(self):
+        if not self.imported:
+            binary = os.environ.get("CAT2RS_BIN") or str(HERE.parents[1] / "target" / "debug" / "cat2rs")
+            subprocess.run([binary, "import", str(self.statedir), "--conf", str(self.cluster / "cat2rs.toml")],
+                           check=True, capture_output=True)
+            self.imported = True
+        httpx.get(f"{self.url}/healthz", timeout=10).raise_for_status()
+
+    def alive(self):
+        return True
+
+    def stop(self):
+        pass
+
+    def log_tail(self, n=40):
+        tails = []
+        for log in sorted((self.cluster / "logs").glob("replica-*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-n:]
+            tails.append(f"--- {log.name}\n" + "\n".join(lines))
+        return "\n".join(tails)
+
+
 @pytest.fixture(scope="session")
 def fixtures_src(tmp_path_factory):
     prebuilt = os.environ.get("CAT2RS_FIXTURES")
@@ -181,7 +238,7 @@ def server(tmp_path_factory, fixtures_src):
     statedir.mkdir()
     for sub in ("public", "shared"):
         shutil.copytree(fixtures_src / sub, statedir / sub)
-    srv = Server(workdir, statedir)
+    srv = ClusterServer(workdir, statedir, CLUSTER) if CLUSTER else Server(workdir, statedir)
     srv.start()
     try:
         yield srv

@@ -476,6 +476,24 @@ pub(crate) async fn bump(client: &impl GenericClient, path: &str) -> CatalogResu
     Ok(r.map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
 }
 
+/// Sets the modification time of the object at `path`.
+pub(crate) async fn set_modified(
+    client: &impl GenericClient,
+    path: &str,
+    when: SystemTime,
+) -> CatalogResult<()> {
+    let n = client
+        .execute(
+            "UPDATE cat2_entries SET modified = $2 WHERE path = $1 AND NOT is_dir",
+            &[&path, &when],
+        )
+        .await?;
+    if n == 0 {
+        return Err(CatalogError::NotFound(path.into()));
+    }
+    Ok(())
+}
+
 /// Garbage older than `grace` that no row points at any more, taken out of
 /// the garbage list by `tx` (other collectors skip it); the caller deletes
 /// the objects from S3 and then commits.

@@ -697,6 +697,13 @@ impl Storage for CloudStorage {
         })
     }
 
+    fn set_modified(&self, key: &Key, when: SystemTime) -> Result<()> {
+        let path = key.as_str().to_string();
+        self.catalog("setting the time of", key, move |c| {
+            Box::pin(async move { catalog::set_modified(&*c, &path, when).await })
+        })
+    }
+
     fn check_health(&self) -> Result<()> {
         self.ping()
             .map_err(|e| backend("checking", &Key::root(), e))

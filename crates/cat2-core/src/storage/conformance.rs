@@ -28,6 +28,7 @@ pub fn all(store: &dyn Storage) {
     directories(store);
     locks_exclude_and_move_versions(store);
     many_objects_at_once(store);
+    times_are_kept_when_set(store);
 }
 
 pub fn put_get_head_delete(store: &dyn Storage) {
@@ -285,4 +286,18 @@ pub fn many_objects_at_once(store: &dyn Storage) {
         .collect();
     assert_eq!(all, ["a", "g/b"]);
     store.delete_dir(&key("many")).unwrap();
+}
+
+pub fn times_are_kept_when_set(store: &dyn Storage) {
+    let k = key("times/a");
+    store.put(&k, b"a", PutMode::Overwrite).unwrap();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    store.set_modified(&k, when).unwrap();
+    match store.head(&k).unwrap() {
+        Entry::Object(m) => assert_eq!(m.modified, Some(when)),
+        Entry::Dir { .. } => panic!("an object is not a directory"),
+    }
+    assert_eq!(read(store, "times/a"), b"a", "the bytes stay");
+    assert!(store.set_modified(&key("times/none"), when).is_err());
+    store.delete_dir(&key("times")).unwrap();
 }

@@ -311,6 +311,16 @@ pub trait Storage: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// Sets the modification time of the object at `key` (a copy of a
+    /// whole state keeps its times, as `cp -p` does). Its version may move.
+    fn set_modified(&self, key: &Key, when: SystemTime) -> Result<()> {
+        let _ = (key, when);
+        Err(Error::NotSupported {
+            operation: "setting modification times",
+            backend: self.describe(),
+        })
+    }
+
     /// Whether the store answers now (for a load balancer's health check):
     /// the default looks at the root; a networked backend asks its services.
     fn check_health(&self) -> Result<()> {

@@ -6,7 +6,8 @@
 //! committed; a copy interrupted half-way leaves complete objects only, and
 //! running it again replaces them. What belongs to one backend alone is left
 //! out: the local user database (`db.sqlite` and its journals; users are
-//! copied through their own tables) and the replicas' spool.
+//! copied through their own tables) and the replicas' spool. Objects keep
+//! their modification times where the destination can keep them.
 
 use super::{walk, Error, Key, PutMode, Result, Storage, COPY_BUFFER};
 
@@ -61,6 +62,12 @@ pub fn copy_state(from: &dyn Storage, to: &dyn Storage) -> Result<Copied> {
             offset += n as u64;
         }
         staged.commit(&key, PutMode::Overwrite)?;
+        if let Some(when) = meta.modified {
+            match to.set_modified(&key, when) {
+                Ok(()) | Err(Error::NotSupported { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         copied.objects += 1;
         copied.bytes += offset;
     }
@@ -97,6 +104,11 @@ mod tests {
             vec![7; 3 << 20]
         );
         assert!(to.head(&k("db.sqlite")).unwrap_err().is_not_found());
+        let time = |s: &dyn Storage| match s.head(&k("db.json")).unwrap() {
+            crate::storage::Entry::Object(m) => m.modified,
+            _ => None,
+        };
+        assert_eq!(time(&to), time(&from), "times kept");
         assert!(to.list(&k("shared/empty")).unwrap().objects.is_empty());
     }
 }

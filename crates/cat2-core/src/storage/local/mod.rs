@@ -565,6 +565,22 @@ impl Storage for LocalStorage {
     /// Every file below the directory counts, the store's own temporaries
     /// included (bytes being received are on the disk already); links are
     /// counted as themselves, not followed.
+    fn set_modified(&self, key: &Key, when: std::time::SystemTime) -> Result<()> {
+        if self.is_link(key) {
+            return Err(Error::Conflict {
+                key: key.to_string(),
+                why: "is a symbolic link, which is served but never rewritten".into(),
+            });
+        }
+        let path = self.path_of(key);
+        let file = fs::File::options()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("opening", key, e))?;
+        file.set_modified(when)
+            .map_err(|e| Error::io("setting the time of", key, e))
+    }
+
     fn is_link(&self, key: &Key) -> bool {
         LocalStorage::is_link(self, key)
     }
