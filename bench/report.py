@@ -91,7 +91,15 @@ def now():
     return datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
+# Sections of bench/RESULTS.md that other benchmarks keep (bench/cluster.py's): a new
+# side-by-side run replaces everything above the first of them and keeps them.
+KEPT_SECTIONS = "\n## Replicas"
+
+
 def write_results(path, title, preamble, lines, notes):
-    """bench/RESULTS.md: title, preamble (date, machine, data), the table, then the notes."""
+    """bench/RESULTS.md: title, preamble (date, machine, data), the table, then the notes,
+    and the sections of other benchmarks that were there."""
     text = [f"# {title}", "", *preamble, "", *lines, "", *notes, ""]
-    path.write_text("\n".join(text))
+    old = path.read_text() if path.exists() else ""
+    kept = old[old.index(KEPT_SECTIONS) + 1:] if KEPT_SECTIONS in old else ""
+    path.write_text("\n".join(text) + ("\n" + kept if kept else ""))

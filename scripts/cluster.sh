@@ -9,7 +9,8 @@
 #
 # Everything lives under DIR: data, logs (DIR/logs), pid files (DIR/pids/
 # replica-1.pid, garage-1.pid, haproxy.pid, postgres.pid), the replicas'
-# configuration (DIR/cat2rs.toml), and DIR/url, the balancer's URL. DIR/env
+# configuration (DIR/cat2rs.toml), each replica's address (DIR/replica-N.addr),
+# and DIR/url, the balancer's URL. DIR/env
 # holds what tests need to reach the services directly (sourceable).
 # Missing pieces are installed: Debian's postgresql and haproxy, and Garage
 # (built once by scripts/install-garage.sh into a folder later runs reuse).
@@ -121,9 +122,14 @@ write_haproxy() {
     {
         cat <<EOF
 global
-    maxconn 4096
+    maxconn 2048
+    stats socket $dir/haproxy.sock mode 600 level admin
+    # Request bodies up to 256 KiB are buffered whole (http-buffer-request),
+    # so that a request a killed replica never answered is sent again.
+    tune.bufsize 262144
 defaults
     mode http
+    option http-buffer-request
     timeout connect 2s
     timeout client 600s
     timeout server 600s
@@ -162,6 +168,7 @@ start_replica() {
         --statedir "$dir/replica-$i" --listen "127.0.0.1:${replica_port[$i]}" \
         >>"$dir/logs/replica-$i.log" 2>&1 </dev/null &
     echo $! >"$dir/pids/replica-$i.pid"
+    echo "127.0.0.1:${replica_port[$i]}" >"$dir/replica-$i.addr"
 }
 
 up() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages cat2rs needs to build on Debian: cmake and libclang for
 # C-Blosc2 (blosc2-rs-sys runs cmake and bindgen), python3-venv for the tests,
-# chromium for the web GUI's end-to-end tests (driven by Playwright).
+# chromium for the web GUI's end-to-end tests (driven by Playwright), and
+# PostgreSQL and haproxy for the scaled-out tests (scripts/cluster.sh).
 # Installs only what is missing; needs root (or sudo) when something is.
 set -euo pipefail
 need=()
@@ -14,6 +15,8 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so*
 fi
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
+command -v haproxy >/dev/null 2>&1 || command -v /usr/sbin/haproxy >/dev/null 2>&1 || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -6,7 +6,11 @@
 #   2. our integration suite: the official client against a real `cat2rs serve`,
 #   3. the upstream Caterva2 test suite against `cat2rs serve` (conformance),
 #      failing if a test that passed before (conformance/expected-pass) fails,
-#   4. every fuzz target for 15 s from its seed corpus (scripts/fuzz-smoke.sh:
+#   4. the scaled-out mode on real parts (scripts/test-cluster.sh): the S3
+#      backend's tests on moto and Garage with PostgreSQL, the read suite
+#      through a cluster's balancer, faults and concurrency on 3 replicas
+#      (Garage is built once, ~15 min, into ~/.cache/cat2rs-tools),
+#   5. every fuzz target for 15 s from its seed corpus (scripts/fuzz-smoke.sh:
 #      nightly, ASan; its first build takes ~12 min on two idle cores).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,10 +50,14 @@ cargo test --workspace
 step "integration suite: official client against cat2rs serve"
 "$python" -m pytest -q -p no:cacheprovider conformance/tests
 
+step "scaled out: cat2-cloud on moto and Garage, the read suite through a cluster, faults"
+scripts/test-cluster.sh "$python"
+
 step "benchmark harness, smoke run (tiny data; keeps bench/ from rotting)"
 bench/run --smoke --bin "$CAT2RS_BIN"
 "$python" bench/hdf5_proxy.py --smoke --bin "$CAT2RS_BIN"
 "$python" bench/compute.py --smoke --bin "$CAT2RS_BIN"
+"$python" bench/cluster.py --smoke --bin "$CAT2RS_BIN"
 
 step "conformance: upstream Caterva2 suite against cat2rs serve"
 "$python" conformance/run-upstream.py --check

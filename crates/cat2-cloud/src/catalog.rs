@@ -32,6 +32,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, Transaction};
 
 use crate::pg::PoolError;
@@ -185,16 +186,23 @@ pub(crate) async fn ensure_schema(client: &mut Client) -> CatalogResult<()> {
     Ok(())
 }
 
+// The reads every request makes are sent typed and unnamed (one round trip,
+// no statement prepared and closed around each).
+
 pub(crate) async fn head(client: &impl GenericClient, path: &str) -> CatalogResult<Option<Row>> {
     let sql = format!("SELECT {COLUMNS} FROM cat2_entries WHERE path = $1");
-    Ok(client.query_opt(&sql, &[&path]).await?.as_ref().map(row))
+    Ok(client
+        .query_typed_opt(&sql, &[(&path, Type::TEXT)])
+        .await?
+        .as_ref()
+        .map(row))
 }
 
 /// The rows directly below the directory `path`, sorted by path.
 pub(crate) async fn children(client: &impl GenericClient, path: &str) -> CatalogResult<Vec<Row>> {
     let sql = format!("SELECT {COLUMNS} FROM cat2_entries WHERE parent = $1 ORDER BY path");
     Ok(client
-        .query(&sql, &[&path])
+        .query_typed(&sql, &[(&path, Type::TEXT)])
         .await?
         .iter()
         .map(row)

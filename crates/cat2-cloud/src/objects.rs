@@ -11,8 +11,11 @@
 //!
 //! Small reads (frame headers, offset indexes, trailers, HDF5 metadata: what
 //! C-Blosc2 and the HDF5 reader ask for before any chunk) go through that
-//! page cache of [`PAGE`]-sized pieces; large reads (chunks) are one ranged
-//! GET each, straight into the caller's buffer, and are not cached.
+//! cache as [`PAGE`]-sized pieces; large reads (chunks) are one ranged GET
+//! each, kept in the same cache under their exact range (a chunk read again
+//! — the next slice of the same frame, a viewer stepping back — costs no
+//! GET; an object store's GET is several milliseconds, Garage's ~6 ms).
+//! Ranges larger than an eighth of the cache are never kept.
 //! Uploads of staged objects are single PUTs up to [`PART`] and multipart
 //! uploads above, a few parts in flight, read from the spool file piece by
 //! piece (constant memory whatever the size).
@@ -78,8 +81,16 @@ impl Objects {
         }
         let n = (end - offset) as usize;
         if n > PAGE {
-            let bytes = self.get_range(bridge, id, offset..end)?;
-            check_length(&bytes, n)?;
+            let key = RangeKey::exact(id, offset, n);
+            let bytes = match self.cache.get(&key) {
+                Some(b) => b,
+                None => {
+                    let b = self.get_range(bridge, id, offset..end)?;
+                    check_length(&b, n)?;
+                    self.cache.put(key, b.clone());
+                    b
+                }
+            };
             buf[..n].copy_from_slice(&bytes);
             return Ok(n);
         }
@@ -87,14 +98,15 @@ impl Objects {
         while done < n {
             let at = offset + done as u64;
             let page = at / PAGE as u64;
-            let data = match self.cache.get(id, page) {
+            let key = RangeKey::page(id, page);
+            let data = match self.cache.get(&key) {
                 Some(d) => d,
                 None => {
                     let start = page * PAGE as u64;
                     let stop = (start + PAGE as u64).min(size);
                     let d = self.get_range(bridge, id, start..stop)?;
                     check_length(&d, (stop - start) as usize)?;
-                    self.cache.put(id, page, d.clone());
+                    self.cache.put(key, d.clone());
                     d
                 }
             };
@@ -262,7 +274,34 @@ fn check_length(bytes: &Bytes, want: usize) -> std::io::Result<()> {
     }
 }
 
-/// Recently read pages of objects, bounded in bytes, evicting the least
+/// What the cache keeps a range of an object under: a page (`len` 0) or
+/// an exact range read whole.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RangeKey {
+    id: Arc<str>,
+    offset: u64,
+    len: usize,
+}
+
+impl RangeKey {
+    fn page(id: &Arc<str>, page: u64) -> RangeKey {
+        RangeKey {
+            id: id.clone(),
+            offset: page,
+            len: 0,
+        }
+    }
+
+    fn exact(id: &Arc<str>, offset: u64, len: usize) -> RangeKey {
+        RangeKey {
+            id: id.clone(),
+            offset,
+            len,
+        }
+    }
+}
+
+/// Recently read ranges of objects, bounded in bytes, evicting the least
 /// recently used. Objects never change, so nothing is ever invalidated.
 #[derive(Debug)]
 struct PageCache {
@@ -272,7 +311,9 @@ struct PageCache {
 
 #[derive(Debug, Default)]
 struct Pages {
-    map: HashMap<(Arc<str>, u64), (Bytes, u64)>,
+    map: HashMap<RangeKey, (Bytes, u64)>,
+    /// Keys by last use, oldest first (the tick of their last use).
+    order: std::collections::BTreeMap<u64, RangeKey>,
     bytes: usize,
     tick: u64,
 }
@@ -285,33 +326,36 @@ impl PageCache {
         }
     }
 
-    fn get(&self, id: &Arc<str>, page: u64) -> Option<Bytes> {
-        let mut pages = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+    fn get(&self, key: &RangeKey) -> Option<Bytes> {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let pages = &mut *guard;
         pages.tick += 1;
         let tick = pages.tick;
-        let entry = pages.map.get_mut(&(id.clone(), page))?;
-        entry.1 = tick;
-        Some(entry.0.clone())
+        let entry = pages.map.get_mut(key)?;
+        let old = std::mem::replace(&mut entry.1, tick);
+        let data = entry.0.clone();
+        if let Some(k) = pages.order.remove(&old) {
+            pages.order.insert(tick, k);
+        }
+        Some(data)
     }
 
-    fn put(&self, id: &Arc<str>, page: u64, data: Bytes) {
-        if data.len() > self.capacity {
+    fn put(&self, key: RangeKey, data: Bytes) {
+        if data.len() > self.capacity / 8 {
             return;
         }
-        let mut pages = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let pages = &mut *guard;
         pages.tick += 1;
         let tick = pages.tick;
         pages.bytes += data.len();
-        if let Some((old, _)) = pages.map.insert((id.clone(), page), (data, tick)) {
+        pages.order.insert(tick, key.clone());
+        if let Some((old, old_tick)) = pages.map.insert(key, (data, tick)) {
             pages.bytes -= old.len();
+            pages.order.remove(&old_tick);
         }
         while pages.bytes > self.capacity {
-            let Some(oldest) = pages
-                .map
-                .iter()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some((_, oldest)) = pages.order.pop_first() else {
                 break;
             };
             if let Some((gone, _)) = pages.map.remove(&oldest) {
@@ -326,18 +370,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_page_cache_keeps_to_its_bytes_and_drops_the_least_recent() {
-        let cache = PageCache::new(3 * 10);
+    fn the_cache_keeps_to_its_bytes_and_drops_the_least_recent() {
+        let cache = PageCache::new(8 * 30);
         let a: Arc<str> = Arc::from("data/a");
-        for page in 0..3 {
-            cache.put(&a, page, Bytes::from(vec![page as u8; 10]));
+        for page in 0..8 {
+            cache.put(RangeKey::page(&a, page), Bytes::from(vec![page as u8; 30]));
         }
-        assert!(cache.get(&a, 0).is_some()); // 0 is now the most recent
-        cache.put(&a, 3, Bytes::from(vec![3; 10]));
-        assert!(cache.get(&a, 1).is_none(), "the least recent went");
-        assert_eq!(cache.get(&a, 0).unwrap()[0], 0);
-        assert_eq!(cache.inner.lock().unwrap().bytes, 30);
-        cache.put(&a, 9, Bytes::from(vec![0; 31]));
-        assert!(cache.get(&a, 9).is_none(), "larger than the whole cache");
+        assert!(cache.get(&RangeKey::page(&a, 0)).is_some()); // 0 is now the most recent
+        cache.put(RangeKey::exact(&a, 5000, 30), Bytes::from(vec![9; 30]));
+        assert!(
+            cache.get(&RangeKey::page(&a, 1)).is_none(),
+            "the least recent went"
+        );
+        assert_eq!(cache.get(&RangeKey::page(&a, 0)).unwrap()[0], 0);
+        assert_eq!(cache.get(&RangeKey::exact(&a, 5000, 30)).unwrap()[0], 9);
+        assert!(
+            cache.get(&RangeKey::exact(&a, 5000, 29)).is_none(),
+            "exact ranges only"
+        );
+        let pages = cache.inner.lock().unwrap();
+        assert_eq!(pages.bytes, 240);
+        assert_eq!(pages.order.len(), pages.map.len());
+        drop(pages);
+        cache.put(RangeKey::exact(&a, 0, 31), Bytes::from(vec![0; 31]));
+        assert!(
+            cache.get(&RangeKey::exact(&a, 0, 31)).is_none(),
+            "larger than an eighth of the cache"
+        );
     }
 }

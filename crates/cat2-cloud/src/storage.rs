@@ -47,7 +47,7 @@ pub struct CloudConfig {
     pub spool_dir: PathBuf,
     /// How long superseded data objects are kept before they are deleted.
     pub gc_grace: Duration,
-    /// Bytes of the page cache of small reads.
+    /// Bytes of the cache of ranges read (small reads by page, chunks whole).
     pub cache_bytes: usize,
 }
 
@@ -63,7 +63,7 @@ impl CloudConfig {
             database_url: database_url.into(),
             spool_dir: std::env::temp_dir().join("cat2rs-spool"),
             gc_grace: Duration::from_secs(600),
-            cache_bytes: 64 << 20,
+            cache_bytes: 256 << 20,
         }
     }
 }
