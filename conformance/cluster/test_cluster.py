@@ -11,13 +11,15 @@ order: the later ones kill parts of the cluster the earlier ones need.
 - a replica killed in the middle of an upload leaves the dataset absent or
   complete, never half-written;
 - 16 writers through different replicas appending to and overwriting the same
-  datasets: the final state is a serial order of the successful commits.
+  datasets: the final state is a serial order of the successful commits;
+- `cat2rs export` gives back a state directory with the datasets and users.
 """
 
 import io
 import os
 import pathlib
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -227,3 +229,22 @@ def test_concurrent_writers_lose_no_update(cluster, tmp_path):
     over = c.get("@shared/cc/over.b2nd")[:]
     assert any(np.array_equal(over, u) for per in uploaded for u in per)
     assert len(set(over.tolist())) == 1
+
+
+def test_export_gives_back_a_state_directory(cluster, tmp_path):
+    """`cat2rs export` copies the cluster's datasets and users into a state directory."""
+    binary = os.environ.get("CAT2RS_BIN") or str(REPO / "target" / "debug" / "cat2rs")
+    out = tmp_path / "exported"
+    subprocess.run([binary, "export", str(out), "--conf", str(cluster.root / "cat2rs.toml")], check=True,
+                   capture_output=True)
+    a = blosc2.open(str(out / "shared" / "base" / "a.b2nd"))
+    assert np.array_equal(a[:], np.arange(300 * 200, dtype=np.int32).reshape(300, 200))
+    log = blosc2.open(str(out / "shared" / "cc" / "log.b2nd"))[:]
+    assert np.array_equal(log, cluster.client().get("@shared/cc/log.b2nd")[:])
+    with sqlite3.connect(out / "db.sqlite") as db:
+        emails = [r[0] for r in db.execute("SELECT email FROM user")]
+    assert emails == [ADMIN[0]]
+    # The local user database, as a single server reads it, holds the same user.
+    listed = subprocess.run([binary, "listusers", "--statedir", str(out)], check=True, capture_output=True,
+                            text=True).stdout
+    assert ADMIN[0] in listed

@@ -49,6 +49,9 @@ pub struct CloudConfig {
     pub gc_grace: Duration,
     /// Bytes of the cache of ranges read (small reads by page, chunks whole).
     pub cache_bytes: usize,
+    /// Most database connections the storage opens (a quarter for catalog
+    /// queries, the rest for writers' locks, each held while its lock is).
+    pub connections: usize,
 }
 
 impl CloudConfig {
@@ -64,9 +67,15 @@ impl CloudConfig {
             spool_dir: std::env::temp_dir().join("cat2rs-spool"),
             gc_grace: Duration::from_secs(600),
             cache_bytes: 256 << 20,
+            connections: DEFAULT_CONNECTIONS,
         }
     }
 }
+
+/// Database connections of one replica's storage by default: with the
+/// users' few, three replicas stay within PostgreSQL's default
+/// `max_connections` of 100.
+pub const DEFAULT_CONNECTIONS: usize = 28;
 
 /// What the storage's handles share.
 #[derive(Debug)]
@@ -185,9 +194,12 @@ impl CloudStorage {
         };
         std::fs::create_dir_all(&config.spool_dir)
             .map_err(|e| OpenError::Spool(config.spool_dir.clone(), e))?;
+        let for_queries = (config.connections / 4).max(2);
+        let for_locks = config.connections.saturating_sub(for_queries).max(2);
         let catalog_pool =
-            PgPool::new("catalog", &config.database_url, 16).map_err(OpenError::DbUrl)?;
-        let lock_pool = PgPool::new("lock", &config.database_url, 48).map_err(OpenError::DbUrl)?;
+            PgPool::new("catalog", &config.database_url, for_queries).map_err(OpenError::DbUrl)?;
+        let lock_pool =
+            PgPool::new("lock", &config.database_url, for_locks).map_err(OpenError::DbUrl)?;
         let pool = catalog_pool.clone();
         bridge
             .run(async move {

@@ -68,7 +68,7 @@ impl PgUsers {
         };
         let bridge = Bridge::new(1).map_err(|e| failed("starting its runtime", e.to_string()))?;
         let pool =
-            PgPool::new("users", url, 8).map_err(|e| failed("reading the url", e.to_string()))?;
+            PgPool::new("users", url, 4).map_err(|e| failed("reading the url", e.to_string()))?;
         let users = PgUsers {
             bridge,
             pool,

@@ -43,6 +43,8 @@ struct StorageTable {
 struct DatabaseTable {
     /// `postgresql://USER[:PASSWORD]@HOST:PORT/DB`.
     url: String,
+    /// Most connections one replica's storage opens (the users' take 4 more).
+    connections: Option<usize>,
 }
 
 /// The keys Caterva2 reads; unknown keys (peers, client sections) are ignored.
@@ -170,6 +172,7 @@ fn backends(
     database: Option<DatabaseTable>,
     statedir: &Path,
 ) -> anyhow::Result<Backends> {
+    let connections = database.as_ref().and_then(|d| d.connections);
     let database_url = database.map(|d| d.url);
     let Some(st) = storage else {
         return Ok(Backends {
@@ -188,6 +191,10 @@ fn backends(
     cloud.access_key_id = st.access_key_id;
     cloud.secret_access_key = st.secret_access_key;
     cloud.spool_dir = st.spool.unwrap_or_else(|| statedir.join("spool"));
+    if let Some(n) = connections {
+        anyhow::ensure!(n >= 4, "[database] connections must be at least 4");
+        cloud.connections = n;
+    }
     if let Some(g) = st.gc_grace {
         cloud.gc_grace = std::time::Duration::from_secs(g);
     }

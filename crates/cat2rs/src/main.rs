@@ -357,10 +357,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Examples { place } => {
             let sd = place.state()?;
+            let local = place.resolve()?.1.storage.is_none();
             let written =
                 cat2_core::examples::write_examples(&sd).context("writing the example datasets")?;
             for key in written {
-                println!("{}", sd.path().join(key.as_str()).display());
+                if local {
+                    println!("{}", sd.path().join(key.as_str()).display());
+                } else {
+                    println!("{} {key}", sd.storage().describe());
+                }
             }
             Ok(())
         }
