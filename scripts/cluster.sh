@@ -211,6 +211,8 @@ up() {
 [server]
 login = $login
 urlbase = "$url"
+# What admin commands (adduser, import, export) spool in; each replica is given its own.
+statedir = "$dir/admin"
 [storage]
 url = "s3://cat2rs/state"
 endpoint = "http://127.0.0.1:$s3_port"

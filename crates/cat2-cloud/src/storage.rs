@@ -26,6 +26,8 @@ use cat2_core::storage::{
     StagedIo, Storage, Version,
 };
 
+use cat2_core::storage::local::FileIo;
+
 use crate::bridge::Bridge;
 use crate::catalog::{self, CatalogError, NewObject, Row};
 use crate::objects::Objects;
@@ -399,36 +401,7 @@ impl Blob for CloudBlob {
 /// An object being written: a spool file, uploaded at commit.
 struct CloudStaged {
     storage: CloudStorage,
-    io: Arc<SpoolFile>,
-}
-
-struct SpoolFile(std::fs::File);
-
-impl ReadAt for SpoolFile {
-    fn len(&self) -> u64 {
-        self.0.metadata().map_or(0, |m| m.len())
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-        use std::os::unix::fs::FileExt;
-        let mut done = 0;
-        while done < buf.len() {
-            match self.0.read_at(&mut buf[done..], offset + done as u64)? {
-                0 => break,
-                n => done += n,
-            }
-        }
-        Ok(done)
-    }
-}
-
-impl StagedIo for SpoolFile {
-    fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        self.0.write_all_at(data, offset)
-    }
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.0.set_len(len)
-    }
+    io: Arc<FileIo>,
 }
 
 impl Staged for CloudStaged {
@@ -611,7 +584,7 @@ impl Storage for CloudStorage {
             storage: CloudStorage {
                 shared: self.shared.clone(),
             },
-            io: Arc::new(SpoolFile(file)),
+            io: Arc::new(FileIo(file)),
         }))
     }
 

@@ -15,6 +15,9 @@ use cat2_core::StateDir;
 pub struct Backends {
     /// Data on S3 with its catalog in the database.
     pub storage: Option<cat2_cloud::CloudConfig>,
+    /// Where objects being written are spooled, if the configuration says;
+    /// else `spool/` in the state directory the server is given.
+    pub spool: Option<std::path::PathBuf>,
     /// Users in PostgreSQL.
     pub database_url: Option<String>,
 }
@@ -27,7 +30,9 @@ impl Backends {
             None => StateDir::open(statedir)
                 .with_context(|| format!("opening state dir {}", statedir.display())),
             Some(cloud) => {
-                let storage = cat2_cloud::CloudStorage::open(cloud).with_context(|| {
+                let mut cloud = cloud.clone();
+                cloud.spool_dir = self.spool.clone().unwrap_or_else(|| statedir.join("spool"));
+                let storage = cat2_cloud::CloudStorage::open(&cloud).with_context(|| {
                     format!(
                         "opening {} with its catalog in {}",
                         cloud.storage_url,

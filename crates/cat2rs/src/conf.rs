@@ -117,11 +117,7 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<(Config, Backends)> {
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let s = file.server;
     apply_limits(&mut config, &s)?;
-    let statedir = s
-        .statedir
-        .clone()
-        .unwrap_or_else(|| config.statedir.clone());
-    let backends = backends(file.storage, file.database, &statedir)
+    let backends = backends(file.storage, file.database)
         .with_context(|| format!("reading {}", path.display()))?;
     if let Some(v) = s.listen {
         config.urlbase = format!("http://{v}");
@@ -170,13 +166,13 @@ pub fn load(conf: Option<&Path>) -> anyhow::Result<(Config, Backends)> {
 fn backends(
     storage: Option<StorageTable>,
     database: Option<DatabaseTable>,
-    statedir: &Path,
 ) -> anyhow::Result<Backends> {
     let connections = database.as_ref().and_then(|d| d.connections);
     let database_url = database.map(|d| d.url);
     let Some(st) = storage else {
         return Ok(Backends {
             storage: None,
+            spool: None,
             database_url,
         });
     };
@@ -190,7 +186,6 @@ fn backends(
     cloud.region = st.region;
     cloud.access_key_id = st.access_key_id;
     cloud.secret_access_key = st.secret_access_key;
-    cloud.spool_dir = st.spool.unwrap_or_else(|| statedir.join("spool"));
     if let Some(n) = connections {
         anyhow::ensure!(n >= 4, "[database] connections must be at least 4");
         cloud.connections = n;
@@ -203,6 +198,7 @@ fn backends(
             .context("[storage] cache_size is too large")?;
     }
     Ok(Backends {
+        spool: st.spool.clone(),
         storage: Some(cloud),
         database_url,
     })

@@ -326,35 +326,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "no state directory at {}",
                 statedir.display()
             );
-            let (config, backends) = conf::load(Some(&conf))?;
-            anyhow::ensure!(
-                backends.storage.is_some(),
-                "{} names no [storage] to import into",
-                conf.display()
-            );
-            let local = backends::Backends::default();
-            migrate(
-                &local.open_state(&statedir)?,
-                &local.open_users(&statedir)?,
-                &backends.open_state(&config.statedir)?,
-                &backends.open_users(&config.statedir)?,
-            )
+            migrate(&statedir, &conf, true)
         }
-        Command::Export { statedir, conf } => {
-            let (config, backends) = conf::load(Some(&conf))?;
-            anyhow::ensure!(
-                backends.storage.is_some(),
-                "{} names no [storage] to export from",
-                conf.display()
-            );
-            let local = backends::Backends::default();
-            migrate(
-                &backends.open_state(&config.statedir)?,
-                &backends.open_users(&config.statedir)?,
-                &local.open_state(&statedir)?,
-                &local.open_users(&statedir)?,
-            )
-        }
+        Command::Export { statedir, conf } => migrate(&statedir, &conf, false),
         Command::Examples { place } => {
             let sd = place.state()?;
             let local = place.resolve()?.1.storage.is_none();
@@ -372,13 +346,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Copies a whole state (objects, then users) and says what it did.
-fn migrate(
-    from: &cat2_core::StateDir,
-    from_users: &cat2_auth::Users,
-    to: &cat2_core::StateDir,
-    to_users: &cat2_auth::Users,
-) -> anyhow::Result<()> {
+/// Copies a whole state (objects, then users) between the state directory
+/// `statedir` and the cluster `conf` names: into the cluster (`import`) or
+/// out of it; says what it did.
+fn migrate(statedir: &std::path::Path, conf: &std::path::Path, import: bool) -> anyhow::Result<()> {
+    let (config, cluster) = conf::load(Some(conf))?;
+    anyhow::ensure!(
+        cluster.storage.is_some(),
+        "{} names no [storage] to {} {}",
+        conf.display(),
+        if import { "import" } else { "export" },
+        if import { "into" } else { "from" },
+    );
+    let local = backends::Backends::default();
+    let (dir, here) = (&config.statedir, &local);
+    let ((from_dir, from), (to_dir, to)) = if import {
+        ((statedir, here), (dir.as_path(), &cluster))
+    } else {
+        ((dir.as_path(), &cluster), (statedir, here))
+    };
+    let (from, from_users) = (from.open_state(from_dir)?, from.open_users(from_dir)?);
+    let (to, to_users) = (to.open_state(to_dir)?, to.open_users(to_dir)?);
     let copied = cat2_core::storage::transfer::copy_state(from.storage(), to.storage())
         .with_context(|| format!("copying into {}", to.storage().describe()))?;
     println!(

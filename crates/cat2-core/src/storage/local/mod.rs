@@ -100,7 +100,7 @@ impl LocalStorage {
         Ok(LocalStaged {
             root: self.root.clone(),
             temp,
-            io: Arc::new(StagedFile(file)),
+            io: Arc::new(FileIo(file)),
             committed: false,
         })
     }
@@ -187,14 +187,17 @@ impl Blob for LocalBlob {
 struct LocalStaged {
     root: PathBuf,
     temp: PathBuf,
-    io: Arc<StagedFile>,
+    io: Arc<FileIo>,
     /// Set once renamed into place: nothing to remove on drop.
     committed: bool,
 }
 
-struct StagedFile(File);
+/// A local file read and written at any offset: a staged object on the local
+/// disk, and the spool other backends stage objects in before they upload them.
+#[derive(Debug)]
+pub struct FileIo(pub File);
 
-impl ReadAt for StagedFile {
+impl ReadAt for FileIo {
     fn len(&self) -> u64 {
         self.0.metadata().map_or(0, |m| m.len())
     }
@@ -203,7 +206,7 @@ impl ReadAt for StagedFile {
     }
 }
 
-impl StagedIo for StagedFile {
+impl StagedIo for FileIo {
     fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
         self.0.write_all_at(data, offset)
     }
