@@ -91,6 +91,8 @@ enum Command {
         /// The state directory to copy from.
         statedir: PathBuf,
         /// The configuration with [storage] and [database].
+        // The help text names TOML tables, not links.
+        #[allow(rustdoc::broken_intra_doc_links)]
         #[arg(long)]
         conf: PathBuf,
     },
@@ -100,6 +102,8 @@ enum Command {
         /// The state directory to copy into (made if missing).
         statedir: PathBuf,
         /// The configuration with [storage] and [database].
+        // The help text names TOML tables, not links.
+        #[allow(rustdoc::broken_intra_doc_links)]
         #[arg(long)]
         conf: PathBuf,
     },
@@ -115,6 +119,8 @@ struct Place {
     statedir: Option<PathBuf>,
     /// Configuration file: its statedir, or its [storage] and [database]
     /// (the users and data of a cluster).
+    // The help text names TOML tables, not links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long)]
     conf: Option<PathBuf>,
 }
