@@ -18,6 +18,7 @@ order: the later ones kill parts of the cluster the earlier ones need.
 import io
 import os
 import pathlib
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -75,6 +76,7 @@ def cluster():
         yield Cluster(root)
     finally:
         subprocess.run([str(REPO / "scripts" / "cluster.sh"), "down", str(root)], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def array_file(tmp_path, name, values, chunks=None):
