@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS cat2_garbage (
     object text PRIMARY KEY,
     since  timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS cat2_origins (
+    dir text COLLATE "C" PRIMARY KEY
+);
 "#;
 
 /// What a path holds.
@@ -198,6 +201,41 @@ pub(crate) async fn head(client: &impl GenericClient, path: &str) -> CatalogResu
         .map(row))
 }
 
+/// The rows of those of `paths` that are in the catalog, in any order.
+pub(crate) async fn head_each(
+    client: &impl GenericClient,
+    paths: &[String],
+) -> CatalogResult<Vec<Row>> {
+    let sql = format!("SELECT {COLUMNS} FROM cat2_entries WHERE path = ANY($1)");
+    Ok(client
+        .query_typed(&sql, &[(&paths, Type::TEXT_ARRAY)])
+        .await?
+        .iter()
+        .map(row)
+        .collect())
+}
+
+/// The state directories the catalog's contents were imported from.
+pub(crate) async fn origins(client: &impl GenericClient) -> CatalogResult<Vec<String>> {
+    Ok(client
+        .query_typed("SELECT dir FROM cat2_origins ORDER BY dir", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Records `dir` among the origins (once).
+pub(crate) async fn add_origin(client: &impl GenericClient, dir: &str) -> CatalogResult<()> {
+    client
+        .execute(
+            "INSERT INTO cat2_origins (dir) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&dir],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The rows directly below the directory `path`, sorted by path.
 pub(crate) async fn children(client: &impl GenericClient, path: &str) -> CatalogResult<Vec<Row>> {
     let sql = format!("SELECT {COLUMNS} FROM cat2_entries WHERE parent = $1 ORDER BY path");
@@ -240,10 +278,12 @@ async fn check_no_object_above(
         .await?;
     match hit {
         Some(r) => {
+            // The object in the way is the key of the conflict: its text
+            // is then shown as the logical path it stands for.
             let p: String = r.get(0);
             Err(CatalogError::Conflict(
-                path.to_string(),
-                format!("cannot be made: {p} is an object, not a directory"),
+                p,
+                "is an object, not a directory".into(),
             ))
         }
         None => Ok(()),

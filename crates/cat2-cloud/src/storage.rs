@@ -17,9 +17,9 @@
 //! uploads it whole. The spool counts toward nothing in the catalog until
 //! committed, and a dropped stage removes its file.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use cat2_core::storage::{
     Blob, Entry, Error, Key, Listing, Lock, LockMode, ObjectMeta, PutMode, ReadAt, Result, Staged,
@@ -91,7 +91,14 @@ struct Shared {
     spool_dir: PathBuf,
     gc_grace: Duration,
     described: String,
+    /// The state directories imported into this store, and when they were
+    /// last read from the catalog.
+    origins: Mutex<(Vec<PathBuf>, Option<Instant>)>,
 }
+
+/// How often a path outside every known origin makes a replica read the
+/// origins again (one started before an import learns of it so).
+const ORIGINS_REREAD: Duration = Duration::from_secs(1);
 
 /// Data on S3, catalog and locks in PostgreSQL.
 #[derive(Debug)]
@@ -137,6 +144,17 @@ fn catalog_error(op: &'static str, key: &Key, e: CatalogError) -> Error {
     }
 }
 
+/// What a catalog row (or its absence) says `key` is.
+fn entry_of(key: &Key, row: Option<Row>) -> Result<Entry> {
+    match row {
+        None => Err(Error::not_found(key)),
+        Some(r) if r.is_dir => Ok(Entry::Dir {
+            modified: Some(r.modified),
+        }),
+        Some(r) => Ok(Entry::Object(meta_of(key.clone(), &r))),
+    }
+}
+
 /// The [`Version`] of a row: its data object and generation.
 fn version_of(row: &Row) -> Version {
     let object = row.object.as_deref().unwrap_or("");
@@ -145,6 +163,7 @@ fn version_of(row: &Row) -> Version {
     Version {
         etag: format!("{short}-{}", row.generation),
         instance: u64::from_str_radix(short, 16).unwrap_or(0),
+        handle: row.object.as_deref().map(Arc::from),
     }
 }
 
@@ -224,9 +243,39 @@ impl CloudStorage {
             spool_dir: config.spool_dir.clone(),
             gc_grace: config.gc_grace,
             described,
+            origins: Mutex::new((Vec::new(), None)),
         });
         start_collector(Arc::downgrade(&shared));
         Ok(CloudStorage { shared })
+    }
+
+    /// The key `path` names below one of the origins, reading them again
+    /// from the catalog (at most once per [`ORIGINS_REREAD`]) when it names
+    /// none.
+    fn key_in_origins(&self, path: &Path) -> Option<Key> {
+        let mut origins = self
+            .shared
+            .origins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let found = |dirs: &[PathBuf]| {
+            dirs.iter()
+                .find_map(|dir| cat2_core::storage::key_under(dir, path))
+        };
+        if let Some(key) = found(&origins.0) {
+            return Some(key);
+        }
+        if origins.1.is_some_and(|at| at.elapsed() < ORIGINS_REREAD) {
+            return None;
+        }
+        origins.1 = Some(Instant::now());
+        let dirs = self
+            .catalog("reading the origins for", &Key::root(), |c| {
+                Box::pin(async move { catalog::origins(&*c).await })
+            })
+            .ok()?;
+        origins.0 = dirs.into_iter().map(PathBuf::from).collect();
+        found(&origins.0)
     }
 
     /// Runs a catalog operation on a pooled connection.
@@ -504,23 +553,81 @@ impl Storage for CloudStorage {
         if key.is_root() {
             return Ok(Entry::Dir { modified: None });
         }
-        match self.row(key)? {
-            None => Err(Error::not_found(key)),
-            Some(r) if r.is_dir => Ok(Entry::Dir {
-                modified: Some(r.modified),
-            }),
-            Some(r) => Ok(Entry::Object(meta_of(key.clone(), &r))),
+        entry_of(key, self.row(key)?)
+    }
+
+    fn head_each(&self, keys: &[Key]) -> Vec<Result<Entry>> {
+        if keys.len() < 2 {
+            return keys.iter().map(|key| self.head(key)).collect();
+        }
+        let paths: Vec<String> = keys.iter().map(|k| k.as_str().to_string()).collect();
+        let first = keys.first().cloned().unwrap_or_else(Key::root);
+        let found = self.catalog("reading the catalog for", &first, move |c| {
+            Box::pin(async move { catalog::head_each(&*c, &paths).await })
+        });
+        match found {
+            Ok(mut rows) => keys
+                .iter()
+                .map(|key| {
+                    if key.is_root() {
+                        return Ok(Entry::Dir { modified: None });
+                    }
+                    let at = rows.iter().position(|r| r.path == key.as_str());
+                    entry_of(key, at.map(|i| rows.swap_remove(i)))
+                })
+                .collect(),
+            // Each key then fails as its own head would have.
+            Err(_) => keys.iter().map(|key| self.head(key)).collect(),
         }
     }
 
     fn open(&self, key: &Key) -> Result<Arc<dyn Blob>> {
-        let row = match self.row(key)? {
-            Some(r) if !r.is_dir => r,
-            _ => return Err(Error::not_found(key)),
+        match self.head(key)? {
+            Entry::Object(meta) => {
+                let object = meta.version.handle.clone().unwrap_or_else(|| Arc::from(""));
+                Ok(Arc::new(CloudBlob {
+                    meta,
+                    object,
+                    shared: self.shared.clone(),
+                }))
+            }
+            Entry::Dir { .. } => Err(Error::not_found(key)),
+        }
+    }
+
+    fn key_of_path(&self, path: &Path) -> Option<Key> {
+        self.key_in_origins(path)
+    }
+
+    fn record_origin(&self, dir: &Path) -> Result<()> {
+        let text = dir
+            .to_str()
+            .filter(|_| dir.is_absolute())
+            .ok_or_else(|| Error::InvalidKey {
+                key: dir.display().to_string(),
+                why: "an origin is an absolute path in UTF-8".into(),
+            })?
+            .to_string();
+        self.catalog("recording the origin", &Key::root(), move |c| {
+            Box::pin(async move { catalog::add_origin(&*c, &text).await })
+        })?;
+        let mut origins = self
+            .shared
+            .origins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        origins.1 = None;
+        Ok(())
+    }
+
+    fn open_version(&self, meta: &ObjectMeta) -> Result<Arc<dyn Blob>> {
+        // Data objects are immutable and outlive the rows that name them by
+        // the collector's grace period: the version described is still there.
+        let Some(object) = meta.version.handle.clone() else {
+            return self.open(&meta.key);
         };
-        let object: Arc<str> = Arc::from(row.object.clone().unwrap_or_default());
         Ok(Arc::new(CloudBlob {
-            meta: meta_of(key.clone(), &row),
+            meta: meta.clone(),
             object,
             shared: self.shared.clone(),
         }))

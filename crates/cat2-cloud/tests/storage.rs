@@ -138,3 +138,31 @@ fn writers_through_separate_stores_never_lose_an_update() {
     let blob = first.open(&k).unwrap();
     assert_eq!(blob.read_range(0, blob.len() as usize).unwrap(), b"80");
 }
+
+#[test]
+fn paths_in_an_imported_state_directory_name_its_copies() {
+    let Some(store) = fresh_store(Duration::from_secs(600)) else {
+        return;
+    };
+    let recorded =
+        std::path::Path::new("/srv/caterva2/_caterva2/state/personal/u1/../../public/a.b2nd");
+    assert_eq!(store.key_of_path(recorded), None, "no origin yet");
+    store
+        .record_origin(std::path::Path::new("/srv/caterva2/_caterva2/state"))
+        .unwrap();
+    assert_eq!(store.key_of_path(recorded), Some(key("public/a.b2nd")));
+    assert_eq!(
+        store.key_of_path(std::path::Path::new("/srv/caterva2/_caterva2/other/a.b2nd")),
+        None,
+        "outside the origin"
+    );
+    assert_eq!(
+        store.key_of_path(std::path::Path::new(
+            "/srv/caterva2/_caterva2/state/../../../etc/passwd"
+        )),
+        None
+    );
+    assert!(store
+        .record_origin(std::path::Path::new("relative/state"))
+        .is_err());
+}

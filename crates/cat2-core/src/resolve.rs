@@ -40,7 +40,7 @@ use crate::node::h5::H5Store;
 use crate::node::zip::{object_unsupported, ZipStore};
 use crate::node::{Dir, Group, Inside, Missing, Node, Refused, StoredFile};
 use crate::path::{is_container_name, is_hdf5_name, is_stored_verbatim, suffix, DsPath};
-use crate::storage::{Blob, Entry, Key, PutMode, ReadAt, StagedIo, Storage};
+use crate::storage::{Blob, Entry, Key, ObjectMeta, PutMode, ReadAt, StagedIo, Storage};
 use crate::store::{Caller, StateDir};
 
 /// Resolves paths for one caller (and opens expression operands as them).
@@ -82,7 +82,8 @@ impl Resolver {
     pub fn resolve(&self, path: &DsPath) -> Result<Node> {
         let base = self.state.root_key(path.root(), self.caller())?;
         let key = join(&base, path.parts(), path)?;
-        let entry = head(self.storage().as_ref(), &key)?;
+        let heads = Heads::of(self.storage().as_ref(), &base, path, &key);
+        let entry = heads.head(&key)?;
         if path.is_root() || matches!(entry, Some(Entry::Dir { .. })) {
             let modified = match entry {
                 Some(Entry::Dir { modified }) => modified,
@@ -95,8 +96,8 @@ impl Resolver {
                 modified,
             }));
         }
-        if let Some((container, inner)) = self.split_container(&base, path)? {
-            return self.open_member(path, &container, &inner);
+        if let Some((container, inner)) = self.split_container(&heads, &base, path)? {
+            return self.open_member(&heads, path, &container, &inner);
         }
         let missing = || {
             Node::Missing(Missing {
@@ -106,16 +107,16 @@ impl Resolver {
         };
         if is_stored_verbatim(path.name()) {
             return match entry {
-                Some(Entry::Object(_)) => self.open_stored(path, self.open(&key)?),
+                Some(Entry::Object(meta)) => self.open_stored(path, self.open(&meta)?),
                 _ => Ok(missing()),
             };
         }
         let b2 = key.with_suffix(".b2")?;
-        if let Some(Entry::Object(_)) = head(self.storage().as_ref(), &b2)? {
-            return Ok(regular_file(path, self.open(&b2)?, false));
+        if let Some(Entry::Object(meta)) = heads.head(&b2)? {
+            return Ok(regular_file(path, self.open(&meta)?, false));
         }
-        if let Some(Entry::Object(_)) = entry {
-            let blob = self.open(&key)?;
+        if let Some(Entry::Object(meta)) = entry {
+            let blob = self.open(&meta)?;
             // An HDF5 file is one whatever its name (uploads keep them as
             // they are): it is served in place, never compressed.
             if has_hdf5_signature(blob.as_ref()) {
@@ -135,8 +136,9 @@ impl Resolver {
         Ok(missing())
     }
 
-    fn open(&self, key: &Key) -> Result<Arc<dyn Blob>> {
-        Ok(self.storage().open(key)?)
+    /// The version of an object a lookup described.
+    fn open(&self, meta: &ObjectMeta) -> Result<Arc<dyn Blob>> {
+        Ok(self.storage().open_version(meta)?)
     }
 
     /// Where a path descends into a container file: the first component
@@ -144,17 +146,24 @@ impl Resolver {
     /// directory (a directory merely named like one is walked through, as
     /// the reference does), or which is a file holding HDF5 under another
     /// name. Answers the container's key and the inner key (`/g/a`).
-    fn split_container(&self, base: &Key, path: &DsPath) -> Result<Option<(Key, String)>> {
+    fn split_container(
+        &self,
+        heads: &Heads<'_>,
+        base: &Key,
+        path: &DsPath,
+    ) -> Result<Option<(Key, String)>> {
         let parts = path.parts();
         let mut key = base.clone();
         for (i, part) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
             key = key.join(part).map_err(|_| not_found(path))?;
-            let entry = head(self.storage().as_ref(), &key)?;
+            let entry = heads.head(&key)?;
             let container = if is_container_name(part) {
                 !matches!(entry, Some(Entry::Dir { .. }))
             } else {
-                matches!(entry, Some(Entry::Object(_)))
-                    && has_hdf5_signature(self.open(&key)?.as_ref())
+                match &entry {
+                    Some(Entry::Object(meta)) => has_hdf5_signature(self.open(meta)?.as_ref()),
+                    _ => false,
+                }
             };
             if container {
                 return Ok(Some((key, format!("/{}", parts[i + 1..].join("/")))));
@@ -164,15 +173,21 @@ impl Resolver {
     }
 
     /// A path inside the container file at `container`.
-    fn open_member(&self, path: &DsPath, container: &Key, inner: &str) -> Result<Node> {
+    fn open_member(
+        &self,
+        heads: &Heads<'_>,
+        path: &DsPath,
+        container: &Key,
+        inner: &str,
+    ) -> Result<Node> {
         let missing = |inside| {
             Ok(Node::Missing(Missing {
                 path: path.clone(),
                 inside,
             }))
         };
-        let blob = match head(self.storage().as_ref(), container)? {
-            Some(Entry::Object(_)) => self.open(container)?,
+        let blob = match heads.head(container)? {
+            Some(Entry::Object(meta)) => self.open(&meta)?,
             _ => return missing(Inside::Nothing),
         };
         let name = container.name();
@@ -497,6 +512,61 @@ fn regular_file(path: &DsPath, blob: Arc<dyn Blob>, by_stored_name: bool) -> Nod
         Ok(sc) => Box::new(RegularFile::new(path.clone(), sc, blob, by_stored_name)),
         Err(e) => Box::new(Unreadable::regular_file(path.clone(), blob, e)),
     })
+}
+
+/// What the keys of one resolution name, looked up together
+/// ([`Storage::head_each`]): a path, the ancestors below its root and its
+/// `.b2` twin cost one round trip to a catalog, not one each. A key not
+/// looked up, or whose lookup failed, is asked about again on its own, so
+/// an error surfaces where the resolution meets it.
+struct Heads<'s> {
+    storage: &'s dyn Storage,
+    found: Vec<(Key, Entry)>,
+    absent: Vec<Key>,
+}
+
+impl<'s> Heads<'s> {
+    fn of(storage: &'s dyn Storage, base: &Key, path: &DsPath, key: &Key) -> Heads<'s> {
+        let mut keys = Vec::with_capacity(path.parts().len() + 1);
+        let mut at = base.clone();
+        for part in path.parts() {
+            match at.join(part) {
+                Ok(next) => at = next,
+                Err(_) => break,
+            }
+            keys.push(at.clone());
+        }
+        if !path.is_root() && !is_stored_verbatim(path.name()) {
+            if let Ok(b2) = key.with_suffix(".b2") {
+                keys.push(b2);
+            }
+        }
+        let mut heads = Heads {
+            storage,
+            found: Vec::with_capacity(keys.len()),
+            absent: Vec::new(),
+        };
+        let answers = storage.head_each(&keys);
+        for (key, answer) in keys.into_iter().zip(answers) {
+            match answer {
+                Ok(entry) => heads.found.push((key, entry)),
+                Err(e) if e.is_not_found() => heads.absent.push(key),
+                Err(_) => {}
+            }
+        }
+        heads
+    }
+
+    /// What `key` names, `None` for nothing.
+    fn head(&self, key: &Key) -> Result<Option<Entry>> {
+        if let Some((_, entry)) = self.found.iter().find(|(k, _)| k == key) {
+            return Ok(Some(entry.clone()));
+        }
+        if self.absent.contains(key) {
+            return Ok(None);
+        }
+        head(self.storage, key)
+    }
 }
 
 /// What `key` names, `None` for nothing.

@@ -375,6 +375,17 @@ fn migrate(statedir: &std::path::Path, conf: &std::path::Path, import: bool) -> 
     let (to, to_users) = (to.open_state(to_dir)?, to.open_users(to_dir)?);
     let copied = cat2_core::storage::transfer::copy_state(from.storage(), to.storage())
         .with_context(|| format!("copying into {}", to.storage().describe()))?;
+    if import {
+        // The absolute operand paths its stored lazy expressions recorded.
+        let absolute = std::path::absolute(statedir)
+            .with_context(|| format!("finding where {} is", statedir.display()))?;
+        let canonical = statedir.canonicalize().unwrap_or_else(|_| absolute.clone());
+        for dir in [absolute, canonical] {
+            to.storage()
+                .record_origin(&dir)
+                .with_context(|| format!("recording {} as an origin", dir.display()))?;
+        }
+    }
     println!(
         "copied {} objects ({} bytes) from {} to {}",
         copied.objects,

@@ -29,6 +29,7 @@ pub fn all(store: &dyn Storage) {
     locks_exclude_and_move_versions(store);
     many_objects_at_once(store);
     times_are_kept_when_set(store);
+    heads_together_and_versions_opened(store);
 }
 
 pub fn put_get_head_delete(store: &dyn Storage) {
@@ -300,4 +301,36 @@ pub fn times_are_kept_when_set(store: &dyn Storage) {
     assert_eq!(read(store, "times/a"), b"a", "the bytes stay");
     assert!(store.set_modified(&key("times/none"), when).is_err());
     store.delete_dir(&key("times")).unwrap();
+}
+
+pub fn heads_together_and_versions_opened(store: &dyn Storage) {
+    store
+        .put(&key("hv/d/a"), b"first", PutMode::Overwrite)
+        .unwrap();
+    let keys = [
+        key("hv"),
+        key("hv/d"),
+        key("hv/d/a"),
+        key("hv/none"),
+        Key::root(),
+    ];
+    let answers = store.head_each(&keys);
+    assert_eq!(answers.len(), keys.len());
+    for (k, answer) in keys.iter().zip(&answers) {
+        match (store.head(k), answer) {
+            (Ok(one), Ok(together)) => assert_eq!(&one, together, "{k}"),
+            (Err(one), Err(together)) => {
+                assert_eq!(one.is_not_found(), together.is_not_found(), "{k}")
+            }
+            (one, together) => panic!("{k}: alone {one:?}, together {together:?}"),
+        }
+    }
+    assert!(store.head_each(&[]).is_empty());
+    let Ok(Entry::Object(meta)) = &answers[2] else {
+        panic!("hv/d/a is an object")
+    };
+    let opened = store.open_version(meta).unwrap();
+    assert_eq!(opened.meta().size, 5);
+    assert_eq!(opened.read_range(0, 5).unwrap(), b"first");
+    store.delete_dir(&key("hv")).unwrap();
 }

@@ -67,6 +67,10 @@ pub struct Version {
     /// (a local file's inode: a file renamed over another with the same
     /// size and time is still another version).
     pub instance: u64,
+    /// Where the backend keeps this version's bytes, when that is not the
+    /// key itself (a cloud backend's immutable data object): opening the
+    /// version a [`Storage::head`] answered then needs no second lookup.
+    pub handle: Option<Arc<str>>,
 }
 
 impl fmt::Display for Version {
@@ -217,6 +221,31 @@ pub trait StagedIo: ReadAt {
     }
 }
 
+/// The key a path names below the directory `dir`, both absolute; the path
+/// is normalised lexically first (`a/../b`), as python-blosc2 resolves
+/// operand paths. `None` outside `dir`, or for a name no key can hold.
+pub fn key_under(dir: &std::path::Path, path: &std::path::Path) -> Option<Key> {
+    let mut normal = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    let rel = normal.strip_prefix(dir).ok()?;
+    let mut segments = Vec::new();
+    for c in rel.components() {
+        match c {
+            std::path::Component::Normal(n) => segments.push(n.to_str()?),
+            _ => return None,
+        }
+    }
+    Key::from_segments(segments).ok()
+}
+
 /// The seam between the server and where its bytes live.
 pub trait Storage: fmt::Debug + Send + Sync + 'static {
     /// What to call this store in messages (`local:/srv/state`).
@@ -227,6 +256,22 @@ pub trait Storage: fmt::Debug + Send + Sync + 'static {
 
     /// The object at `key`, pinned to its current version.
     fn open(&self, key: &Key) -> Result<Arc<dyn Blob>>;
+
+    /// What each of `keys` names, as [`Storage::head`] answers them one by
+    /// one. A backend that can looks them up together: the resolver asks
+    /// for a path and its ancestors at once, one catalog round trip rather
+    /// than one per component.
+    fn head_each(&self, keys: &[Key]) -> Vec<Result<Entry>> {
+        keys.iter().map(|key| self.head(key)).collect()
+    }
+
+    /// The object a [`Storage::head`] described. A backend whose versions
+    /// are immutable objects opens that very version without asking again
+    /// (and the answer stays consistent with the head); the others open
+    /// the key's current version.
+    fn open_version(&self, meta: &ObjectMeta) -> Result<Arc<dyn Blob>> {
+        self.open(&meta.key)
+    }
 
     /// The objects and directories directly below the directory `key`.
     fn list(&self, key: &Key) -> Result<Listing>;
@@ -305,10 +350,20 @@ pub trait Storage: fmt::Debug + Send + Sync + 'static {
 
     /// The key of an object named by a path on the server's own disk (an
     /// absolute operand path a lazy expression saved elsewhere recorded), if
-    /// the backend keeps objects there.
+    /// the backend keeps objects there, or if the path lies in a state
+    /// directory the store's contents came from ([`Storage::record_origin`]).
     fn key_of_path(&self, path: &std::path::Path) -> Option<Key> {
         let _ = path;
         None
+    }
+
+    /// Records that the state directory `dir` (absolute) was copied into
+    /// this store, so that the absolute paths its stored lazy expressions
+    /// recorded for their operands still name the copies
+    /// ([`Storage::key_of_path`]). A store on disk only knows its own place.
+    fn record_origin(&self, dir: &std::path::Path) -> Result<()> {
+        let _ = dir;
+        Ok(())
     }
 
     /// Sets the modification time of the object at `key` (a copy of a

@@ -128,6 +128,7 @@ fn version_of(path: &Path, m: &fs::Metadata) -> Version {
     Version {
         etag: format!("{gen}-{:x}-{mtime_ns:x}", m.len()),
         instance: m.ino(),
+        handle: None,
     }
 }
 
@@ -609,20 +610,8 @@ impl Storage for LocalStorage {
         Ok(total)
     }
 
-    /// Paths are normalised lexically first (`a/../b`), as python-blosc2
-    /// resolves operand paths.
     fn key_of_path(&self, path: &Path) -> Option<Key> {
-        let mut normal = PathBuf::new();
-        for c in path.components() {
-            match c {
-                std::path::Component::ParentDir => {
-                    normal.pop();
-                }
-                std::path::Component::CurDir => {}
-                other => normal.push(other),
-            }
-        }
-        self.key_of(&normal)
+        super::key_under(&self.root, path)
     }
 
     /// Removes leftovers of writes that never finished (a crash between
