@@ -130,6 +130,9 @@ global
 defaults
     mode http
     option http-buffer-request
+    # A client that goes away takes its request with it: the replica sees
+    # the connection closed and stops what it computes for nobody.
+    option abortonclose
     timeout connect 2s
     timeout client 600s
     timeout server 600s

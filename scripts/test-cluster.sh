@@ -3,8 +3,10 @@
 # here on loopback and stopped at the end:
 #   1. the storage behaviour tests and the users' rules of cat2-cloud on moto's
 #      S3 server and on a Garage cluster, both with PostgreSQL;
-#   2. the integration suite's read tests through a cluster's balancer
-#      (2 replicas, fixtures imported with `cat2rs import`);
+#   2. the integration suite on clusters: its read tests through a cluster's
+#      balancer (2 replicas, fixtures imported with `cat2rs import`), and its
+#      login-mode tests each on 2 replicas and a balancer of their own over the
+#      same PostgreSQL and Garage (conformance/tests/loginmode.py);
 #   3. faults and concurrency on a cluster of 3 replicas (conformance/cluster).
 # Needs the conformance venv's python as $1 (conformance/setup-venv.sh) and a
 # built target/debug/cat2rs.
@@ -51,7 +53,7 @@ done
         CAT2RS_REQUIRE_CLOUD=1 cargo test -q -p cat2-cloud
 )
 
-echo "--- the integration suite's read tests through the cluster's balancer"
+echo "--- the integration suite on clusters"
 CAT2RS_CLUSTER=$work/cluster "$python" -m pytest -q -p no:cacheprovider -rfE conformance/tests
 
 scripts/cluster.sh down "$work/cluster"

@@ -5,12 +5,16 @@ written once, copied into a fresh state dir, and `cat2rs serve` is started on a
 free loopback port with a login=false configuration.  `CAT2RS_BIN` picks the
 server (see ../pylib/cat2rs_launch.py): unset = <repo>/target/debug/cat2rs,
 ``reference`` = the reference Python server.  `CAT2RS_CLUSTER=DIR` (a cluster that
-``scripts/cluster.sh up DIR --nologin`` started) runs the tests that use this server
-against the cluster's balancer instead, with the fixtures imported into it by
-``cat2rs import``; the tests that start servers of their own are skipped then (they
-run in the single-server pass), as are those marked ``local_state``, which look at
-the state directory's files themselves.  `CAT2RS_FIXTURES=DIR` reuses fixtures
-already written by make_fixtures.py instead of writing them anew.
+``scripts/cluster.sh up DIR --nologin`` started) runs the whole suite on clusters:
+the tests that use this server against the cluster's balancer, with the fixtures
+imported into it by ``cat2rs import``, and the tests that start servers of their own
+(loginmode.start_server) each on a cluster of two replicas and a balancer of its own
+over the same PostgreSQL and Garage (loginmode.ClusterLoginServer).  Skipped there:
+tests marked ``local_state`` (they look at or plant files, links or temporaries in
+the state directory itself) and ``direct_connection`` (they test how the server
+handles a client's connection, which a balancer holds instead).
+`CAT2RS_FIXTURES=DIR` reuses fixtures already written by make_fixtures.py instead of
+writing them anew.
 
 Every HTTP response seen by the official client or by the raw `http` client is
 checked: a 5xx fails the test that caused it.  If the server process dies, the
@@ -52,6 +56,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "local_state: reads the served state directory's files; skipped against a cluster"
     )
+    config.addinivalue_line(
+        "markers", "direct_connection: about the server's own handling of a client's connection; skipped against "
+        "a cluster, where the balancer holds the client's connection"
+    )
 
 
 def pytest_report_header(config):
@@ -62,13 +70,13 @@ def pytest_report_header(config):
 
 def pytest_collection_modifyitems(config, items):
     if CLUSTER:
-        own = pytest.mark.skip(reason="starts servers of its own: runs in the single-server pass")
         local = pytest.mark.skip(reason="reads the state directory's files; a cluster keeps them in object storage")
+        direct = pytest.mark.skip(reason="about the server's own connections; a cluster's clients talk to a balancer")
         for item in items:
-            if "server" not in item.fixturenames:
-                item.add_marker(own)
-            elif item.get_closest_marker("local_state") is not None:
+            if item.get_closest_marker("local_state") is not None:
                 item.add_marker(local)
+            if item.get_closest_marker("direct_connection") is not None:
+                item.add_marker(direct)
     if cat2rs_launch.server_spec() != cat2rs_launch.REFERENCE:
         return
     for item in items:
@@ -277,15 +285,22 @@ def pytest_pyfunc_call(pyfuncitem):
         return None  # pytest's own implementation runs the test
     seen = [len(server.errors) for server in servers]
     argnames = pyfuncitem._fixtureinfo.argnames
-    pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in argnames})
+    try:
+        pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in argnames})
+        ended = None
+    except pytest.skip.Exception as skipped:  # a test may skip midway (a cluster's `statedir`)
+        ended = skipped
     problems = []
     for server, n in zip(servers, seen):
         if len(server.errors) > n:
             problems.append("server answered 5xx: " + "; ".join(f"{m} {u} -> {s}" for m, u, s in server.errors[n:]))
+        problems.extend(getattr(server, "tampered", list)())
         if server.proc is not None and not server.alive():
             problems.append(f"server process died (status {server.proc.returncode}):\n{server.log_tail()}")
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+    if ended is not None:
+        raise ended
     return True
 
 

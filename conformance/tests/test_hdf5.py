@@ -351,14 +351,17 @@ def raw(srv, admin):
 
 
 @pytest.fixture(scope="module")
-def unfolded(srv, admin, h5src):
+def unfolded(srv, admin, h5src, tmp_path_factory):
     """Upload every fixture and unfold the HDF5 ones: {file: PurePosixPath or the exception}.
 
     5xx answers are recorded by the server's hook and checked in test_unfold.
     """
     for name in UPLOADS:
         admin.upload(h5src / name, f"@shared/{name}")
-    shutil.copy(h5src / "bad.h5", srv.statedir / "shared" / "bad.h5")
+    placed = tmp_path_factory.mktemp("placed")
+    (placed / "shared").mkdir()
+    shutil.copy(h5src / "bad.h5", placed / "shared" / "bad.h5")
+    srv.place(placed)
     results = {}
     for name in UNFOLDS:
         try:

@@ -872,6 +872,7 @@ def cparams_of(frame_bytes):
     return cp.codec, cp.clevel, list(cp.filters)
 
 
+@pytest.mark.local_state  # python-blosc2 saves a carrier into the state directory
 @cat2rs_only  # the reference sends the unevaluated carrier as the download of a lazy dataset
 def test_results_are_compressed_with_the_datasets_cparams(srv, admin, raw, tmp_path):
     """Computed answers (download, compute=True) use the cparams the expression's carrier holds:
@@ -1177,6 +1178,7 @@ def reverse_interop(tmp_path_factory):
 
 @pytest.mark.skipif(cat2rs_launch.check_available(cat2rs_launch.REFERENCE) is not None,
                     reason="the reference server is not installed")
+@pytest.mark.local_state  # the reference server runs on what cat2rs wrote
 def test_interop_reference_serves_cat2rs_carriers(reverse_interop):
     """Carriers cat2rs wrote (operands in the same @personal dir, in @shared, and another carrier) are
     served by the reference server with NumPy's values."""

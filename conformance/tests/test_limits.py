@@ -45,24 +45,25 @@ NOISE_ITEMS = 1 << 24
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s = start_server(tmp_path_factory.mktemp("limits"), settings=LIMITS)
+    work = tmp_path_factory.mktemp("limits")
+    public = work / "state" / "public"
+    public.mkdir(parents=True)
+    # 80 GB of zeros in a file of a few kilobytes.
+    blosc2.zeros((10**10,), dtype="f8", urlpath=str(public / "zeros.b2nd"), mode="w")
+    # Chunks of 1 GiB declared by tiny files: an array and a regular file.
+    blosc2.zeros((2**27,), dtype="f8", chunks=(2**27,), blocks=(2**17,),
+                 urlpath=str(public / "hugechunks.b2nd"), mode="w")
+    sc = blosc2.SChunk(chunksize=1 << 30, urlpath=str(public / "hugechunks.txt.b2"), mode="w",
+                       cparams={"typesize": 1})
+    sc.append_data(b"x" * (1 << 30))
+    blosc2.asarray(np.arange(10**6, dtype="f8"), urlpath=str(public / "ramp.b2nd"), mode="w")
+    # 128 MiB of noise, which compresses to more than a request's memory.
+    noise = np.random.default_rng(7).random(NOISE_ITEMS)
+    blosc2.asarray(noise, chunks=(1 << 20,), urlpath=str(public / "noise.b2nd"), mode="w")
+    blosc2.asarray(np.arange(4 * 64 * 64, dtype="f4").reshape(4, 64, 64),
+                   urlpath=str(public / "stack.b2nd"), mode="w")
+    s = start_server(work, statedir=work / "state", settings=LIMITS)
     try:
-        public = s.statedir / "public"
-        public.mkdir(exist_ok=True)
-        # 80 GB of zeros in a file of a few kilobytes.
-        blosc2.zeros((10**10,), dtype="f8", urlpath=str(public / "zeros.b2nd"), mode="w")
-        # Chunks of 1 GiB declared by tiny files: an array and a regular file.
-        blosc2.zeros((2**27,), dtype="f8", chunks=(2**27,), blocks=(2**17,),
-                     urlpath=str(public / "hugechunks.b2nd"), mode="w")
-        sc = blosc2.SChunk(chunksize=1 << 30, urlpath=str(public / "hugechunks.txt.b2"), mode="w",
-                           cparams={"typesize": 1})
-        sc.append_data(b"x" * (1 << 30))
-        blosc2.asarray(np.arange(10**6, dtype="f8"), urlpath=str(public / "ramp.b2nd"), mode="w")
-        # 128 MiB of noise, which compresses to more than a request's memory.
-        noise = np.random.default_rng(7).random(NOISE_ITEMS)
-        blosc2.asarray(noise, chunks=(1 << 20,), urlpath=str(public / "noise.b2nd"), mode="w")
-        blosc2.asarray(np.arange(4 * 64 * 64, dtype="f4").reshape(4, 64, 64),
-                       urlpath=str(public / "stack.b2nd"), mode="w")
         s.add_user(*USER)
         yield s
     finally:
@@ -230,12 +231,12 @@ def test_a_computed_answer_larger_than_a_request_budget_is_spilled_and_sent(srv)
 def small_server(tmp_path, name, settings, seed, **array_kw):
     """A server of its own with `settings` on top of LIMITS, holding 4 Mi
     random f8 as @public/noise.b2nd, and USER's logged-in client."""
-    s = start_server(tmp_path / name, settings={**LIMITS, **settings})
+    public = tmp_path / name / "state" / "public"
+    public.mkdir(parents=True)
+    noise = np.random.default_rng(seed).random(1 << 22)
+    blosc2.asarray(noise, urlpath=str(public / "noise.b2nd"), mode="w", **array_kw)
+    s = start_server(tmp_path / name, statedir=tmp_path / name / "state", settings={**LIMITS, **settings})
     try:
-        public = s.statedir / "public"
-        public.mkdir(exist_ok=True)
-        noise = np.random.default_rng(seed).random(1 << 22)
-        blosc2.asarray(noise, urlpath=str(public / "noise.b2nd"), mode="w", **array_kw)
         s.add_user(*USER)
         return s, s.http(cookie=s.login_cookie(*USER), timeout=60)
     except BaseException:
@@ -375,12 +376,13 @@ def test_diamond_expressions_are_evaluated_as_graphs(srv):
     alive(srv)
 
 
-def test_too_many_distinct_operands_are_refused(srv):
+def test_too_many_distinct_operands_are_refused(srv, tmp_path):
     http = logged_in(srv)
-    many = srv.statedir / "public" / "many"
-    many.mkdir(exist_ok=True)
+    many = tmp_path / "placed" / "public" / "many"
+    many.mkdir(parents=True)
     for i in range(70):
         blosc2.asarray(np.full(10, i, dtype="i4"), urlpath=str(many / f"a{i}.b2nd"), mode="w")
+    srv.place(tmp_path / "placed")
     names = {f"a{i}": f"@public/many/a{i}.b2nd" for i in range(70)}
     r = save_expression(http, "wide", " + ".join(names), names)
     assert r.status_code == 400, (r.status_code, detail(r))
@@ -412,6 +414,7 @@ def closed_within(sock, seconds):
         return False
 
 
+@pytest.mark.direct_connection
 def test_idle_and_half_sent_requests_are_cut_off(srv):
     idle = raw(srv)
     half_headers = raw(srv)
@@ -430,6 +433,7 @@ def test_idle_and_half_sent_requests_are_cut_off(srv):
     alive(srv)
 
 
+@pytest.mark.direct_connection
 def test_connections_beyond_the_limit_wait_for_a_slot(srv):
     hogs = [raw(srv) for _ in range(LIMITS["max_connections"])]
     try:
@@ -454,6 +458,7 @@ def upload(http, path, data, filename="f.txt"):
     return http.post(f"/api/upload/{path}", files={"file": (filename, io.BytesIO(data))})
 
 
+@pytest.mark.local_state  # symbolic links in the state directory
 def test_links_are_served_only_inside_their_root(srv, tmp_path):
     public = srv.statedir / "public"
     outside = tmp_path / "outside"
@@ -481,6 +486,7 @@ def test_links_are_served_only_inside_their_root(srv, tmp_path):
     alive(srv)
 
 
+@pytest.mark.local_state  # symbolic links in the state directory
 def test_links_do_not_cross_users_or_carry_writes_out(srv, tmp_path):
     srv.add_user(*OTHER)
     owner = logged_in(srv)
@@ -557,8 +563,8 @@ def test_damaged_stored_files_are_4xx_never_5xx(srv, tmp_path):
     originals = {".b2nd": (src / "a.b2nd").read_bytes(), ".b2frame": (src / "f.b2frame").read_bytes(),
                  ".b2z": (src / "t.b2z").read_bytes(), ".h5": (src / "h.h5").read_bytes()}
     inner = {".b2z": "/g/b", ".h5": "/data"}
-    mut = srv.statedir / "public" / "mutants"
-    mut.mkdir(exist_ok=True)
+    mut = tmp_path / "placed" / "public" / "mutants"
+    mut.mkdir(parents=True)
     paths = []
     for suffix, data in originals.items():
         for i, m in enumerate(mutants(data, 100, seed=15 + len(suffix))):
@@ -566,6 +572,7 @@ def test_damaged_stored_files_are_4xx_never_5xx(srv, tmp_path):
             paths.append(f"@public/mutants/m{i}{suffix}")
             if suffix in inner:
                 paths.append(f"@public/mutants/m{i}{suffix}{inner[suffix]}")
+    srv.place(tmp_path / "placed")
     http = srv.http(timeout=20)
     fivexx, unnamed = [], []
     for p in paths:
@@ -596,9 +603,10 @@ def test_a_damaged_chunk_is_named_with_its_dataset(srv, tmp_path):
     at = data.find(a.schunk.get_chunk(5))  # chunk 5 holds [20:30, 50:100]
     assert at > 0
     data[at] = 0xFF  # its format version: one no C-Blosc2 reads
-    dest = srv.statedir / "public" / "damaged"
-    dest.mkdir(exist_ok=True)
+    dest = tmp_path / "placed" / "public" / "damaged"
+    dest.mkdir(parents=True)
     (dest / "d.b2nd").write_bytes(bytes(data))
+    srv.place(tmp_path / "placed")
     http = srv.http(timeout=20)
     url = "/api/fetch/@public/damaged/d.b2nd"
     for sl in ["20:30,50:100", "15:35,40:60", "0:40"]:
@@ -625,12 +633,14 @@ def test_a_damaged_chunk_is_named_with_its_dataset(srv, tmp_path):
 
 def test_hdf5_groups_linked_in_a_cycle_are_listed_once(srv, tmp_path):
     import h5py
-    path = srv.statedir / "public" / "cycle.h5"
+    path = tmp_path / "placed" / "public" / "cycle.h5"
+    path.parent.mkdir(parents=True)
     with h5py.File(path, "w") as h:
         g = h.create_group("g")
         g["data"] = np.arange(10)
         g["loop"] = g               # a hard link from a group to itself
         g.create_group("sub")["up"] = h["/"]   # and back to the root
+    srv.place(tmp_path / "placed")
     http = srv.http(timeout=20)
     r = http.get("/api/list/@public/cycle.h5")
     assert r.status_code == 200, detail(r)
@@ -642,13 +652,14 @@ def test_hdf5_groups_linked_in_a_cycle_are_listed_once(srv, tmp_path):
     alive(srv)
 
 
-def test_hdf5_chunks_whose_size_overflows_are_refused(srv):
+def test_hdf5_chunks_whose_size_overflows_are_refused(srv, tmp_path):
     """Found by the `stored_file` fuzz target: a damaged HDF5 file declaring
     chunks of 2^31 × 2^31 × 2^31 items (more than 64 bits can count) made
     the listing's arithmetic overflow (a panic in a debug build, nonsense
     sizes in a release one)."""
     import h5py
-    path = srv.statedir / "public" / "hugechunk.h5"
+    path = tmp_path / "placed" / "public" / "hugechunk.h5"
+    path.parent.mkdir(parents=True)
     with h5py.File(path, "w") as h:
         h.create_dataset("d", shape=(40, 50, 60), chunks=(17, 19, 23), dtype="i4",
                          data=np.ones((40, 50, 60), "i4"))
@@ -660,6 +671,7 @@ def test_hdf5_chunks_whose_size_overflows_are_refused(srv):
     at = raw.index(dims)
     raw[at:at + 12] = np.array([2**31] * 3, "<u4").tobytes()
     path.write_bytes(bytes(raw))
+    srv.place(tmp_path / "placed")
     http = srv.http(timeout=20)
     for url, params in [("/api/info/@public/hugechunk.h5/d", {}),
                         ("/api/fetch/@public/hugechunk.h5/d", {"slice_": "0,0,0:4"}),

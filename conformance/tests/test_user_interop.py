@@ -39,6 +39,10 @@ def run_cli(argv, *args):
     return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60)
 
 
+# The reference server runs on our state directory (its db.sqlite, its files).
+pytestmark = pytest.mark.local_state
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """(cat2rs, reference) on one state dir."""

@@ -643,6 +643,7 @@ def early_answer_outcomes(srv, path, cookie, body_size, expected_status, rounds=
     return outcomes
 
 
+@pytest.mark.direct_connection
 def test_refused_upload_leaves_the_connection_usable(srv):
     """An answer given before the request body was read must not break the next request.
 
@@ -909,6 +910,7 @@ def test_quota_refuses_what_does_not_fit(quota_srv, tmp_path):
     np.testing.assert_array_equal(c.get("@personal/q/small.b2nd")[:], small)
 
 
+@pytest.mark.direct_connection
 def test_quota_refusal_leaves_the_connection_usable(quota_srv):
     """As test_refused_upload_leaves_the_connection_usable, for an upload refused by the quota."""
     cookie = quota_srv.login_cookie("q@example.com", "qpassword")

@@ -94,6 +94,7 @@ def kill_mid_body(srv, client, logical, stored):
     return before
 
 
+@pytest.mark.local_state  # watches the state directory's temporary files
 def test_kill_during_uploads(srv, tmp_path):
     client = srv.client(ADMIN)
     old = np.arange(100_000, dtype=np.float64).reshape(400, 250)
@@ -145,6 +146,7 @@ def test_kill_during_uploads(srv, tmp_path):
     assert temporaries(srv.statedir) == []
 
 
+@pytest.mark.local_state  # plants temporary files in the state directory
 def test_temporaries_are_swept_at_start_up(srv):
     """Leftovers of a crash (temporary names anywhere in the state dir) are removed, not served."""
     if IS_REFERENCE:
@@ -165,6 +167,7 @@ def test_temporaries_are_swept_at_start_up(srv):
     np.testing.assert_array_equal(client.get("@public/keep/x.b2nd")[:], np.arange(3))
 
 
+@pytest.mark.local_state  # watches the state directory's temporary files
 def test_aborted_upload_leaves_nothing(srv, tmp_path):
     """The client goes away mid-body (no kill): the server drops the partial upload at once."""
     client = srv.client(ADMIN)
@@ -184,6 +187,7 @@ def test_aborted_upload_leaves_nothing(srv, tmp_path):
     assert sorted(client.get_list("@shared")) == ["ab/x.b2nd"]
 
 
+@pytest.mark.local_state  # plants temporary files in the state directory
 @pytest.mark.skipif(IS_REFERENCE, reason="cat2rs-only: the reference server writes no temporary files")
 def test_temporary_files_are_not_served(srv):
     """Files under temporary names are cat2rs's own: not listed, not served, not touched by reads.
