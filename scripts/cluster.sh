@@ -57,6 +57,24 @@ as_postgres() {
     fi
 }
 
+# A certificate authority of the cluster's own (DIR/pgtls/ca.pem) and the
+# database server's certificate for 127.0.0.1, signed by it: the replicas
+# connect with sslmode=verify-full and that CA, as they would to a real one.
+make_pg_certificates() {
+    local tls=$dir/pgtls
+    install -d -m 755 "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=cat2rs cluster CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls/server.ext"
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+        -days 30 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
+    chmod 600 "$tls/server.key" "$tls/ca.key"
+    if (( EUID == 0 )); then chown postgres:postgres "$tls/server.key" "$tls/server.pem"; fi
+}
+
 start_postgres() {
     local port=$1
     install -d -m 700 "$dir/pg"
@@ -65,9 +83,10 @@ start_postgres() {
         chown postgres:postgres "$dir/pg" "$dir/pgsock"
         as_postgres test -x "$dir" || die "$dir must be reachable by the postgres user (chmod o+x its parents)"
     fi
+    make_pg_certificates
     as_postgres "$pg_bin/initdb" -D "$dir/pg" -A trust -U postgres --no-sync >"$dir/logs/initdb.log"
     as_postgres "$pg_bin/pg_ctl" -D "$dir/pg" -l "$dir/pgsock/postgres.log" -w -o \
-        "-c listen_addresses=127.0.0.1 -p $port -k $dir/pgsock -c max_connections=400 -c fsync=off -c synchronous_commit=off" \
+        "-c listen_addresses=127.0.0.1 -p $port -k $dir/pgsock -c max_connections=400 -c fsync=off -c synchronous_commit=off -c ssl=on -c ssl_cert_file=$dir/pgtls/server.pem -c ssl_key_file=$dir/pgtls/server.key" \
         start >/dev/null
     head -n 1 "$dir/pg/postmaster.pid" >"$dir/pids/postgres.pid"
     psql -q -h 127.0.0.1 -p "$port" -U postgres -c "CREATE DATABASE cat2rs" postgres
@@ -223,12 +242,12 @@ region = "garage"
 access_key_id = "$s3_key_id"
 secret_access_key = "$s3_secret"
 [database]
-url = "postgresql://postgres@127.0.0.1:$pg_port/cat2rs"
+url = "postgresql://postgres@127.0.0.1:$pg_port/cat2rs?sslmode=verify-full&sslrootcert=$dir/pgtls/ca.pem"
 EOF
     cat >"$dir/env" <<EOF
 CAT2RS_CLUSTER_URL=$url
 CAT2RS_CLUSTER_CONF=$dir/cat2rs.toml
-CAT2RS_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$pg_port/postgres
+CAT2RS_TEST_DATABASE_URL='postgresql://postgres@127.0.0.1:$pg_port/postgres?sslmode=verify-full&sslrootcert=$dir/pgtls/ca.pem'
 CAT2RS_TEST_S3_ENDPOINT=http://127.0.0.1:$s3_port
 CAT2RS_TEST_S3_BUCKET=cat2rs
 CAT2RS_TEST_S3_REGION=garage

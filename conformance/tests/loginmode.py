@@ -25,6 +25,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.parse
 
 import httpx
 import pytest
@@ -302,7 +303,7 @@ def _cluster_env():
     for line in (pathlib.Path(CLUSTER) / "env").read_text().splitlines():
         key, _, value = line.partition("=")
         if key:
-            env[key] = value
+            env[key] = value[1:-1] if value[:1] == value[-1:] == "'" else value  # shell-quoted
     return env
 
 
@@ -336,7 +337,8 @@ class ClusterLoginServer(LoginServer):
         self.cluster_env = _cluster_env()
         self.name = f"login_{os.getpid()}_{next(self._serial)}"
         self.snapshot = self.workdir / f"{self.name}-state"
-        database_url = self.cluster_env["CAT2RS_TEST_DATABASE_URL"].rsplit("/", 1)[0] + "/" + self.name
+        admin_url = urllib.parse.urlsplit(self.cluster_env["CAT2RS_TEST_DATABASE_URL"])
+        database_url = urllib.parse.urlunsplit(admin_url._replace(path="/" + self.name))
         self.database_url = database_url
         self.replica_ports = [_free_port() for _ in range(self.REPLICAS)]
         self.procs = []

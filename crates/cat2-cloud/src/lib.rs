@@ -18,7 +18,9 @@ mod catalog;
 mod objects;
 mod pg;
 mod storage;
+mod tls;
 mod users;
 
 pub use storage::{redact, CloudConfig, CloudStorage, OpenError};
+pub use tls::{Target as DatabaseTarget, UrlError as DatabaseUrlError};
 pub use users::PgUsers;

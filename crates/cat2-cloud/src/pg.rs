@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+
+use crate::tls::{Target, UrlError};
 
 /// Longest a caller waits for a free connection.
 const WAIT: Duration = Duration::from_secs(60);
@@ -23,7 +25,7 @@ const WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct PgPool {
     name: &'static str,
-    config: tokio_postgres::Config,
+    target: Target,
     idle: Mutex<Vec<Client>>,
     open: Arc<Semaphore>,
 }
@@ -74,22 +76,19 @@ pub enum PoolError {
 }
 
 impl PgPool {
-    /// A pool for the database at `url` (`postgresql://user@host:port/db`);
+    /// A pool for the database at `url` (`postgresql://user@host:port/db`,
+    /// with libpq's `sslmode` and `sslrootcert`: see [`crate::tls`]);
     /// connects lazily. Must be called on the bridge's runtime or outside
     /// any (connections are driven by tasks spawned where they are made).
-    pub fn new(
-        name: &'static str,
-        url: &str,
-        max_open: usize,
-    ) -> Result<Arc<PgPool>, tokio_postgres::Error> {
-        let mut config: tokio_postgres::Config = url.parse()?;
-        if config.get_application_name().is_none() {
-            config.application_name("cat2rs");
+    pub fn new(name: &'static str, url: &str, max_open: usize) -> Result<Arc<PgPool>, UrlError> {
+        let mut target = Target::parse(url)?;
+        if target.config.get_application_name().is_none() {
+            target.config.application_name("cat2rs");
         }
-        config.connect_timeout(Duration::from_secs(10));
+        target.config.connect_timeout(Duration::from_secs(10));
         Ok(Arc::new(PgPool {
             name,
-            config,
+            target,
             idle: Mutex::new(Vec::new()),
             open: Arc::new(Semaphore::new(max_open.max(1))),
         }))
@@ -116,19 +115,7 @@ impl PgPool {
         };
         let client = match reused {
             Some(c) => c,
-            None => {
-                let (client, connection) = self
-                    .config
-                    .connect(NoTls)
-                    .await
-                    .map_err(PoolError::Connect)?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::warn!("database connection ended: {e}");
-                    }
-                });
-                client
-            }
+            None => self.target.connect().await.map_err(PoolError::Connect)?,
         };
         Ok(Conn {
             client: Some(client),

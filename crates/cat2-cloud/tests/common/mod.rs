@@ -43,22 +43,17 @@ pub fn fresh_database(admin_url: &str) -> (String, String) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
-            .await
-            .expect("the test database answers");
-        tokio::spawn(conn);
+        let target = cat2_cloud::DatabaseTarget::parse(admin_url).expect("a database url");
+        let client = target.connect().await.expect("the test database answers");
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .unwrap();
     });
-    // postgresql://user@host:port/db → .../<name>
-    let after_scheme = admin_url.find("://").map_or(0, |i| i + 3);
-    let url = match admin_url[after_scheme..].find('/') {
-        Some(i) => format!("{}/{name}", &admin_url[..after_scheme + i]),
-        None => format!("{admin_url}/{name}"),
-    };
-    (name, url)
+    // postgresql://user@host:port/db?params → .../<name>?params
+    let mut url = url::Url::parse(admin_url).expect("the test database's url is a URL");
+    url.set_path(&name);
+    (name, url.to_string())
 }
 
 /// A fresh database's URL, `None` when none is configured.
