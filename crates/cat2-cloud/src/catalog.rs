@@ -13,8 +13,12 @@
 //! committed into it), always in the order of the lock ids (so two changes
 //! cannot deadlock). Data objects are uploaded *before* the transaction and
 //! made visible by it: a replica that dies at any moment leaves either the
-//! old row or the new one, plus at worst an unreferenced upload that the
-//! sweep removes. Readers take no lock; PostgreSQL's snapshot gives them the
+//! old row or the new one, plus at worst an unreferenced upload, which the
+//! collector removes: an upload is recorded as garbage *before* it starts
+//! ([`reserve`]), and the commit that makes it visible takes it off that
+//! list. A commit whose reservation is gone (its upload outlasted the grace
+//! period, and the collector took it) fails rather than point at a deleted
+//! object. No replica ever lists the bucket. Readers take no lock; PostgreSQL's snapshot gives them the
 //! row as it was at their query. Nothing here relies on conditional writes
 //! of the object store (Garage ignores them).
 //!
@@ -326,8 +330,22 @@ pub(crate) struct NewObject {
     pub size: u64,
 }
 
+/// Records the data object `object`, about to be uploaded, as garbage
+/// until a commit claims it: if its replica dies first, the collector
+/// removes it after the grace period.
+pub(crate) async fn reserve(client: &impl GenericClient, object: &str) -> CatalogResult<()> {
+    client
+        .execute(
+            "INSERT INTO cat2_garbage (object, since) VALUES ($1, now()) ON CONFLICT DO NOTHING",
+            &[&object],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Makes each of `items` the object at its path, in one transaction;
-/// with `create`, fails if any path holds something already.
+/// with `create`, fails if any path holds something already. Each item's
+/// object must be reserved ([`reserve`]) and still be.
 pub(crate) async fn commit(
     client: &mut Client,
     items: &[NewObject],
@@ -339,6 +357,25 @@ pub(crate) async fn commit(
     shared.sort();
     shared.dedup();
     lock_paths(&tx, &exclusive, &shared).await?;
+    // Claimed under the collector's row locks: it either deleted the upload
+    // already (the reservation is gone) or never will.
+    let objects: Vec<&str> = items.iter().map(|i| i.object.as_str()).collect();
+    let claimed = tx
+        .execute(
+            "DELETE FROM cat2_garbage WHERE object = ANY($1)",
+            &[&objects],
+        )
+        .await?;
+    if claimed < items.len() as u64 {
+        return Err(CatalogError::Conflict(
+            exclusive
+                .first()
+                .map_or_else(String::new, |p| p.to_string()),
+            "was uploaded for longer than the grace period of superseded objects (gc_grace), \
+             and the upload was collected: write it again, or raise gc_grace"
+                .into(),
+        ));
+    }
     let mut out = Vec::with_capacity(items.len());
     let mut superseded = Vec::new();
     for item in items {

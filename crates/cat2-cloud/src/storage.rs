@@ -114,7 +114,7 @@ pub enum OpenError {
     #[error("setting up the S3 client: {0}")]
     S3(#[source] object_store::Error),
     #[error("[database] url: {0}")]
-    DbUrl(#[source] tokio_postgres::Error),
+    DbUrl(#[source] crate::tls::UrlError),
     #[error("making the catalog tables in the database: {0}")]
     Schema(String),
     #[error("starting the storage runtime: {0}")]
@@ -306,9 +306,14 @@ impl CloudStorage {
         })
     }
 
-    /// Uploads the spooled `file` as a new data object; answers its id.
+    /// Uploads the spooled `file` as a new data object, reserved first
+    /// (see [`catalog::reserve`]); answers its id.
     fn upload(&self, key: &Key, file: std::fs::File, size: u64) -> Result<String> {
         let id = Objects::new_id();
+        let reserved = id.clone();
+        self.catalog("reserving an upload for", key, move |c| {
+            Box::pin(async move { catalog::reserve(&*c, &reserved).await })
+        })?;
         self.shared
             .objects
             .upload(&self.shared.bridge, &id, file, size)
@@ -316,17 +321,31 @@ impl CloudStorage {
         Ok(id)
     }
 
-    /// Commits uploaded objects; on failure, deletes the uploads at once
-    /// (no row points at them).
+    /// Commits uploaded objects. An upload the catalog refused (the path
+    /// exists, is a directory...) is deleted at once; after any other
+    /// failure (a lost connection: did the commit happen?) the collector
+    /// decides, as it only deletes what no row points at.
     fn commit(&self, key: &Key, items: Vec<NewObject>, create: bool) -> Result<Vec<Row>> {
         let ids: Vec<String> = items.iter().map(|i| i.object.clone()).collect();
-        let out = self.catalog("committing", key, move |c| {
-            Box::pin(async move { catalog::commit(c, &items, create).await })
+        let pool = self.shared.catalog.clone();
+        let out = self.shared.bridge.run(async move {
+            let mut c = pool.get().await?;
+            catalog::commit(&mut c, &items, create).await
         });
-        if out.is_err() {
-            let _ = self.shared.objects.delete(&self.shared.bridge, ids);
+        match out {
+            Ok(rows) => Ok(rows),
+            Err(e) => {
+                if matches!(
+                    e,
+                    CatalogError::AlreadyExists(_)
+                        | CatalogError::Conflict(..)
+                        | CatalogError::NotFound(_)
+                ) {
+                    let _ = self.shared.objects.delete(&self.shared.bridge, ids);
+                }
+                Err(catalog_error("committing", key, e))
+            }
         }
-        out
     }
 
     fn put_bytes(&self, key: &Key, data: &[u8]) -> Result<String> {
@@ -363,6 +382,28 @@ impl CloudStorage {
     /// answers how many data objects went.
     pub fn collect_garbage(&self) -> Result<usize> {
         collect(&self.shared)
+    }
+
+    /// Data objects in the bucket, older than `before`, that the catalog
+    /// neither points at nor holds as garbage or reservations: what a bug
+    /// would leak. Lists the whole bucket prefix: for checks, not for
+    /// serving.
+    pub fn unaccounted_objects(&self, before: SystemTime) -> Result<Vec<String>> {
+        let root = Key::root();
+        let old = self
+            .shared
+            .objects
+            .list_older_than(&self.shared.bridge, before)
+            .map_err(|e| backend("listing the data objects of", &root, e))?;
+        let mut unaccounted = Vec::new();
+        for batch in old.chunks(1000) {
+            let probe = batch.to_vec();
+            let known = self.catalog("checking the data objects of", &root, move |c| {
+                Box::pin(async move { catalog::known_objects(&*c, &probe).await })
+            })?;
+            unaccounted.extend(batch.iter().filter(|o| !known.contains(*o)).cloned());
+        }
+        Ok(unaccounted)
     }
 }
 
@@ -804,29 +845,10 @@ impl Storage for CloudStorage {
     /// Collects garbage due, and removes uploads that no commit ever made
     /// visible (a replica killed between upload and commit) once they are
     /// older than the grace period.
+    /// Collects what is due: superseded objects, and uploads whose commit
+    /// never came (their reservations). Lists nothing.
     fn sweep(&self) -> Result<usize> {
-        let mut removed = collect(&self.shared)?;
-        let root = Key::root();
-        let before = SystemTime::now() - self.shared.gc_grace;
-        let old = self
-            .shared
-            .objects
-            .list_older_than(&self.shared.bridge, before)
-            .map_err(|e| backend("listing the data objects of", &root, e))?;
-        for batch in old.chunks(1000) {
-            let batch = batch.to_vec();
-            let probe = batch.clone();
-            let known = self.catalog("sweeping", &root, move |c| {
-                Box::pin(async move { catalog::known_objects(&*c, &probe).await })
-            })?;
-            let orphans: Vec<String> = batch.into_iter().filter(|o| !known.contains(o)).collect();
-            removed += orphans.len();
-            self.shared
-                .objects
-                .delete(&self.shared.bridge, orphans)
-                .map_err(|e| backend("sweeping", &root, e))?;
-        }
-        Ok(removed)
+        collect(&self.shared)
     }
 }
 
