@@ -172,7 +172,12 @@ def cluster_mode(binary, state, opts, nframes, replicas, work):
         for i in range(1, replicas + 1):
             pid = int((root / "pids" / f"replica-{i}.pid").read_text())
             groups.append(hold(pid, f"replica-{i}", opts.quota))
-        return measure((root / "url").read_text().strip(), nframes, opts, cluster=root)
+        out = measure((root / "url").read_text().strip(), nframes, opts, cluster=root)
+        # The same warm frames from replica 1 itself: what the balancer's hop costs.
+        direct = rawhttp.run(frame_latencies("http://" + (root / "replica-1.addr").read_text().strip(), nframes,
+                                             opts.rounds))
+        out["frame_direct_median_ms"] = statistics.median(direct) * 1e3
+        return out
     finally:
         release(groups)
         subprocess.run([str(script), "down", str(root)], capture_output=True)
@@ -209,12 +214,13 @@ def main():
     print(f"{opts.frames} frames of {opts.size}x{opts.size} uint16, each cat2rs process held to "
           f"{opts.quota:g} CPU")
     print(f"{'set-up':<12} {'chunk reads/s':>14} {'× 1 replica':>12} {'frame cold':>11} {'frame median':>13} "
-          f"{'frame p90':>10} {'S3 req/req':>10}")
+          f"{'frame p90':>10} {'no balancer':>12} {'S3 req/req':>10}")
     for name, r in results.items():
         s3 = r.get("s3_requests_per_request")
+        direct = r.get("frame_direct_median_ms")
         print(f"{name:<12} {r['chunk_reads_per_s']:>14.0f} {r['chunk_reads_per_s'] / one:>11.2f}× "
               f"{r['frame_cold_median_ms']:>9.2f}ms {r['frame_median_ms']:>11.2f}ms {r['frame_p90_ms']:>8.2f}ms "
-              f"{'' if s3 is None else f'{s3:.2f}':>10}")
+              f"{'' if direct is None else f'{direct:.2f}ms':>12} {'' if s3 is None else f'{s3:.2f}':>10}")
     ratio = results["cluster_1"]["frame_median_ms"] / results["local"]["frame_median_ms"]
     print(f"cluster frame latency / local: {ratio:.2f}×")
     if opts.json:
