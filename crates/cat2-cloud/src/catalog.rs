@@ -95,6 +95,10 @@ pub(crate) enum CatalogError {
     Db(#[from] tokio_postgres::Error),
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// The object store failed in the middle of a catalog operation (the
+    /// collector's deletes, say).
+    #[error("the object store: {0}")]
+    Objects(String),
 }
 
 pub(crate) type CatalogResult<T> = Result<T, CatalogError>;

@@ -425,7 +425,7 @@ fn collect(shared: &Arc<Shared>) -> Result<usize> {
                 // a delete fails, the rows stay and a later round tries again.
                 deleting(dead)
                     .await
-                    .map_err(|e| CatalogError::Conflict("garbage".into(), e.to_string()))?;
+                    .map_err(|e| CatalogError::Objects(e.to_string()))?;
                 tx.commit().await?;
                 Ok::<usize, CatalogError>(n)
             })
