@@ -723,8 +723,12 @@ impl Storage for CloudStorage {
     fn stage(&self, near: &Key) -> Result<Box<dyn Staged>> {
         // As on a local disk, where the temporary file is made beside its
         // target: the directory it is going to exists from now on.
+        // (One query when it does already; the transaction that makes it
+        // only when it does not. The commit makes it again if it went.)
         if let Some(dir) = near.parent().filter(|d| !d.is_root()) {
-            self.create_dir(&dir)?;
+            if !matches!(self.head(&dir), Ok(Entry::Dir { .. })) {
+                self.create_dir(&dir)?;
+            }
         }
         let file = tempfile::tempfile_in(&self.shared.spool_dir)
             .map_err(|e| Error::io("spooling", near, e))?;
