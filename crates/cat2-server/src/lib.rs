@@ -57,6 +57,8 @@ pub enum StartError {
     Users(#[from] cat2_auth::Error),
     #[error("login is enabled, so the CATERVA2_SECRET environment variable (or a .env file) must hold the session signing secret; set it, or set `login = false` in the [server] table")]
     NoSecret,
+    #[error("login is enabled, but no user database was opened")]
+    NoUsers,
 }
 
 impl AppState {
@@ -64,29 +66,44 @@ impl AppState {
     /// `secret` signs session tokens; it is required when `config.login`.
     pub fn new(config: Config, secret: Option<&str>) -> Result<Self, StartError> {
         let state_dir = StateDir::open(&config.statedir)?;
-        Self::with_backends(config, secret, state_dir, |sd| {
-            cat2_auth::Users::open(sd.path())
-        })
+        let users = match Self::session_secret(&config, secret)? {
+            Some(_) => Some(cat2_auth::Users::open(state_dir.path())?),
+            None => None,
+        };
+        Self::with_backends(config, secret, state_dir, users)
     }
 
-    /// A server of `state_dir` (on any storage), whose users (with login)
-    /// `users` opens.
+    /// The secret that signs session tokens when `config` has login (and
+    /// [`StartError::NoSecret`] without one); `None` without login, when
+    /// there are no users to open either.
+    pub fn session_secret<'s>(
+        config: &Config,
+        secret: Option<&'s str>,
+    ) -> Result<Option<&'s str>, StartError> {
+        if !config.login {
+            return Ok(None);
+        }
+        secret
+            .filter(|s| !s.is_empty())
+            .map(Some)
+            .ok_or(StartError::NoSecret)
+    }
+
+    /// A server of `state_dir` (on any storage), with `users` when
+    /// `config` has login (opened by the caller, which knows where they
+    /// live; see [`AppState::session_secret`]).
     pub fn with_backends(
         config: Config,
         secret: Option<&str>,
         state_dir: StateDir,
-        users: impl FnOnce(&StateDir) -> Result<cat2_auth::Users, cat2_auth::Error>,
+        users: Option<cat2_auth::Users>,
     ) -> Result<Self, StartError> {
-        let accounts = if config.login {
-            let secret = secret
-                .filter(|s| !s.is_empty())
-                .ok_or(StartError::NoSecret)?;
-            Some(Accounts {
-                users: users(&state_dir)?,
+        let accounts = match Self::session_secret(&config, secret)? {
+            Some(secret) => Some(Accounts {
+                users: users.ok_or(StartError::NoUsers)?,
                 tokens: cat2_auth::Tokens::new(secret),
-            })
-        } else {
-            None
+            }),
+            None => None,
         };
         if let Some(Err(e)) = config.publish_root().map(|r| r.local_dir()) {
             tracing::warn!("filled arrays cannot be published: {e}");

@@ -198,36 +198,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             init_logging(&config.loglevel);
             let secret = std::env::var("CATERVA2_SECRET").ok();
-            // Users are opened only with login; their database's errors say where.
-            let users_error = std::sync::Mutex::new(None);
             let state_dir = backends.open_state(&config.statedir)?;
-            let state = match cat2_server::AppState::with_backends(
+            // Users are opened only with login (and once the secret is known
+            // to be there); their database's errors say where.
+            let users = match cat2_server::AppState::session_secret(&config, secret.as_deref()) {
+                Ok(Some(_)) => Some(backends.open_users(&config.statedir)?),
+                Ok(None) => None,
+                Err(e) => anyhow::bail!("{e}"),
+            };
+            let state = cat2_server::AppState::with_backends(
                 config.clone(),
                 secret.as_deref(),
                 state_dir,
-                |sd| {
-                    backends.open_users(sd.path()).map_err(|e| {
-                        let text = format!("{e:#}");
-                        *users_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                        cat2_auth::Error::Backend {
-                            place: "the configured user database".into(),
-                            op: "opening",
-                            source: text.into(),
-                        }
-                    })
-                },
-            ) {
-                Err(e @ cat2_server::StartError::NoSecret) => anyhow::bail!("{e}"),
-                Err(e) => match users_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-                    Some(cause) => return Err(cause),
-                    None => {
-                        return Err(e).with_context(|| {
-                            format!("opening state dir {}", config.statedir.display())
-                        })
-                    }
-                },
-                Ok(state) => state,
-            };
+                users,
+            )
+            .with_context(|| format!("opening state dir {}", config.statedir.display()))?;
             let swept = state
                 .state_dir()
                 .storage()
