@@ -50,7 +50,7 @@ cargo test --workspace
 step "integration suite: official client against cat2rs serve"
 "$python" -m pytest -q -p no:cacheprovider conformance/tests
 
-step "scaled out: cat2-cloud on moto and Garage, the read suite through a cluster, faults"
+step "scaled out: cat2-cloud on moto and Garage, the integration suite on clusters, faults"
 scripts/test-cluster.sh "$python"
 
 step "benchmark harness, smoke run (tiny data; keeps bench/ from rotting)"
