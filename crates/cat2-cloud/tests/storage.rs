@@ -23,6 +23,20 @@ fn key(s: &str) -> Key {
     Key::parse(s).unwrap()
 }
 
+/// Every data object in the bucket is one the catalog points at or holds as
+/// garbage. (A listing of Garage may still show objects deleted a moment
+/// ago: look until it settles.)
+fn assert_nothing_unaccounted(store: &CloudStorage) {
+    let settled = (0..50).any(|_| {
+        let found = store
+            .unaccounted_objects(std::time::SystemTime::now())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        found.is_empty()
+    });
+    assert!(settled, "data objects the catalog does not account for");
+}
+
 #[test]
 fn behaves_as_every_store_must() {
     let Some(store) = fresh_store(Duration::from_secs(600)) else {
@@ -95,16 +109,8 @@ fn superseded_objects_are_collected_after_the_grace_period() {
         1,
         "two went with the tree"
     );
-    // Nothing is left behind. (A listing of Garage may still show objects
-    // deleted a moment ago: look until it settles.)
-    let settled = (0..50).any(|_| {
-        let found = store
-            .unaccounted_objects(std::time::SystemTime::now())
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        found.is_empty()
-    });
-    assert!(settled, "data objects the catalog does not account for");
+    // Nothing is left behind.
+    assert_nothing_unaccounted(&store);
 }
 
 #[test]
@@ -121,14 +127,7 @@ fn uploads_whose_commit_never_came_are_collected() {
     drop(staged);
     std::thread::sleep(Duration::from_millis(50));
     store.sweep().unwrap();
-    let settled = (0..50).any(|_| {
-        let found = store
-            .unaccounted_objects(std::time::SystemTime::now())
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        found.is_empty()
-    });
-    assert!(settled, "data objects the catalog does not account for");
+    assert_nothing_unaccounted(&store);
     assert_eq!(
         store.open(&key("up/a")).unwrap().read_range(0, 3).unwrap(),
         b"one"

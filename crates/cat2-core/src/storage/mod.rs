@@ -235,7 +235,12 @@ pub fn key_under(dir: &std::path::Path, path: &std::path::Path) -> Option<Key> {
             other => normal.push(other),
         }
     }
-    let rel = normal.strip_prefix(dir).ok()?;
+    key_of_relative(normal.strip_prefix(dir).ok()?)
+}
+
+/// The key a relative path of plain components names (`None` for `..`, a
+/// root, a name that is not UTF-8 or that no key can hold).
+pub(crate) fn key_of_relative(rel: &std::path::Path) -> Option<Key> {
     let mut segments = Vec::new();
     for c in rel.components() {
         match c {

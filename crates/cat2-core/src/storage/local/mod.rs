@@ -69,15 +69,7 @@ impl LocalStorage {
 
     /// The key of a path below the root, if it is one.
     pub fn key_of(&self, path: &Path) -> Option<Key> {
-        let rel = path.strip_prefix(&self.root).ok()?;
-        let mut segments = Vec::new();
-        for c in rel.components() {
-            match c {
-                std::path::Component::Normal(n) => segments.push(n.to_str()?),
-                _ => return None,
-            }
-        }
-        Key::from_segments(segments).ok()
+        super::key_of_relative(path.strip_prefix(&self.root).ok()?)
     }
 
     /// A temporary file beside the file `key` names (its parents made).
